@@ -1,0 +1,95 @@
+"""The one front door for every task: `uv run invoke --list`.
+
+Day-to-day tasks live here; each infrastructure concern has its own collection
+in `ops/` (see docs/contract.md for the layout).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from invoke import Collection, task
+
+from ops.tools import APP_DIR, REPO_ROOT
+
+DEV_STATE = REPO_ROOT / ".dev"
+
+
+def _local_env(**extra: str) -> dict[str, str]:
+    """Environment for processes started on this machine: local settings unless told otherwise."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    env.update(extra)
+    return env
+
+
+@task(
+    help={
+        "port": "port for the web process (default 8000)",
+        "web_only": "run only the web process (no Celery worker or beat)",
+    }
+)
+def dev(c, port=8000, web_only=False):
+    """Run web, worker and beat as local processes with auto-reload (Ctrl-C stops all)."""
+    from honcho.manager import Manager
+
+    DEV_STATE.mkdir(exist_ok=True)
+    env = _local_env(HOST="127.0.0.1", PORT=str(port), CELERY_HEARTBEAT_DIR=str(DEV_STATE))
+    print("Applying migrations...", flush=True)
+    c.run(f"{APP_DIR / 'bin' / 'migrate'}", env=env, pty=False)
+
+    processes = {"web": "web --reload"}
+    if not web_only:
+        processes |= {"worker": "worker --reload", "beat": "beat --reload"}
+    manager = Manager()
+    for name, command in processes.items():
+        manager.add_process(name, f"{APP_DIR / 'bin'}/{command}", env=env, cwd=str(APP_DIR))
+    print(f"\n  Open http://127.0.0.1:{port}/  (Ctrl-C stops everything)\n", flush=True)
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+@task(
+    help={
+        "k": "only tests matching this pytest -k expression",
+        "path": "test path(s) to run (default: the whole suite under tests/)",
+        "no_browser": "skip the Playwright browser tests",
+    },
+    iterable=["path"],
+)
+def test(c, k="", path=None, no_browser=False):
+    """Run the whole test suite on the real PostgreSQL and Redis (see README)."""
+    args = ["pytest"]
+    if k:
+        args += ["-k", repr(k)]
+    if no_browser:
+        args += ["-m", "'not browser'"]
+    args += path or []
+    c.run(" ".join(args), pty=sys.stdout.isatty())
+
+
+@task
+def lint(c):
+    """Lint and check formatting (ruff), then Django's system checks and missing migrations."""
+    c.run("ruff check .")
+    c.run("ruff format --check .")
+    env = _local_env()
+    c.run(f"python {APP_DIR / 'manage.py'} check", env=env)
+    c.run(f"python {APP_DIR / 'manage.py'} makemigrations --check --dry-run", env=env)
+
+
+@task
+def fmt(c):
+    """Format the code and apply safe lint fixes (ruff)."""
+    c.run("ruff check --fix .")
+    c.run("ruff format .")
+
+
+@task
+def manage(c):
+    """Run a Django management command locally: `invoke manage -- createsuperuser`."""
+    c.run(f"python {APP_DIR / 'manage.py'} {c.remainder}", env=_local_env(), pty=sys.stdout.isatty())
+
+
+ns = Collection(dev, test, lint, fmt, manage)
