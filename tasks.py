@@ -11,6 +11,7 @@ import sys
 
 from invoke import Collection, task
 
+from ops import cluster, image
 from ops.tools import APP_DIR, REPO_ROOT
 
 DEV_STATE = REPO_ROOT / ".dev"
@@ -89,7 +90,12 @@ def fmt(c):
 @task
 def manage(c):
     """Run a Django management command locally: `invoke manage -- createsuperuser`."""
-    c.run(f"python {APP_DIR / 'manage.py'} {c.remainder}", env=_local_env(), pty=sys.stdout.isatty())
+    c.run(
+        f"python {APP_DIR / 'manage.py'} {c.remainder}", env=_local_env(), pty=sys.stdout.isatty()
+    )
 
 
 ns = Collection(dev, test, lint, fmt, manage)
+ns.add_collection(image.ns)
+ns.add_task(cluster.up)
+ns.add_task(cluster.down)

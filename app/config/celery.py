@@ -1,0 +1,49 @@
+"""The one Celery app for worker and beat: `celery -A config worker|beat`.
+
+It reads the `CELERY_*` Django settings, so every process shares the settings contract.
+"""
+
+import os
+
+from celery import Celery, bootsteps
+from celery.beat import PersistentScheduler
+
+from core import liveness
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+
+app = Celery("todo")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Touch the worker's liveness file from its timer while the worker runs."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.tref = None
+
+    def start(self, worker):
+        liveness.touch("worker")
+        self.tref = worker.timer.call_repeatedly(
+            liveness.WORKER_INTERVAL_SECONDS, liveness.touch, ("worker",)
+        )
+
+    def stop(self, worker):
+        if self.tref is not None:
+            self.tref.cancel()
+        liveness.liveness_file("worker").unlink(missing_ok=True)
+
+
+app.steps["worker"].add(WorkerHeartbeat)
+
+
+class LivenessScheduler(PersistentScheduler):
+    """Beat's default scheduler, recording each tick for `probe beat`."""
+
+    def tick(self, *args, **kwargs):
+        liveness.touch("beat")
+        return super().tick(*args, **kwargs)

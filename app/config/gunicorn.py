@@ -1,0 +1,32 @@
+"""gunicorn settings for the web process, read from the environment (app/bin/web).
+
+Workers default to 2 x CPUs + 1 (gunicorn's guidance for sync workers), each with
+threads so one slow request does not block its worker; override per environment.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM, in-flight requests get this long to finish; Kubernetes'
+# terminationGracePeriodSeconds must be longer (plus the preStop delay).
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Worker heartbeat files: memory-backed where there is /dev/shm (gunicorn's advice, and
+# writable under a read-only root filesystem), else the system temp directory.
+_SHM = "/dev/shm"  # noqa: S108
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", _SHM if os.path.isdir(_SHM) else None)
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
+proxy_allow_ips = forwarded_allow_ips
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("DJANGO_LOG_LEVEL", "info").lower()
+# One JSON object per request (user agents and paths are escaped, unlike a format string).
+logger_class = "core.gunicorn_logging.JsonAccessLogger"

@@ -1,0 +1,257 @@
+"""The settings contract: every value that differs between environments is read here.
+
+`local.py` and `test.py` only give other *defaults* for the same variables (they set
+them in `os.environ` before importing this module), so web, worker and beat read one
+contract everywhere. The README's settings table documents each variable.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import environ
+
+APP_DIR = Path(__file__).resolve().parent.parent.parent  # app/
+REPO_ROOT = APP_DIR.parent
+
+env = environ.Env()
+
+# --- Core ---------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Required outside debug: without it the process stops with ImproperlyConfigured.
+SECRET_KEY = (
+    env.str("DJANGO_SECRET_KEY", default="insecure-debug-only-key")
+    if DEBUG
+    else env.str("DJANGO_SECRET_KEY")
+)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_extensions",
+    "django_htmx",
+    "core",
+    "accounts",
+    "todos",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    # First: probes answer before host validation, sessions or the database are touched.
+    "core.middleware.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "core.middleware.UserTimezoneMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [APP_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.unread_notifications",
+            ],
+        },
+    }
+]
+
+# --- Data ---------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL")}
+# Persistent connections, checked before reuse so a restarted database costs one retry.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves web, worker and beat at once: WAL lets readers run
+    # beside the writer, IMMEDIATE transactions queue writers instead of failing them.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+# redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis with TLS.
+# Unset means the embedded default (local development only): no Redis at all.
+REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_USES_TLS = REDIS_URL.startswith("rediss://")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "todo",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Accounts -------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "todos:list"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Email ----------------------------------------------------------------------------
+# consolemail:// prints mail to the log; smtp+tls://user:pass@host:587 in the clouds.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="Todo <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
+
+# --- Time and language ------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+# Stored times are UTC; this zone is shown to users who have not chosen their own.
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
+
+# --- Static files -------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = APP_DIR / "staticfiles"
+STATICFILES_DIRS = [APP_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names + compression at collectstatic time; whitenoise serves them with
+    # far-future cache headers, so static files never reach a Django view.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Security (hardened further in production.py) -----------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Celery (the `CELERY_` namespace of config/celery.py) --------------------------------
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+if not REDIS_URL:
+    # Embedded default: a broker that needs no server, shared by processes on one machine.
+    _BROKER_DIR = REPO_ROOT / ".dev" / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "queue"),
+        "data_folder_out": str(_BROKER_DIR / "queue"),
+        "control_folder": str(_BROKER_DIR / "control"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Longer than the longest task ETA/countdown: an unacked task is redelivered after it.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # Reconnect quickly after a broker restart instead of hanging on a dead socket.
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 25,
+    }
+if REDIS_USES_TLS:
+    # Managed Valkey/Redis: verify the server certificate against the system CAs.
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+CELERY_TIMEZONE = "UTC"  # beat schedules in UTC: no DST jumps skip or repeat a run
+CELERY_ENABLE_UTC = True
+CELERY_ACCEPT_CONTENT = ["json"]  # JSON only: a pickle payload could run code in the worker
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_BACKEND = None  # no task reads a result; state lives in the database
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # ack after the task ran, so a killed worker's task is redelivered
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ...including when the process dies mid-task
+CELERY_WORKER_PREFETCH_MULTIPLIER = (
+    1  # one task at a time per process: no task waits behind a slow one
+)
+CELERY_TASK_TIME_LIMIT = 300  # hard kill for a stuck task
+CELERY_TASK_SOFT_TIME_LIMIT = 240  # raises SoftTimeLimitExceeded first, to clean up
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # wait for the broker rather than crash-loop
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_SEND_SENT_EVENT = False
+# Runtime files of worker and beat: liveness files (app/bin/probe) and beat's schedule.
+# /tmp by default, the only writable path of the image's read-only root filesystem.
+CELERY_HEARTBEAT_DIR = Path(env.str("CELERY_HEARTBEAT_DIR", default="/tmp"))  # noqa: S108
+CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_HEARTBEAT_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "config.celery.LivenessScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 30  # ticks at least this often (core/liveness.py)
+CELERY_BEAT_SCHEDULE = {
+    "scan-reminders": {
+        "task": "notifications.tasks.scan_reminders",
+        "schedule": 60.0,
+        "options": {"expires": 55},  # a scan that waited a minute is replaced by the next
+    },
+    "mark-overdue": {
+        "task": "todos.tasks.mark_overdue",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "delete-old-notifications": {
+        "task": "notifications.tasks.delete_old_notifications",
+        "schedule": 24 * 60 * 60.0,
+    },
+}
+
+# --- Notifications ------------------------------------------------------------------------
+REMINDER_BATCH_SIZE = 1000  # todos claimed per transaction by the reminder scan
+# How long one email attempt may own a notification: a worker killed mid-send leaves the
+# lease to expire, then a redelivered task sends it (SMTP connect + send + quit).
+NOTIFICATION_EMAIL_LEASE_SECONDS = 3 * EMAIL_TIMEOUT + 5
+NOTIFICATION_EMAIL_MAX_RETRIES = 5
+NOTIFICATION_RETENTION_DAYS = 30  # read notifications older than this are deleted daily
+
+# --- Logging ----------------------------------------------------------------------------
+LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "core.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT if LOG_FORMAT in ("json", "text") else "json",
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django adds console handlers of its own to these when DEBUG is on: one line each.
+        "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "django.db.backends": {"level": "INFO"},
+        # Disallowed hosts are probes and scanners: a warning, not an error mail.
+        "django.security.DisallowedHost": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,32 @@
+"""Local development (`invoke dev`, the Tilt local overlay): debug on, embedded defaults.
+
+With no DATABASE_URL/REDIS_URL set this runs on a SQLite file and a filesystem broker
+under .dev/, so a fresh clone needs no services; set them to use PostgreSQL and Redis.
+An optional .env file at the repository root is read first.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+
+_REPO_ROOT = Path(__file__).resolve().parents[3]
+_DEV_STATE = _REPO_ROOT / ".dev"
+
+environ.Env.read_env(_REPO_ROOT / ".env")  # never overrides variables already set
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("DJANGO_LOG_FORMAT", "text")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{_DEV_STATE / 'db.sqlite3'}")
+os.environ.setdefault("CELERY_HEARTBEAT_DIR", str(_DEV_STATE))
+_DEV_STATE.mkdir(exist_ok=True)
+
+from .base import *  # noqa: E402, F403
+from .base import ALLOWED_HOSTS  # noqa: E402
+
+# todo.localhost is the kind cluster's ingress host (kustomize/overlays/local).
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "todo.localhost", ".localhost"]
+# Plain static files: no collectstatic needed while developing.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

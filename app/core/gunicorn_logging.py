@@ -1,0 +1,33 @@
+"""gunicorn access log as JSON lines, matching the app's own log format."""
+
+import json
+from datetime import UTC, datetime
+
+from gunicorn import glogging
+
+# Probes hit these every few seconds; logging each success would drown real traffic.
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class JsonAccessLogger(glogging.Logger):
+    def access(self, resp, req, environ, request_time):
+        if not self.cfg.accesslog:
+            return
+        path = environ.get("PATH_INFO", "")
+        if path in QUIET_PATHS and resp.status_code < 400:
+            return
+        record = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "INFO",
+            "logger": "gunicorn.access",
+            "method": environ.get("REQUEST_METHOD"),
+            "path": path,
+            "query": environ.get("QUERY_STRING", ""),
+            "status": resp.status_code,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 2),
+            "remote": environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT", ""),
+            "request_id": environ.get("HTTP_X_REQUEST_ID", ""),
+        }
+        self.access_log.info(json.dumps(record))

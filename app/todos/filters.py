@@ -1,0 +1,108 @@
+"""List filters and sorting from query parameters: allow-lists only, bad values ignored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from todos.models import Todo
+
+PRIORITIES = {"low": Todo.Priority.LOW, "normal": Todo.Priority.NORMAL, "high": Todo.Priority.HIGH}
+STATUSES = ("open", "done")
+DUE_WINDOWS = ("today", "week", "overdue")
+SEARCH_MAX_LENGTH = 200
+SORTS = {
+    "created": ("-created_at",),
+    "-created": ("created_at",),
+    "due": (F("due_at").asc(nulls_last=True), "-created_at"),
+    "-due": (F("due_at").desc(nulls_last=True), "-created_at"),
+    "priority": ("-priority", F("due_at").asc(nulls_last=True)),
+    "-priority": ("priority", F("due_at").asc(nulls_last=True)),
+}
+SORT_LABELS = {
+    "created": "Newest first",
+    "-created": "Oldest first",
+    "due": "Due soonest",
+    "-due": "Due latest",
+    "priority": "Highest priority",
+    "-priority": "Lowest priority",
+}
+DEFAULT_SORT = "created"
+
+
+@dataclass
+class TodoFilter:
+    status: str = ""
+    category: str = ""  # a category id, "none" (uncategorised) or "" (any)
+    priority: str = ""
+    due: str = ""
+    q: str = ""
+    sort: str = DEFAULT_SORT
+    category_ids: set[int] = field(default_factory=set, repr=False)
+
+    @classmethod
+    def from_query(cls, params, category_ids: set[int]) -> TodoFilter:
+        """Keep each parameter only if it is one of the allowed values."""
+        category = params.get("category", "")
+        if category != "none":
+            category = category if category.isdigit() and int(category) in category_ids else ""
+        return cls(
+            status=_allowed(params.get("status"), STATUSES),
+            category=category,
+            priority=_allowed(params.get("priority"), PRIORITIES),
+            due=_allowed(params.get("due"), DUE_WINDOWS),
+            q=params.get("q", "").strip()[:SEARCH_MAX_LENGTH],
+            sort=_allowed(params.get("sort"), SORTS) or DEFAULT_SORT,
+            category_ids=category_ids,
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return any((self.status, self.category, self.priority, self.due, self.q))
+
+    def apply(self, todos: QuerySet[Todo]) -> QuerySet[Todo]:
+        if self.status:
+            todos = todos.filter(status=self.status)
+        if self.category == "none":
+            todos = todos.filter(category__isnull=True)
+        elif self.category:
+            todos = todos.filter(category_id=int(self.category))
+        if self.priority:
+            todos = todos.filter(priority=PRIORITIES[self.priority])
+        if self.due:
+            todos = self._apply_due(todos)
+        if self.q:
+            todos = todos.filter(Q(title__icontains=self.q) | Q(notes__icontains=self.q))
+        return todos.order_by(*SORTS[self.sort])
+
+    def _apply_due(self, todos: QuerySet[Todo]) -> QuerySet[Todo]:
+        now = timezone.now()
+        if self.due == "overdue":
+            return todos.overdue(now)
+        # Days are the user's days: "today" ends at midnight in their time zone.
+        start_of_today = timezone.make_aware(
+            datetime.combine(timezone.localdate(now), time.min), timezone.get_current_timezone()
+        )
+        days = 1 if self.due == "today" else 7
+        return todos.filter(due_at__gte=start_of_today, due_at__lt=start_of_today + timedelta(days))
+
+    def querystring(self, **overrides) -> str:
+        """The filter as URL parameters (for pagination and export links)."""
+        values = {
+            "status": self.status,
+            "category": self.category,
+            "priority": self.priority,
+            "due": self.due,
+            "q": self.q,
+            "sort": self.sort if self.sort != DEFAULT_SORT else "",
+        }
+        values.update(overrides)
+        return urlencode({key: value for key, value in values.items() if value})
+
+
+def _allowed(value: str | None, allowed) -> str:
+    return value if value in allowed else ""

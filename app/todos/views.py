@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
+
+from core.urls import safe_next_url
+from todos.export import csv_filename, todo_csv_rows
+from todos.filters import SORT_LABELS, TodoFilter
+from todos.forms import CategoryForm, QuickAddForm, TodoForm
+from todos.models import Category, Todo
+
+PAGE_SIZE = 25
+
+
+def _list_url(request) -> str:
+    return safe_next_url(request, default="todos:list")
+
+
+def _with_messages(request, html: str) -> HttpResponse:
+    """An htmx fragment plus the flash messages, swapped out-of-band into the page."""
+    html += render_to_string("includes/messages.html", {"oob": True}, request=request)
+    return HttpResponse(html)
+
+
+@login_required
+@require_GET
+def todo_list(request):
+    categories = list(request.user.categories.all())
+    todo_filter = TodoFilter.from_query(request.GET, {category.pk for category in categories})
+    todos = todo_filter.apply(Todo.objects.for_user(request.user).select_related("category"))
+    page = Paginator(todos, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "filter": todo_filter,
+        "categories": categories,
+        "sort_labels": SORT_LABELS,
+        "quick_add": QuickAddForm(user=request.user),
+        "now": timezone.now(),
+    }
+    if request.htmx and request.htmx.target == "todo-list":
+        return render(request, "todos/_list.html", context)
+    return render(request, "todos/list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def todo_create(request):
+    """The full form; the list page's quick-add form posts here too (with htmx or without)."""
+    quick = request.POST.get("form") == "quick"
+    form_class = QuickAddForm if quick else TodoForm
+    form = form_class(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        todo = form.save()
+        messages.success(request, f"Added “{todo.title}”.")
+        if request.htmx:
+            html = render_to_string("todos/_item.html", {"todo": todo}, request=request)
+            html += render_to_string(
+                "todos/_quick_add.html",
+                {"quick_add": QuickAddForm(user=request.user), "oob": True},
+                request=request,
+            )
+            return _with_messages(request, html)
+        return redirect(_list_url(request))
+    if quick and request.htmx:
+        # Show the errors in place of the quick-add form instead of adding a row.
+        response = render(request, "todos/_quick_add.html", {"quick_add": form})
+        return reswap(retarget(response, "#quick-add"), "outerHTML")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "todos/form.html", {"form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def todo_edit(request, pk):
+    todo = get_object_or_404(Todo, pk=pk, user=request.user)
+    form = TodoForm(request.POST or None, instance=todo, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Saved “{todo.title}”.")
+        return redirect(_list_url(request))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "todos/form.html", {"form": form, "todo": todo}, status=status)
+
+
+@login_required
+@require_POST
+def todo_toggle(request, pk):
+    todo = get_object_or_404(Todo, pk=pk, user=request.user)
+    if todo.is_done:
+        todo.reopen()
+        messages.info(request, f"Reopened “{todo.title}”.")
+    else:
+        todo.mark_done()
+        messages.success(request, f"Completed “{todo.title}”.")
+    todo.save(update_fields=["status", "completed_at", "is_overdue", "updated_at"])
+    if request.htmx:
+        html = render_to_string("todos/_item.html", {"todo": todo}, request=request)
+        return _with_messages(request, html)
+    return redirect(_list_url(request))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def todo_delete(request, pk):
+    todo = get_object_or_404(Todo, pk=pk, user=request.user)
+    if request.method == "POST":
+        todo.delete()
+        messages.success(request, f"Deleted “{todo.title}”.")
+        if request.htmx:
+            return _with_messages(request, "")
+        return redirect(_list_url(request))
+    return render(request, "todos/confirm_delete.html", {"todo": todo})
+
+
+@login_required
+@require_POST
+def clear_done(request):
+    deleted, _ = Todo.objects.for_user(request.user).filter(status=Todo.Status.DONE).delete()
+    messages.success(request, f"Cleared {deleted} done todo{'s' if deleted != 1 else ''}.")
+    return redirect(_list_url(request))
+
+
+@login_required
+@require_GET
+def export_csv(request):
+    categories = set(request.user.categories.values_list("pk", flat=True))
+    todo_filter = TodoFilter.from_query(request.GET, categories)
+    todos = todo_filter.apply(Todo.objects.for_user(request.user).select_related("category"))
+    response = StreamingHttpResponse(todo_csv_rows(todos), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{csv_filename()}"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def category_list(request):
+    form = CategoryForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        category = form.save()
+        messages.success(request, f"Added category “{category.name}”.")
+        return redirect("todos:categories")
+    categories = request.user.categories.annotate(todo_count=Count("todos"))
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "todos/categories.html", {"form": form, "categories": categories}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def category_edit(request, pk):
+    category = get_object_or_404(Category, pk=pk, user=request.user)
+    form = CategoryForm(request.POST or None, instance=category, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Renamed to “{category.name}”.")
+        return redirect("todos:categories")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "todos/category_form.html", {"form": form, "category": category}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def category_delete(request, pk):
+    category = get_object_or_404(Category, pk=pk, user=request.user)
+    if request.method == "POST":
+        category.delete()  # its todos stay, uncategorised (on_delete=SET_NULL)
+        messages.success(request, f"Deleted category “{category.name}”; its todos were kept.")
+        return redirect("todos:categories")
+    todo_count = category.todos.count()
+    return render(
+        request,
+        "todos/category_confirm_delete.html",
+        {"category": category, "todo_count": todo_count},
+    )
