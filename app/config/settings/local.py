@@ -26,6 +26,7 @@ from .base import ALLOWED_HOSTS  # noqa: E402
 # todo.localhost is the kind cluster's ingress host (kustomize/overlays/local).
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "todo.localhost", ".localhost"]
 # Plain static files: no collectstatic needed while developing.
+STATIC_ROOT = None  # served from the source folders; nothing is collected here
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,0 +1,161 @@
+import re
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from accounts.models import User
+from notifications.models import Notification
+
+pytestmark = pytest.mark.django_db
+
+SIGNUP = reverse("accounts:signup")
+LOGIN = reverse("login")
+
+
+def signup(client, **overrides):
+    data = {
+        "username": "carol",
+        "email": "carol@example.com",
+        "password1": "correct-horse-battery-9",
+        "password2": "correct-horse-battery-9",
+        **overrides,
+    }
+    return client.post(SIGNUP, data)
+
+
+def test_signup_logs_in_and_queues_a_welcome_email(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = signup(client)
+    assert response.status_code == 302 and response.url == reverse("todos:list")
+    user = User.objects.get(username="carol")
+    assert client.get(reverse("todos:list")).context["user"] == user
+    welcome = Notification.objects.get(user=user, kind=Notification.Kind.WELCOME)
+    assert welcome.email_status == Notification.EmailStatus.PENDING
+    assert len(callbacks) == 1  # the email is enqueued only once the signup is committed
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"password1": "short", "password2": "short"}, "too short"),
+        ({"password1": "password123", "password2": "password123"}, "too common"),
+        ({"password1": "83749201938", "password2": "83749201938"}, "entirely numeric"),
+        ({"password2": "something-else-1"}, "didn’t match"),
+        ({"email": "not-an-email"}, "Enter a valid email address."),
+        ({"email": ""}, "This field is required."),
+        ({"username": "x" * 151}, "at most 150 characters"),
+        ({"username": "bad name!"}, "Enter a valid username."),
+    ],
+)
+def test_signup_rejects_bad_input(client, overrides, error):
+    response = signup(client, **overrides)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not User.objects.exists()
+
+
+def test_signup_refuses_a_taken_email(client, make_user):
+    make_user("dave", email="carol@example.com")
+    response = signup(client, email="CAROL@example.com")
+    assert "already exists" in response.content.decode()
+
+
+def test_login_and_logout(client, make_user):
+    make_user("erin", password="a-Str0ng-passphrase")
+    response = client.post(LOGIN, {"username": "erin", "password": "a-Str0ng-passphrase"})
+    assert response.status_code == 302 and response.url == reverse("todos:list")
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get(reverse("todos:list")).status_code == 302
+
+
+def test_wrong_password_is_refused(client, make_user):
+    make_user("erin")
+    response = client.post(LOGIN, {"username": "erin", "password": "nope"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["https://evil.example/", "//evil.example/path", "/\\evil.example", "http:///evil.example"],
+)
+def test_login_never_redirects_off_site(client, make_user, next_url):
+    make_user("frank", password="a-Str0ng-passphrase")
+    response = client.post(
+        f"{LOGIN}?next={next_url}",
+        {"username": "frank", "password": "a-Str0ng-passphrase", "next": next_url},
+    )
+    assert response.status_code == 302
+    assert response.url == reverse("todos:list")
+
+
+def test_login_follows_next_on_this_site(client, make_user):
+    make_user("gina", password="a-Str0ng-passphrase")
+    response = client.post(
+        LOGIN, {"username": "gina", "password": "a-Str0ng-passphrase", "next": "/categories/"}
+    )
+    assert response.url == "/categories/"
+
+
+def test_password_change(user_client, user):
+    response = user_client.post(
+        reverse("password_change"),
+        {
+            "old_password": "a-Str0ng-passphrase",
+            "new_password1": "n3w-Passphrase-x",
+            "new_password2": "n3w-Passphrase-x",
+        },
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("n3w-Passphrase-x")
+
+
+def test_password_reset_by_email(client, user):
+    client.post(reverse("password_reset"), {"email": user.email})
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
+    form_page = client.get(link, follow=True)
+    assert "Choose a new password" in form_page.content.decode()
+    response = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "r3set-Passphrase", "new_password2": "r3set-Passphrase"},
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("r3set-Passphrase")
+
+
+def test_password_reset_does_not_reveal_accounts(client):
+    response = client.post(reverse("password_reset"), {"email": "nobody@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 0
+
+
+def test_profile_saves_time_zone_and_reminder_opt_in(user_client, user):
+    response = user_client.post(
+        reverse("accounts:profile"),
+        {
+            "display_name": "Alice A.",
+            "email": user.email,
+            "time_zone": "Europe/Berlin",
+            "email_reminders": "on",
+        },
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert (user.display_name, user.time_zone, user.email_reminders) == (
+        "Alice A.",
+        "Europe/Berlin",
+        True,
+    )
+    assert "Alice A." in user_client.get(reverse("todos:list")).content.decode()
+
+
+def test_profile_rejects_an_unknown_time_zone(user_client, user):
+    response = user_client.post(
+        reverse("accounts:profile"), {"email": user.email, "time_zone": "Mars/Olympus_Mons"}
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice." in response.content.decode()

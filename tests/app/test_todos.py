@@ -1,0 +1,380 @@
+import zoneinfo
+from datetime import UTC, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from todos.models import Category, Todo
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("todos:list")
+CREATE = reverse("todos:create")
+
+
+def local_input(moment) -> str:
+    """A datetime as the browser's datetime-local input sends it (site zone: UTC)."""
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def make_todo(user, **fields) -> Todo:
+    fields.setdefault("title", "Buy milk")
+    return Todo.objects.create(user=user, **fields)
+
+
+class TestCreate:
+    def test_full_form_creates_with_every_field(self, user_client, user):
+        category = Category.objects.create(user=user, name="Home")
+        due = timezone.now() + timedelta(days=2)
+        response = user_client.post(
+            CREATE,
+            {
+                "title": "Pay rent",
+                "notes": "Before the 1st",
+                "due_at": local_input(due),
+                "priority": 3,
+                "category": category.pk,
+                "reminder": "1h",
+            },
+        )
+        assert response.status_code == 302
+        todo = Todo.objects.get(user=user)
+        assert (todo.title, todo.notes, todo.priority, todo.category) == (
+            "Pay rent",
+            "Before the 1st",
+            Todo.Priority.HIGH,
+            category,
+        )
+        assert todo.remind_before == timedelta(hours=1)
+        assert todo.remind_at == todo.due_at - timedelta(hours=1)
+        assert todo.status == Todo.Status.OPEN
+
+    def test_quick_add_without_javascript_redirects_to_the_list(self, user_client, user):
+        response = user_client.post(CREATE, {"form": "quick", "title": "Call mum", "priority": 2})
+        assert response.status_code == 302 and response.url == LIST
+        assert Todo.objects.get(user=user).title == "Call mum"
+
+    def test_quick_add_with_htmx_returns_the_new_row_and_a_fresh_form(self, user_client, user):
+        response = user_client.post(
+            CREATE,
+            {"form": "quick", "title": "Water plants", "priority": 2},
+            HTTP_HX_REQUEST="true",
+        )
+        assert response.status_code == 200
+        html = response.content.decode()
+        todo = Todo.objects.get(user=user)
+        assert f'id="todo-{todo.pk}"' in html
+        assert 'id="quick-add"' in html and 'hx-swap-oob="true"' in html
+        assert "Added “Water plants”" in html
+
+    def test_quick_add_errors_retarget_the_form(self, user_client):
+        response = user_client.post(
+            CREATE, {"form": "quick", "title": "", "priority": 2}, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 200
+        assert response["HX-Retarget"] == "#quick-add"
+        assert "This field is required." in response.content.decode()
+        assert not Todo.objects.exists()
+
+    @pytest.mark.parametrize(
+        ("field", "value", "error"),
+        [
+            ("title", "x" * 201, "at most 200 characters"),
+            ("title", "", "This field is required."),
+            ("notes", "n" * 5001, "at most 5000 characters"),
+            ("due_at", "2026-02-30T10:00", "Enter a valid date/time."),
+            ("due_at", "tomorrow-ish", "Enter a valid date/time."),
+            ("priority", "9", "Select a valid choice."),
+            ("reminder", "1y", "Select a valid choice."),
+            ("category", "not-an-id", "Select a valid choice."),
+        ],
+    )
+    def test_bad_input_is_rejected_next_to_its_field(self, user_client, field, value, error):
+        data = {"title": "Valid", "priority": 2, field: value}
+        response = user_client.post(CREATE, data)
+        assert response.status_code == 400
+        assert error in response.content.decode()
+        assert not Todo.objects.exists()
+
+    def test_relative_reminder_needs_a_due_time(self, user_client):
+        response = user_client.post(CREATE, {"title": "x", "priority": 2, "reminder": "15m"})
+        assert response.status_code == 400
+        assert "Set a due time" in response.content.decode()
+
+    def test_custom_reminder_needs_a_time(self, user_client):
+        response = user_client.post(CREATE, {"title": "x", "priority": 2, "reminder": "custom"})
+        assert response.status_code == 400
+        assert "Choose when to be reminded." in response.content.decode()
+
+    def test_another_users_category_is_not_accepted(self, user_client, other_user):
+        foreign = Category.objects.create(user=other_user, name="Secret")
+        response = user_client.post(CREATE, {"title": "x", "priority": 2, "category": foreign.pk})
+        assert response.status_code == 400
+        assert "Select a valid choice." in response.content.decode()
+        assert not Todo.objects.exists()
+
+    def test_times_are_read_in_the_users_time_zone(self, client, make_user):
+        tokyo = make_user("kenji", time_zone="Asia/Tokyo")
+        client.force_login(tokyo)
+        client.post(CREATE, {"title": "Lunch", "priority": 2, "due_at": "2026-12-01T12:00"})
+        due = Todo.objects.get(user=tokyo).due_at
+        assert due.astimezone(UTC).strftime("%Y-%m-%d %H:%M") == "2026-12-01 03:00"
+
+
+class TestEditCompleteDelete:
+    def test_edit_moves_due_and_rearms_the_reminder(self, user_client, user):
+        past = timezone.now() - timedelta(hours=2)
+        todo = make_todo(
+            user, due_at=past, remind_at=past, remind_before=timedelta(0), reminded_at=past
+        )
+        Todo.objects.filter(pk=todo.pk).update(is_overdue=True)
+        later = timezone.now() + timedelta(days=1)
+        response = user_client.post(
+            reverse("todos:edit", args=[todo.pk]),
+            {"title": "Moved", "priority": 2, "due_at": local_input(later), "reminder": "at_due"},
+        )
+        assert response.status_code == 302
+        todo.refresh_from_db()
+        assert todo.title == "Moved"
+        assert todo.reminded_at is None and todo.remind_at == todo.due_at
+        assert todo.is_overdue is False
+
+    def test_edit_form_shows_the_current_reminder_choice(self, user_client, user):
+        due = timezone.now() + timedelta(days=1)
+        todo = make_todo(
+            user, due_at=due, remind_at=due - timedelta(days=1), remind_before=timedelta(days=1)
+        )
+        html = user_client.get(reverse("todos:edit", args=[todo.pk])).content.decode()
+        assert '<option value="1d" selected>' in html
+
+    def test_toggle_completes_and_reopens(self, user_client, user):
+        todo = make_todo(user, due_at=timezone.now() - timedelta(days=1))
+        Todo.objects.filter(pk=todo.pk).update(is_overdue=True)
+        url = reverse("todos:toggle", args=[todo.pk])
+        user_client.post(url)
+        todo.refresh_from_db()
+        assert todo.status == Todo.Status.DONE and todo.completed_at is not None
+        assert todo.is_overdue is False
+        response = user_client.post(url, HTTP_HX_REQUEST="true")
+        todo.refresh_from_db()
+        assert todo.status == Todo.Status.OPEN and todo.completed_at is None
+        assert f'id="todo-{todo.pk}"' in response.content.decode()
+
+    def test_toggle_is_post_only(self, user_client, user):
+        todo = make_todo(user)
+        assert user_client.get(reverse("todos:toggle", args=[todo.pk])).status_code == 405
+
+    def test_delete_asks_first_then_deletes(self, user_client, user):
+        todo = make_todo(user)
+        url = reverse("todos:delete", args=[todo.pk])
+        page = user_client.get(url)
+        assert page.status_code == 200 and "Delete this todo?" in page.content.decode()
+        assert Todo.objects.filter(pk=todo.pk).exists()
+        response = user_client.post(url)
+        assert response.status_code == 302
+        assert not Todo.objects.filter(pk=todo.pk).exists()
+
+    def test_delete_with_htmx_returns_an_empty_row_and_the_message(self, user_client, user):
+        todo = make_todo(user, title="Old")
+        response = user_client.post(reverse("todos:delete", args=[todo.pk]), HTTP_HX_REQUEST="true")
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert html.lstrip().startswith('<div id="messages"') and "Deleted “Old”" in html
+
+    def test_clear_done_deletes_only_own_done_todos(self, user_client, user, other_user):
+        make_todo(user, title="open")
+        make_todo(user, title="done", status=Todo.Status.DONE)
+        make_todo(other_user, title="theirs", status=Todo.Status.DONE)
+        user_client.post(reverse("todos:clear_done"))
+        assert list(Todo.objects.values_list("title", flat=True).order_by("title")) == [
+            "open",
+            "theirs",
+        ]
+
+    @pytest.mark.parametrize(
+        "next_url", ["https://evil.example/phish", "//evil.example/", "http:/\\evil.example"]
+    )
+    def test_next_redirects_stay_on_this_site(self, user_client, user, next_url):
+        todo = make_todo(user)
+        response = user_client.post(reverse("todos:toggle", args=[todo.pk]), {"next": next_url})
+        assert response.status_code == 302 and response.url == LIST
+
+    def test_next_within_the_site_keeps_the_filters(self, user_client, user):
+        todo = make_todo(user)
+        response = user_client.post(
+            reverse("todos:toggle", args=[todo.pk]), {"next": "/?status=open&sort=due"}
+        )
+        assert response.url == "/?status=open&sort=due"
+
+
+class TestList:
+    @pytest.fixture
+    def todos(self, user, other_user):
+        now = timezone.now()
+        work = Category.objects.create(user=user, name="Work")
+        return {
+            "report": make_todo(
+                user,
+                title="Write report",
+                notes="quarterly numbers",
+                category=work,
+                priority=Todo.Priority.HIGH,
+                due_at=now + timedelta(hours=3),
+            ),
+            "gym": make_todo(
+                user, title="Gym", priority=Todo.Priority.LOW, due_at=now + timedelta(days=3)
+            ),
+            "taxes": make_todo(user, title="Taxes", due_at=now - timedelta(days=1)),
+            "done": make_todo(user, title="Old task", status=Todo.Status.DONE),
+            "theirs": make_todo(other_user, title="Not mine"),
+            "work": work,
+        }
+
+    def titles(self, client, **params) -> list[str]:
+        response = client.get(LIST, params)
+        assert response.status_code == 200
+        return [todo.title for todo in response.context["page"]]
+
+    def test_shows_only_own_todos(self, user_client, todos):
+        assert "Not mine" not in self.titles(user_client)
+        assert len(self.titles(user_client)) == 4
+
+    @pytest.mark.parametrize(
+        ("params", "expected"),
+        [
+            ({"status": "done"}, {"Old task"}),
+            ({"status": "open"}, {"Write report", "Gym", "Taxes"}),
+            ({"priority": "high"}, {"Write report"}),
+            ({"priority": "low"}, {"Gym"}),
+            ({"due": "overdue"}, {"Taxes"}),
+            ({"due": "week"}, {"Write report", "Gym"}),
+            ({"q": "QUARTERLY"}, {"Write report"}),
+            ({"q": "gym"}, {"Gym"}),
+            ({"category": "none"}, {"Gym", "Taxes", "Old task"}),
+        ],
+    )
+    def test_filters(self, user_client, todos, params, expected):
+        assert set(self.titles(user_client, **params)) == expected
+
+    def test_category_filter(self, user_client, todos):
+        assert self.titles(user_client, category=todos["work"].pk) == ["Write report"]
+
+    def test_due_today_is_the_users_day(self, client, make_user):
+        user = make_user("late", time_zone="Pacific/Kiritimati")  # UTC+14
+        client.force_login(user)
+        local_now = timezone.localtime(timezone.now(), zoneinfo.ZoneInfo("Pacific/Kiritimati"))
+        end_of_day = local_now.replace(hour=23, minute=59, second=0, microsecond=0)
+        tomorrow = end_of_day + timedelta(minutes=2)
+        make_todo(user, title="tonight", due_at=end_of_day)
+        make_todo(user, title="tomorrow", due_at=tomorrow)
+        assert self.titles(client, due="today") == ["tonight"]
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"sort": "password"},
+            {"sort": "user__password"},
+            {"sort": "-id; DROP TABLE todos_todo"},
+            {"status": "deleted"},
+            {"priority": "urgent"},
+            {"due": "yesterday"},
+            {"category": "abc"},
+            {"category": "999999"},
+            {"page": "-1"},
+            {"page": "9999"},
+            {"page": "x"},
+            {"q": "%" * 500},
+        ],
+    )
+    def test_unknown_values_are_ignored_never_a_500(self, user_client, todos, params):
+        response = user_client.get(LIST, params)
+        assert response.status_code == 200
+
+    def test_another_users_category_id_filters_nothing(self, user_client, todos, other_user):
+        theirs = Category.objects.create(user=other_user, name="Theirs")
+        assert len(self.titles(user_client, category=theirs.pk)) == 4
+
+    @pytest.mark.parametrize(
+        ("sort", "first"),
+        [
+            ("due", "Taxes"),
+            ("-due", "Gym"),
+            ("priority", "Write report"),
+            ("-priority", "Gym"),
+            ("created", "Old task"),
+            ("-created", "Write report"),
+        ],
+    )
+    def test_sorting(self, user_client, todos, sort, first):
+        assert self.titles(user_client, sort=sort)[0] == first
+
+    def test_overdue_todos_are_marked(self, user_client, todos):
+        html = user_client.get(LIST).content.decode()
+        taxes = html.split(f'id="todo-{todos["taxes"].pk}"')[1].split("</li>")[0]
+        assert "Overdue" in taxes
+
+    def test_pagination(self, user_client, user):
+        Todo.objects.bulk_create(Todo(user=user, title=f"t{i}") for i in range(30))
+        first = user_client.get(LIST)
+        second = user_client.get(LIST, {"page": 2})
+        assert len(first.context["page"]) == 25 and len(second.context["page"]) == 5
+        assert "Page 1 of 2" in first.content.decode()
+
+    def test_htmx_filter_request_returns_only_the_list(self, user_client, todos):
+        response = user_client.get(
+            LIST, {"status": "done"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="todo-list"
+        )
+        html = response.content.decode()
+        assert html.lstrip().startswith('<section id="todo-list"') and "<html" not in html
+
+    def test_anonymous_users_are_sent_to_log_in(self, client):
+        response = client.get(LIST)
+        assert response.status_code == 302 and response.url == "/accounts/login/?next=/"
+
+
+class TestCategories:
+    def test_create_rename_delete_keeps_todos(self, user_client, user):
+        user_client.post(reverse("todos:categories"), {"name": "Errands"})
+        category = Category.objects.get(user=user)
+        todo = make_todo(user, category=category)
+        user_client.post(reverse("todos:category_edit", args=[category.pk]), {"name": "Shopping"})
+        category.refresh_from_db()
+        assert category.name == "Shopping"
+        page = user_client.get(reverse("todos:category_delete", args=[category.pk]))
+        assert "will be kept" in page.content.decode()
+        user_client.post(reverse("todos:category_delete", args=[category.pk]))
+        todo.refresh_from_db()
+        assert todo.category is None
+        assert not Category.objects.exists()
+
+    def test_names_are_unique_per_user_ignoring_case(self, user_client, user, other_user):
+        Category.objects.create(user=other_user, name="Work")
+        assert user_client.post(reverse("todos:categories"), {"name": "Work"}).status_code == 302
+        response = user_client.post(reverse("todos:categories"), {"name": " work "})
+        assert response.status_code == 400
+        assert "already have a category" in response.content.decode()
+
+    def test_too_long_name(self, user_client):
+        response = user_client.post(reverse("todos:categories"), {"name": "c" * 51})
+        assert response.status_code == 400
+        assert "at most 50 characters" in response.content.decode()
+
+
+def test_state_changes_without_csrf_token_are_refused(client, user):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user)
+    todo = make_todo(user)
+    for url in [
+        CREATE,
+        reverse("todos:toggle", args=[todo.pk]),
+        reverse("todos:delete", args=[todo.pk]),
+        reverse("todos:clear_done"),
+        reverse("todos:categories"),
+    ]:
+        assert strict.post(url, {"title": "x", "name": "x", "priority": 2}).status_code == 403, url
+    todo.refresh_from_db()
+    assert todo.status == Todo.Status.OPEN
+    assert Todo.objects.count() == 1
