@@ -1,0 +1,281 @@
+"""The shape every overlay must keep: selectors, probes, security, scaling, policies."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops import k8s
+
+from .conftest import find, one, pod_specs
+
+APP_PROCESSES = ("web", "worker", "beat")
+APP_WORKLOADS = ("Deployment/web", "Deployment/worker", "Deployment/beat", "Job/migrate")
+APP_UID = 10001  # docs/contract.md: the image's user and group
+
+overlays = pytest.mark.parametrize("overlay", k8s.OVERLAYS)
+cloud_overlays = pytest.mark.parametrize("overlay", k8s.CLOUD_OVERLAYS)
+
+
+def _labels_match(selector: dict, labels: dict) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def _app_containers(docs):
+    specs = pod_specs(docs)
+    return {workload: specs[workload]["containers"][0] for workload in APP_WORKLOADS}
+
+
+@overlays
+def test_every_process_and_the_migrate_job_exist_with_contract_names(manifests, overlay):
+    docs = manifests[overlay]
+    for workload in APP_WORKLOADS:
+        kind, name = workload.split("/")
+        spec = one(docs, kind, name)["spec"]["template"]["spec"]
+        assert [c["name"] for c in spec["containers"]] == [name]
+        assert spec["serviceAccountName"] == "todo"
+    one(docs, "ServiceAccount", "todo")
+    one(docs, "Service", "web")
+    one(docs, "Ingress", "web")
+    one(docs, "ConfigMap", "todo-config")
+    assert {doc["metadata"]["namespace"] for doc in docs if doc["kind"] != "Namespace"} == {"todo"}
+
+
+@overlays
+def test_labels_follow_the_contract(manifests, overlay):
+    for doc in manifests[overlay]:
+        labels = doc["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/name") == "todo", k8s.object_id(doc)
+        assert labels.get("app.kubernetes.io/part-of") == "todo", k8s.object_id(doc)
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+            component = doc["metadata"]["name"]
+            assert labels["app.kubernetes.io/component"] == component
+            template_labels = doc["spec"]["template"]["metadata"]["labels"]
+            assert template_labels["app.kubernetes.io/component"] == component
+            if "selector" in doc["spec"]:
+                assert _labels_match(doc["spec"]["selector"]["matchLabels"], template_labels)
+
+
+@overlays
+def test_web_service_and_ingress_reach_the_web_pods_on_the_http_port(manifests, overlay):
+    docs = manifests[overlay]
+    service = one(docs, "Service", "web")
+    pods = [
+        k8s.object_id(doc)
+        for doc in find(docs, "Deployment") + find(docs, "StatefulSet")
+        if _labels_match(service["spec"]["selector"], doc["spec"]["template"]["metadata"]["labels"])
+    ]
+    assert pods == ["Deployment/web"]
+    (port,) = service["spec"]["ports"]
+    assert (port["name"], port["port"], port["targetPort"]) == ("http", 80, "http")
+    web = one(docs, "Deployment", "web")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in web["ports"]
+    for rule in one(docs, "Ingress", "web")["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            assert path["backend"]["service"] == {"name": "web", "port": {"name": "http"}}
+
+
+@overlays
+def test_one_image_for_every_process_and_the_job(manifests, overlay):
+    images = {c["image"] for c in _app_containers(manifests[overlay]).values()}
+    assert len(images) == 1
+    (image,) = images
+    if overlay == k8s.LOCAL_OVERLAY:
+        assert image == "todo", "Tilt builds and substitutes the image named `todo`"
+    else:
+        name, _, tag = image.rpartition(":")
+        assert name.endswith("/todo") and tag, f"{overlay}: registry image with a version tag"
+
+
+@overlays
+def test_beat_runs_exactly_once_and_never_overlaps(manifests, overlay):
+    docs = manifests[overlay]
+    beat = one(docs, "Deployment", "beat")
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    targets = [
+        hpa["spec"]["scaleTargetRef"]["name"] for hpa in find(docs, "HorizontalPodAutoscaler")
+    ]
+    assert "beat" not in targets
+
+
+@overlays
+def test_probes_use_the_app_health_urls_and_liveness_commands(manifests, overlay):
+    containers = _app_containers(manifests[overlay])
+    web = containers["Deployment/web"]
+    assert web["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert web["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert web["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    for process in ("worker", "beat"):
+        container = containers[f"Deployment/{process}"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[probe]["exec"]["command"] == ["/app/bin/probe", process]
+
+
+@overlays
+def test_web_terminates_gracefully(manifests, overlay):
+    docs = manifests[overlay]
+    spec = one(docs, "Deployment", "web")["spec"]["template"]["spec"]
+    pre_stop = spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    config = one(docs, "ConfigMap", "todo-config")["data"]
+    graceful = int(config["GUNICORN_GRACEFUL_TIMEOUT"])
+    assert pre_stop >= 3, "the endpoint removal must reach the ingress before SIGTERM"
+    assert spec["terminationGracePeriodSeconds"] > pre_stop + graceful
+
+
+@overlays
+def test_pods_run_restricted(manifests, overlay):
+    """Pod Security 'restricted' plus no API token, for the app and the data services."""
+    for workload, spec in pod_specs(manifests[overlay]).items():
+        context = spec["securityContext"]
+        assert context["runAsNonRoot"] is True, workload
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, workload
+        assert spec["automountServiceAccountToken"] is False, workload
+        for container in spec["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, workload
+            assert security["capabilities"] == {"drop": ["ALL"]}, workload
+            assert security["runAsNonRoot"] is True, workload
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= resources["requests"].keys(), workload
+            assert {"cpu", "memory"} <= resources["limits"].keys(), workload
+
+
+@overlays
+def test_app_pods_run_as_the_image_user_with_a_writable_tmp_only(manifests, overlay):
+    for workload in APP_WORKLOADS:
+        spec = pod_specs(manifests[overlay])[workload]
+        assert spec["securityContext"]["runAsUser"] == APP_UID
+        assert spec["securityContext"]["runAsGroup"] == APP_UID
+        (container,) = spec["containers"]
+        tmp = "/tmp"  # noqa: S108 - the image's only writable path (docs/contract.md)
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        assert list(mounts) == [tmp], f"{workload}: /tmp is the only writable path"
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert "emptyDir" in volumes[mounts[tmp]]
+        read_only = container["securityContext"]["readOnlyRootFilesystem"]
+        # Development mode (local) lets Tilt sync code into web/worker/beat only.
+        expected = overlay != k8s.LOCAL_OVERLAY or workload == "Job/migrate"
+        assert read_only is expected, workload
+
+
+@cloud_overlays
+def test_cloud_scaling_has_autoscalers_and_disruption_budgets(manifests, overlay):
+    docs = manifests[overlay]
+    for name in ("web", "worker"):
+        deployment = one(docs, "Deployment", name)
+        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+        hpa = one(docs, "HorizontalPodAutoscaler", name)["spec"]
+        assert hpa["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": name,
+        }
+        assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+        pdb = one(docs, "PodDisruptionBudget", name)["spec"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert _labels_match(pdb["selector"]["matchLabels"], labels)
+    if overlay.endswith("/prod"):
+        assert one(docs, "HorizontalPodAutoscaler", "web")["spec"]["minReplicas"] >= 3
+
+
+def test_local_runs_one_of_each_without_autoscaling(manifests):
+    docs = manifests[k8s.LOCAL_OVERLAY]
+    for name in ("web", "worker", "beat"):
+        assert one(docs, "Deployment", name)["spec"]["replicas"] == 1
+    assert find(docs, "HorizontalPodAutoscaler") == []
+    assert find(docs, "PodDisruptionBudget") == []
+
+
+@overlays
+def test_network_policies_deny_by_default_and_allow_what_each_pod_needs(manifests, overlay):
+    docs = manifests[overlay]
+    policies = find(docs, "NetworkPolicy")
+    deny = one(docs, "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+    def selects(policy, labels):
+        selector = policy["spec"]["podSelector"]
+        if not _labels_match(selector.get("matchLabels", {}), labels):
+            return False
+        return all(
+            labels.get(expression["key"]) in expression["values"]
+            for expression in selector.get("matchExpressions", [])
+        )
+
+    def egress_ports(labels):
+        return {
+            port["port"]
+            for policy in policies
+            if "Egress" in policy["spec"]["policyTypes"] and selects(policy, labels)
+            for rule in policy["spec"].get("egress", [])
+            for port in rule.get("ports", [])
+        }
+
+    data_ports = {5432, 6379} if overlay in ("local", "aws/stage", "aws/prod") else {25060, 25061}
+    for workload in pod_specs(docs):
+        labels = next(
+            doc["spec"]["template"]["metadata"]["labels"]
+            for doc in docs
+            if k8s.object_id(doc) == workload
+        )
+        ports = egress_ports(labels)
+        assert 53 in ports, f"{workload}: DNS"
+        if workload in APP_WORKLOADS:
+            assert data_ports <= ports, f"{workload}: database and broker"
+    web_labels = one(docs, "Deployment", "web")["spec"]["template"]["metadata"]["labels"]
+    web_ingress = [
+        p for p in policies if "Ingress" in p["spec"]["policyTypes"] and selects(p, web_labels)
+    ]
+    assert [p["metadata"]["name"] for p in web_ingress] == ["default-deny", "web-ingress"]
+    (rule,) = web_ingress[1]["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
+    # The ingress controller's namespace: Contour locally, Traefik in the clouds.
+    controller = "projectcontour" if overlay == k8s.LOCAL_OVERLAY else "traefik"
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": controller}}}
+    ]
+
+
+@overlays
+def test_migrate_job_is_an_argocd_hook_ordered_after_what_it_needs(manifests, overlay):
+    docs = manifests[overlay]
+    job = one(docs, "Job", "migrate")
+    annotations = job["metadata"]["annotations"]
+    assert job["metadata"]["name"] == "migrate" and "generateName" not in job["metadata"]
+    assert annotations["argocd.argoproj.io/hook"] == "Sync"
+    assert annotations["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+    def wave(doc):
+        return int(doc["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", 0))
+
+    prerequisites = [one(docs, "ServiceAccount", "todo"), one(docs, "ConfigMap", "todo-config")]
+    prerequisites += find(docs, "NetworkPolicy") + find(docs, "ExternalSecret")
+    for doc in prerequisites:
+        assert wave(doc) < wave(job), f"{k8s.object_id(doc)} must exist before migrate runs"
+    for name in APP_PROCESSES:
+        assert wave(job) < wave(one(docs, "Deployment", name)), f"{name} rolls out after migrate"
+
+
+@overlays
+def test_ingress_hosts_are_allowed_by_django(manifests, overlay):
+    docs = manifests[overlay]
+    ingress = one(docs, "Ingress", "web")["spec"]
+    config = one(docs, "ConfigMap", "todo-config")["data"]
+    allowed = config["DJANGO_ALLOWED_HOSTS"].split(",")
+    for rule in ingress["rules"]:
+        assert rule["host"] in allowed
+    if overlay == k8s.LOCAL_OVERLAY:
+        assert [rule["host"] for rule in ingress["rules"]] == ["todo.localhost"]
+        assert "tls" not in ingress
+    else:
+        hosts = [rule["host"] for rule in ingress["rules"]]
+        assert [host for tls in ingress["tls"] for host in tls["hosts"]] == hosts
+        # Behind TLS the browser's Origin is https://host (SECURE_PROXY_SSL_HEADER).
+        origins = config["DJANGO_CSRF_TRUSTED_ORIGINS"].split(",")
+        assert origins == [f"https://{host}" for host in hosts]
+        assert ingress["ingressClassName"] == "traefik"
+        annotations = one(docs, "Ingress", "web")["metadata"]["annotations"]
+        assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"
+        assert config["DJANGO_SECURE_SSL_REDIRECT"] == "true"
+        assert config["DJANGO_DEBUG"] == "false"
