@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import reswap, retarget
+from django_htmx.http import push_url, reswap, retarget
 
 from core.urls import safe_next_url
 from todos.export import csv_filename, todo_csv_rows
@@ -46,7 +46,10 @@ def todo_list(request):
         "now": timezone.now(),
     }
     if request.htmx and request.htmx.target == "todo-list":
-        return render(request, "todos/_list.html", context)
+        # Keep the address bar shareable, with only the filters in effect.
+        query = todo_filter.querystring(page=request.GET.get("page", ""))
+        response = render(request, "todos/_list.html", context)
+        return push_url(response, f"{request.path}?{query}" if query else request.path)
     return render(request, "todos/list.html", context)
 
 

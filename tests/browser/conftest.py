@@ -1,0 +1,52 @@
+"""Playwright drives a real Chromium against pytest-django's live server.
+
+Debian's /usr/bin/chromium is used when present (CI installs it), else the browser
+that `playwright install chromium` downloads; PLAYWRIGHT_CHROMIUM_EXECUTABLE overrides.
+"""
+
+import os
+import shutil
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests
+# make there (creating users, reading results) are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root in a container-like sandbox
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    # The test machine has no internet: stop Chromium's own background traffic.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    executable = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE") or shutil.which("chromium")
+    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
+    if executable:
+        args["executable_path"] = executable
+    return args
+
+
+@pytest.fixture
+def signed_in_page(page, live_server, make_user):
+    user = make_user("pat", password="a-Str0ng-passphrase")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("pat")
+    page.get_by_label("Password").fill("a-Str0ng-passphrase")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/")
+    page.user = user
+    return page
