@@ -1,0 +1,43 @@
+variable "project" {
+  description = "Project name; the ECR repository and the deploy role are named after it."
+  type        = string
+  default     = "todo"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.project))
+    error_message = "project must be 2-21 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the registry (the same as the environments')."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like eu-central-1."
+  }
+}
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose Actions may push images through OIDC; null creates no deploy role."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must look like owner/name."
+  }
+}
+
+variable "github_deploy_refs" {
+  description = "Git refs whose workflows may assume the deploy role (the branches and tags that deploy)."
+  type        = list(string)
+  default     = ["refs/heads/main", "refs/heads/develop", "refs/tags/v*"]
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's GitHub OIDC identity provider (false when the account already has one)."
+  type        = bool
+  default     = true
+}

@@ -1,0 +1,29 @@
+terraform {
+  required_version = ">= 1.11"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.100, < 7.0"
+    }
+  }
+
+  # Partial configuration: bucket and region from terraform/aws/backend.hcl,
+  # key aws/shared.tfstate from `invoke tf.plan --stack shared`.
+  backend "s3" {
+    use_lockfile = true
+    encrypt      = true
+  }
+}
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Project   = var.project
+      ManagedBy = "terraform"
+      Stack     = "shared"
+    }
+  }
+}
