@@ -49,7 +49,8 @@ def send_welcome_email_on_commit(user) -> Notification:
         ),
         email_status=Status.PENDING,
     )
-    transaction.on_commit(lambda: enqueue_emails([notification.pk]))
+    # robust: a broker outage must not fail the signup; the scan re-queues stale emails.
+    transaction.on_commit(lambda: enqueue_emails([notification.pk]), robust=True)
     return notification
 
 

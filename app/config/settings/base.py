@@ -95,6 +95,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 # redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis with TLS.
+# Sessions stay in the database (Django's default), so the site keeps working while the
+# broker is down; only background work waits for it.
 # Unset means the embedded default (local development only): no Redis at all.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_USES_TLS = REDIS_URL.startswith("rediss://")
@@ -108,7 +110,6 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
