@@ -7,10 +7,11 @@ data "aws_partition" "current" {}
 locals {
   partition = data.aws_partition.current.partition
   core_addons = {
-    "vpc-cni"                = { needs_nodes = false }
-    "kube-proxy"             = { needs_nodes = false }
-    "eks-pod-identity-agent" = { needs_nodes = false }
-    "coredns"                = { needs_nodes = true }
+    # The VPC CNI's policy agent enforces the NetworkPolicies of kustomize/base.
+    "vpc-cni"                = { needs_nodes = false, configuration = jsonencode({ enableNetworkPolicy = "true" }) }
+    "kube-proxy"             = { needs_nodes = false, configuration = null }
+    "eks-pod-identity-agent" = { needs_nodes = false, configuration = null }
+    "coredns"                = { needs_nodes = true, configuration = null }
   }
 }
 
@@ -214,6 +215,7 @@ resource "aws_eks_addon" "core" {
 
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.key
+  configuration_values        = each.value.configuration
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 

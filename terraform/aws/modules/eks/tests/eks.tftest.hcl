@@ -55,6 +55,11 @@ run "cluster_hardening" {
   }
 
   assert {
+    condition     = jsondecode(aws_eks_addon.core["vpc-cni"].configuration_values).enableNetworkPolicy == "true"
+    error_message = "The VPC CNI must enforce NetworkPolicies."
+  }
+
+  assert {
     condition     = aws_eks_access_policy_association.admin["arn:aws:iam::111122223333:role/ci-deploy"].access_scope[0].type == "cluster"
     error_message = "Admin principals get a cluster-scoped access policy."
   }

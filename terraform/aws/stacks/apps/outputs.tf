@@ -1,0 +1,14 @@
+output "cluster_issuer" {
+  description = "ClusterIssuer named by the overlays' Ingress annotation."
+  value       = module.config.cluster_issuer
+}
+
+output "cluster_secret_store" {
+  description = "ClusterSecretStore the ExternalSecret todo-secrets reads."
+  value       = module.config.cluster_secret_store
+}
+
+output "argocd_objects" {
+  description = "Argo CD objects applied."
+  value       = module.config.argocd_objects
+}

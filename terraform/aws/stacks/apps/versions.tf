@@ -1,0 +1,39 @@
+terraform {
+  required_version = ">= 1.11"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.100, < 7.0"
+    }
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = ">= 2.38, < 4.0"
+    }
+  }
+
+  # Partial configuration: bucket and region from terraform/aws/backend.hcl,
+  # key aws/<env>/apps.tfstate from `invoke tf.plan`.
+  backend "s3" {
+    use_lockfile = true
+    encrypt      = true
+  }
+}
+
+provider "aws" {
+  region = var.region
+}
+
+data "aws_eks_cluster" "this" {
+  name = local.cluster_name
+}
+
+ephemeral "aws_eks_cluster_auth" "this" {
+  name = local.cluster_name
+}
+
+provider "kubernetes" {
+  host                   = data.aws_eks_cluster.this.endpoint
+  cluster_ca_certificate = base64decode(data.aws_eks_cluster.this.certificate_authority[0].data)
+  token                  = ephemeral.aws_eks_cluster_auth.this.token
+}

@@ -1,0 +1,133 @@
+# Cluster tooling shared by both clouds, installed with Helm:
+#   traefik          ingress class `traefik` behind the cloud's load balancer
+#   cert-manager     TLS certificates (the ClusterIssuer comes with the apps stack)
+#   external-secrets optional: the AWS Secret todo-secrets from Secrets Manager
+#   argo-cd          syncs kustomize/overlays/<cloud>/<env>
+#   reloader         restarts workloads when a Secret or ConfigMap they use changes
+# Namespaces are the contract with kustomize/base (NetworkPolicies admit the
+# `traefik` namespace) and with the cloud identity bindings (`external-secrets`).
+
+locals {
+  namespaces = {
+    traefik          = "traefik"
+    cert_manager     = "cert-manager"
+    external_secrets = "external-secrets"
+    argocd           = "argocd"
+    reloader         = "reloader"
+  }
+}
+
+resource "helm_release" "traefik" {
+  name             = "traefik"
+  namespace        = local.namespaces.traefik
+  create_namespace = true
+  repository       = "https://traefik.github.io/charts"
+  chart            = "traefik"
+  version          = var.chart_versions.traefik
+  atomic           = true
+  timeout          = 600
+
+  values = [yamlencode({
+    deployment = { replicas = var.ingress_replicas }
+    podDisruptionBudget = {
+      enabled        = var.ingress_replicas > 1
+      maxUnavailable = 1
+    }
+    ingressClass = {
+      enabled        = true
+      isDefaultClass = true
+      name           = "traefik"
+    }
+    providers = {
+      kubernetesIngress = {
+        # Writes the load balancer's address into each Ingress status.
+        publishedService = { enabled = true }
+      }
+      # The overlays use plain Ingress objects only.
+      kubernetesCRD = { enabled = false }
+    }
+    service = {
+      type        = "LoadBalancer"
+      annotations = var.ingress_service_annotations
+    }
+  })]
+}
+
+resource "helm_release" "cert_manager" {
+  name             = "cert-manager"
+  namespace        = local.namespaces.cert_manager
+  create_namespace = true
+  repository       = "https://charts.jetstack.io"
+  chart            = "cert-manager"
+  version          = var.chart_versions.cert_manager
+  atomic           = true
+  timeout          = 600
+
+  values = [yamlencode({
+    crds = { enabled = true, keep = true }
+  })]
+}
+
+resource "helm_release" "external_secrets" {
+  count = var.external_secrets.enabled ? 1 : 0
+
+  name             = "external-secrets"
+  namespace        = local.namespaces.external_secrets
+  create_namespace = true
+  repository       = "https://charts.external-secrets.io"
+  chart            = "external-secrets"
+  version          = var.chart_versions.external_secrets
+  atomic           = true
+  timeout          = 600
+
+  values = [yamlencode({
+    installCRDs = true
+    serviceAccount = {
+      create = true
+      # The cloud binds its identity (EKS Pod Identity) to this exact name.
+      name = var.external_secrets.service_account
+    }
+  })]
+}
+
+resource "helm_release" "argocd" {
+  name             = "argocd"
+  namespace        = local.namespaces.argocd
+  create_namespace = true
+  repository       = "https://argoproj.github.io/argo-helm"
+  chart            = "argo-cd"
+  version          = var.chart_versions.argo_cd
+  atomic           = true
+  timeout          = 900
+
+  values = [yamlencode({
+    # Reached with `kubectl -n argocd port-forward svc/argocd-server 8080:443`;
+    # no public endpoint for the control plane of the deployments.
+    dex = { enabled = false }
+    server = {
+      replicas = var.argocd_ha ? 2 : 1
+      service  = { type = "ClusterIP" }
+    }
+    repoServer = { replicas = var.argocd_ha ? 2 : 1 }
+  })]
+}
+
+resource "helm_release" "reloader" {
+  name             = "reloader"
+  namespace        = local.namespaces.reloader
+  create_namespace = true
+  repository       = "https://stakater.github.io/stakater-charts"
+  chart            = "reloader"
+  version          = var.chart_versions.reloader
+  atomic           = true
+  timeout          = 300
+
+  values = [yamlencode({
+    reloader = {
+      # Restart any workload whose Secret or ConfigMap changed (todo-secrets
+      # after a password rotation), without annotating the manifests.
+      autoReloadAll = true
+      watchGlobally = true
+    }
+  })]
+}

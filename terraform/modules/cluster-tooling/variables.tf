@@ -1,0 +1,43 @@
+variable "ingress_service_annotations" {
+  description = "Annotations on Traefik's LoadBalancer Service: how the cloud builds the load balancer (NLB on AWS, a named DO load balancer)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "ingress_replicas" {
+  description = "Traefik replicas (2 or more keeps ingress up during node drains)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.ingress_replicas >= 1 && var.ingress_replicas <= 10
+    error_message = "ingress_replicas must be between 1 and 10."
+  }
+}
+
+variable "external_secrets" {
+  description = "Install External Secrets Operator (AWS: todo-secrets comes from Secrets Manager). service_account must match the cloud identity binding."
+  type = object({
+    enabled         = bool
+    service_account = optional(string, "external-secrets")
+  })
+  default = { enabled = false }
+}
+
+variable "chart_versions" {
+  description = "Pinned Helm chart versions; bump deliberately, one at a time."
+  type = object({
+    traefik          = optional(string, "39.0.9")
+    cert_manager     = optional(string, "v1.19.2")
+    external_secrets = optional(string, "2.3.0")
+    argo_cd          = optional(string, "9.5.14")
+    reloader         = optional(string, "2.2.16")
+  })
+  default = {}
+}
+
+variable "argocd_ha" {
+  description = "Run Argo CD's repo server and API server with two replicas (prod)."
+  type        = bool
+  default     = false
+}
