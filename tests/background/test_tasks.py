@@ -1,0 +1,256 @@
+"""Celery tasks against the real database (called in-process; the broker tests are separate)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from notifications import services
+from notifications.models import Notification
+from notifications.tasks import delete_old_notifications, deliver_email, scan_reminders
+from todos.models import Todo
+from todos.tasks import mark_overdue
+
+Status = Notification.EmailStatus
+
+
+def due_todos(user, count: int, **fields) -> list[Todo]:
+    past = timezone.now() - timedelta(minutes=5)
+    return Todo.objects.bulk_create(
+        Todo(
+            user=user, title=f"due {i}", remind_at=past, due_at=past + timedelta(hours=1), **fields
+        )
+        for i in range(count)
+    )
+
+
+@pytest.mark.django_db
+class TestReminderScan:
+    def test_reminds_due_todos_once(self, make_user):
+        optin, quiet = make_user("optin", email_reminders=True), make_user("quiet")
+        [mine] = due_todos(optin, 1)
+        due_todos(quiet, 2)
+        future = Todo.objects.create(
+            user=optin, title="later", remind_at=timezone.now() + timedelta(hours=1)
+        )
+        done = due_todos(optin, 1, status=Todo.Status.DONE)[0]
+
+        result = scan_reminders.apply().get()
+        assert result == {"reminded": 3, "emails_queued": 1, "emails_requeued": 0}
+        notification = Notification.objects.get(todo=mine)
+        assert (
+            notification.title == "Reminder: due 0" and notification.email_status == Status.PENDING
+        )
+        assert Notification.objects.filter(user=quiet, email_status=Status.NONE).count() == 2
+        assert not Notification.objects.filter(todo__in=[future, done]).exists()
+
+        again = scan_reminders.apply().get()
+        assert again["reminded"] == 0
+        assert Notification.objects.filter(kind="reminder").count() == 3
+
+    def test_moving_the_reminder_later_reminds_again(self, user):
+        [todo] = due_todos(user, 1)
+        scan_reminders.apply()
+        later = timezone.now() - timedelta(seconds=1)
+        todo.refresh_from_db()
+        todo.set_schedule(todo.due_at, remind_at=later)
+        todo.save()
+        scan_reminders.apply()
+        assert Notification.objects.filter(todo=todo).count() == 2
+
+    def test_body_shows_the_due_time_in_the_users_zone(self, make_user):
+        user = make_user("tokyo", time_zone="Asia/Tokyo")
+        due = timezone.now().replace(microsecond=0) + timedelta(hours=2)
+        Todo.objects.create(user=user, title="t", due_at=due, remind_at=timezone.now())
+        scan_reminders.apply()
+        body = Notification.objects.get(user=user).body
+        assert body.endswith(
+            f"{due.astimezone(timezone.zoneinfo.ZoneInfo('Asia/Tokyo')):%H:%M} JST."
+        )
+
+    def test_each_batch_costs_the_same_queries_whatever_its_size(self, make_user):
+        counts = []
+        for size in (5, 50):
+            due_todos(make_user(f"batch{size}"), size)
+            with CaptureQueriesContext(connection) as queries:
+                claimed, _ = services.claim_reminder_batch(timezone.now(), batch_size=1000)
+            assert claimed == size
+            counts.append(len(queries))
+        assert counts[0] == counts[1]
+
+    def test_large_backlogs_are_taken_in_bounded_batches(self, user, settings):
+        settings.REMINDER_BATCH_SIZE = 10
+        due_todos(user, 35)
+        with CaptureQueriesContext(connection) as queries:
+            result = scan_reminders.apply().get()
+        assert result["reminded"] == 35
+        claims = [q for q in queries.captured_queries if "SKIP LOCKED" in q["sql"]]
+        assert len(claims) == 4  # 10 + 10 + 10 + 5
+        assert all("LIMIT 10" in q["sql"] for q in claims)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_scans_remind_each_todo_once_and_email_at_most_once(
+    make_user, settings, smtp_server
+):
+    """Two scans at once (two beats by mistake, or a slow scan), then every email twice."""
+    settings.REMINDER_BATCH_SIZE = 25
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", int(smtp_server.url.rsplit(":", 1)[1])
+    optin, quiet = make_user("optin", email_reminders=True), make_user("quiet")
+    due_todos(optin, 150)
+    due_todos(quiet, 150)
+    queued: list[list[int]] = []
+
+    def scan(_):
+        try:
+            claimed_total = 0
+            while True:
+                claimed, to_email = services.claim_reminder_batch(timezone.now(), 25)
+                queued.append(to_email)
+                claimed_total += claimed
+                if claimed == 0:
+                    return claimed_total
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        claimed = list(pool.map(scan, range(2)))
+    assert sum(claimed) == 300
+    per_todo = Notification.objects.filter(kind="reminder").values_list("todo_id", flat=True)
+    assert len(per_todo) == len(set(per_todo)) == 300
+
+    # Every email task delivered twice (a redelivery), from two threads at once.
+    email_ids = [pk for batch in queued for pk in batch]
+    assert len(email_ids) == 150
+
+    def deliver(pk):
+        try:
+            return deliver_email.apply(args=[pk]).get(propagate=False)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(deliver, email_ids + email_ids))
+    assert outcomes.count("sent") == 150
+    assert len(smtp_server.messages) == 150
+    assert Notification.objects.filter(email_status=Status.SENT).count() == 150
+
+
+@pytest.mark.django_db
+class TestEmailDelivery:
+    def test_sends_once_and_records_it(self, user, mailoutbox):
+        notification = Notification.objects.create(
+            user=user, kind="reminder", title="Reminder: x", email_status=Status.PENDING
+        )
+        assert deliver_email.apply(args=[notification.pk]).get() == "sent"
+        assert deliver_email.apply(args=[notification.pk]).get() == "already handled"
+        assert [m.to for m in mailoutbox] == [[user.email]]
+        notification.refresh_from_db()
+        assert notification.email_status == Status.SENT and notification.email_attempts == 1
+
+    def test_failures_retry_then_show_as_failed(self, user_client, user, settings):
+        # A real SMTP client against a closed port: connection refused on every attempt.
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1
+        notification = Notification.objects.create(
+            user=user, kind="reminder", title="Reminder: rent", email_status=Status.PENDING
+        )
+        result = deliver_email.apply(args=[notification.pk])
+        assert result.get() == "failed"
+        notification.refresh_from_db()
+        assert notification.email_status == Status.FAILED
+        assert notification.email_attempts == settings.NOTIFICATION_EMAIL_MAX_RETRIES + 1
+        assert notification.email_error == "ConnectionRefusedError"
+        assert "Email failed" in user_client.get(reverse("notifications:list")).content.decode()
+
+    def test_a_live_lease_is_left_alone(self, user, mailoutbox):
+        notification = Notification.objects.create(
+            user=user,
+            kind="reminder",
+            title="t",
+            email_status=Status.SENDING,
+            email_lease_until=timezone.now() + timedelta(minutes=1),
+        )
+        assert services.claim_email(notification.pk) == "busy"
+        Notification.objects.filter(pk=notification.pk).update(
+            email_lease_until=timezone.now() - timedelta(seconds=1)
+        )
+        assert services.claim_email(notification.pk) == "claimed"
+
+    def test_scan_requeues_emails_that_were_never_sent(self, user):
+        stale = Notification.objects.create(
+            user=user, kind="reminder", title="t", email_status=Status.PENDING
+        )
+        Notification.objects.filter(pk=stale.pk).update(
+            created_at=timezone.now() - timedelta(hours=1)
+        )
+        Notification.objects.create(
+            user=user, kind="reminder", title="fresh", email_status=Status.PENDING
+        )
+        assert services.requeue_stuck_emails(timezone.now(), limit=100) == [stale.pk]
+
+    def test_welcome_email_on_signup(self, client, mailoutbox, django_capture_on_commit_callbacks):
+        # Enqueue goes to the real broker; here the queued task is run in-process instead.
+        with django_capture_on_commit_callbacks(execute=False):
+            client.post(
+                reverse("accounts:signup"),
+                {
+                    "username": "wendy",
+                    "email": "wendy@example.com",
+                    "password1": "correct-horse-battery-9",
+                    "password2": "correct-horse-battery-9",
+                },
+            )
+        welcome = Notification.objects.get(kind="welcome")
+        deliver_email.apply(args=[welcome.pk])
+        assert mailoutbox[0].to == ["wendy@example.com"] and "Welcome" in mailoutbox[0].subject
+
+
+@pytest.mark.django_db
+def test_overdue_is_marked_and_cleared_in_two_queries(user):
+    now = timezone.now()
+    late = Todo.objects.create(user=user, title="late", due_at=now - timedelta(hours=1))
+    done = Todo.objects.create(
+        user=user, title="done", due_at=now - timedelta(hours=1), status=Todo.Status.DONE
+    )
+    moved = Todo.objects.create(user=user, title="moved", due_at=now + timedelta(days=1))
+    Todo.objects.filter(pk__in=[done.pk, moved.pk]).update(is_overdue=True)
+    Todo.objects.bulk_create(
+        Todo(user=user, title=f"late {i}", due_at=now - timedelta(days=i + 1)) for i in range(100)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        result = mark_overdue.apply().get()
+    assert len(queries) == 2
+    assert result == {"marked": 101, "cleared": 2}
+    assert Todo.objects.get(pk=late.pk).is_overdue
+    assert not Todo.objects.get(pk=done.pk).is_overdue
+    assert not Todo.objects.get(pk=moved.pk).is_overdue
+
+
+@pytest.mark.django_db
+def test_old_read_notifications_are_deleted(user):
+    now = timezone.now()
+    old_read = Notification.objects.create(user=user, kind="welcome", title="old", read_at=now)
+    Notification.objects.filter(pk=old_read.pk).update(read_at=now - timedelta(days=31))
+    old_unread = Notification.objects.create(user=user, kind="welcome", title="unread")
+    Notification.objects.filter(pk=old_unread.pk).update(created_at=now - timedelta(days=90))
+    recent = Notification.objects.create(
+        user=user, kind="welcome", title="recent", read_at=now - timedelta(days=2)
+    )
+    assert delete_old_notifications.apply().get() == 1
+    assert set(Notification.objects.values_list("pk", flat=True)) == {old_unread.pk, recent.pk}
+
+
+def test_beat_schedule_names_registered_tasks():
+    celery_app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in celery_app.tasks, entry["task"]
