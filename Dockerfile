@@ -106,10 +106,12 @@ RUN DJANGO_SECRET_KEY=collectstatic-needs-no-secret \
     python manage.py collectstatic --noinput --verbosity 0 \
  && python -m compileall -q /app
 
-# PID 1: no init process (tini) is added. Each start script execs its server, and the
-# servers handle signals and reap children themselves: gunicorn's arbiter turns SIGTERM
-# into a graceful stop of its workers, the Celery worker into a warm shutdown, beat
-# into a clean exit, and both wait for their own child processes.
+# PID 1: no init process (tini) is added, because none is needed. Each start script
+# execs its server, so the server is PID 1 and receives SIGTERM itself, and each one
+# handles it and reaps its own children: gunicorn's arbiter stops its workers
+# gracefully, the Celery worker does a warm shutdown of its pool, beat exits cleanly,
+# migrate runs no children. In the dev image, runserver's reloader and watchfiles do
+# the same. (`/app/bin/*` ending in `exec` is checked by tests/image.)
 
 # Build arguments last: a new commit changes only this metadata, not the layers above.
 ARG VERSION
