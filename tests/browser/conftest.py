@@ -6,6 +6,7 @@ that `playwright install chromium` downloads; PLAYWRIGHT_CHROMIUM_EXECUTABLE ove
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -32,8 +33,15 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
+def browser_type_launch_args(browser_type_launch_args, playwright):
     executable = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE") or shutil.which("chromium")
+    if not executable and not Path(playwright.chromium.executable_path).exists():
+        pytest.exit(
+            "No Chromium for the browser tests: install Debian's (`sudo apt-get install chromium`),"
+            " or Playwright's (`uv run playwright install chromium`), or skip them with"
+            " `uv run invoke test --no-browser`.",
+            returncode=3,
+        )
     args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
     if executable:
         args["executable_path"] = executable
