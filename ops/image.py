@@ -467,7 +467,7 @@ def dependency_step_cached(build_log: str) -> bool:
         "image": "test this image instead of building one (skips the build and dev checks)",
         "postgres": "PostgreSQL admin URL; the run creates and drops its own database in it",
         "redis": "Redis URL of an unused database index (emptied after the run)",
-        "keep": "leave the containers running afterwards, for a look (`docker ps`)",
+        "keep": "keep the (stopped) containers, the database and the Redis keys, for a look",
         "no_dev": "skip building and checking the dev target",
     }
 )
@@ -525,7 +525,8 @@ def smoke(
             raise Exit(f"error: {failure}", code=1) from None
         finally:
             if keep:
-                print(f"  containers kept: {' '.join(smoke_run.containers)}")
+                names = " ".join(smoke_run.containers)
+                print(f"  containers kept (remove them with `docker rm -f {names}`)")
             else:
                 smoke_run.remove_all()
 
