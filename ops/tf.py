@@ -608,7 +608,7 @@ def _validate_one(
         return [(configuration.name, "init", "not run: needs the Terraform registry")]
     if init.returncode != 0:
         return [(configuration.name, "init", "FAILED\n" + init.stderr)]
-    report = []
+    report = [(configuration.name, "init", "ok")]
     for step in ("validate", "test") if configuration.has_tests() else ("validate",):
         result = run_terraform([step], workdir, data_dir)
         failed = result.returncode != 0

@@ -8,6 +8,9 @@
 # `traefik` namespace) and with the cloud identity bindings (`external-secrets`).
 
 locals {
+  # The overlays' Ingress objects name this class (kustomize/components/cloud-ingress).
+  ingress_class_name = "traefik"
+
   namespaces = {
     traefik          = "traefik"
     cert_manager     = "cert-manager"
@@ -36,7 +39,7 @@ resource "helm_release" "traefik" {
     ingressClass = {
       enabled        = true
       isDefaultClass = true
-      name           = "traefik"
+      name           = local.ingress_class_name
     }
     providers = {
       kubernetesIngress = {

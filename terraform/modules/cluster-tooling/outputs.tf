@@ -5,7 +5,7 @@ output "namespaces" {
 
 output "ingress_class_name" {
   description = "IngressClass the overlays use."
-  value       = "traefik"
+  value       = local.ingress_class_name
 }
 
 output "argocd_namespace" {

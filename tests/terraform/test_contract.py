@@ -1,0 +1,275 @@
+"""Both sides of the contract between terraform/ and kustomize/: the names, tags and JSON keys
+Terraform writes are the ones the overlays' ExternalSecret and Secret references read, and the
+Secret's name and keys are docs/contract.md's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ops import tf
+from ops.tools import REPO_ROOT
+
+CONTRACT = (REPO_ROOT / "docs" / "contract.md").read_text()
+RDS_SECRET_NAME = "rds!db-0a1b2c3d-4e5f-6789-abcd-ef0123456789"  # how RDS names it
+RDS_SECRET_KEYS = {"username", "password"}  # what RDS stores in it
+
+
+def contract_secret() -> tuple[str, set[str]]:
+    match = re.search(r"Secret `([\w-]+)` with keys\s+((?:`\w+`,?\s*(?:and\s*)?)+)", CONTRACT)
+    return match.group(1), set(re.findall(r"`(\w+)`", match.group(2)))
+
+
+def hcl(path: str) -> dict:
+    """All top-level blocks of a configuration, merged by kind."""
+    merged: dict = {}
+    for document in tf.configuration_at(tf.TERRAFORM_DIR / path).parsed():
+        for kind, blocks in document.items():
+            merged.setdefault(kind, []).extend(blocks if isinstance(blocks, list) else [blocks])
+    return merged
+
+
+def locals_of(path: str) -> dict:
+    return {k: v for block in hcl(path).get("locals", []) for k, v in block.items()}
+
+
+def resource(path: str, tf_type: str, name: str) -> dict:
+    for block in hcl(path).get("resource", []):
+        if name in block.get(tf_type, {}):
+            return block[tf_type][name]
+    raise KeyError(f"{tf_type}.{name} not in {path}")
+
+
+def variable_default(path: str, name: str):
+    for block in hcl(path).get("variable", []):
+        if name in block:
+            return block[name].get("default")
+    raise KeyError(name)
+
+
+def module_call(path: str, name: str) -> dict:
+    for block in hcl(path).get("module", []):
+        if name in block:
+            return block[name]
+    raise KeyError(name)
+
+
+def one(objects: list[dict], kind: str, name: str) -> dict:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+# --- What terraform/aws writes ------------------------------------------------------------
+
+
+def aws_secret_documents() -> dict[str, set[str]]:
+    """Secret name (as ESO finds it) -> JSON keys, for stage; the RDS secret included."""
+    app_secrets = locals_of("aws/modules/app-secrets")["generated"]
+    documents = {name: set(keys) for name, keys in app_secrets.items()}
+    email = resource("aws/modules/app-secrets", "aws_secretsmanager_secret_version", "email")
+    documents["email"] = set(re.findall(r"(\w+) = ", email["secret_string"]))
+    # name_prefix = "<project>/<environment>" in the infra stack
+    prefix = module_call("aws/stacks/infra", "app_secrets")["name_prefix"]
+    prefix = prefix.replace("${var.project}", variable_default("aws/stacks/infra", "project"))
+    prefix = prefix.replace("${var.environment}", "stage")
+    named = {f"{prefix}/{role}": keys for role, keys in documents.items()}
+    named[RDS_SECRET_NAME] = RDS_SECRET_KEYS
+    return named
+
+
+def test_terraform_tags_every_secret_the_external_secret_needs():
+    secret_tags = locals_of("aws/stacks/infra")["secret_tags"]
+    infra = hcl("aws/stacks/infra")["module"]
+    calls = {name: arguments for block in infra for name, arguments in block.items()}
+    # the app secrets and the RDS instance (RDS copies its tags onto its secret) get them
+    assert calls["app_secrets"]["secret_tags"] == "${local.secret_tags}"
+    assert calls["postgres"]["secret_tags"] == "${local.secret_tags}"
+    db = resource("aws/modules/postgres", "aws_db_instance", "this")
+    assert db["tags"] == "${merge(var.tags, var.secret_tags)}"
+    for name in ("generated", "email"):
+        secret = resource("aws/modules/app-secrets", "aws_secretsmanager_secret", name)
+        assert secret["tags"] == "${merge(var.tags, var.secret_tags)}"
+    assert secret_tags["todo:external-secret"] == "todo-secrets"
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_external_secret_reads_what_terraform_writes(aws_overlays, env):
+    external_secret = one(aws_overlays[env], "ExternalSecret", "todo-secrets")
+    spec = external_secret["spec"]
+    secret_tags = locals_of("aws/stacks/infra")["secret_tags"]
+
+    (source,) = spec["dataFrom"]
+    # Found by tags Terraform sets (the environment comes from the IAM role, not a tag).
+    assert source["find"]["tags"].items() <= secret_tags.items()
+    assert "todo:environment" not in source["find"]["tags"]
+
+    # ESO's rewrite (Go regexp, $1 groups) applied to the names Terraform and RDS create.
+    keys = {}
+    for name, json_keys in aws_secret_documents().items():
+        key = name
+        for rewrite in source["rewrite"]:
+            pattern = rewrite["regexp"]["source"]
+            key = re.sub(pattern, rewrite["regexp"]["target"].replace("$", "\\"), key)
+        assert re.fullmatch(r"[A-Za-z0-9_]+", key), f"{name} is not rewritten to a template key"
+        keys[key] = json_keys
+    assert len(keys) == len(aws_secret_documents()), "two secrets rewrite to the same key"
+
+    template = spec["target"]["template"]["data"]
+    text = "\n".join(template.values())
+    referenced = set(re.findall(r"\.(\w+) \| fromJson", text))
+    assert referenced == set(keys), "the template reads exactly the secrets it finds"
+    # JSON properties read from each secret exist in what Terraform (or RDS) writes.
+    variables = dict(re.findall(r"\$(\w+) := \.(\w+) \| fromJson", text))
+    for key, prop in re.findall(r"\(\.(\w+) \| fromJson\)\.(\w+)", text):
+        assert prop in keys[key], f"{key} has no {prop}"
+    for variable, prop in re.findall(r"\$(\w+)\.(\w+)", text):
+        assert prop in keys[variables[variable]], f"{variables[variable]} has no {prop}"
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_external_secret_produces_the_contract_secret(aws_overlays, env):
+    name, keys = contract_secret()
+    external_secret = one(aws_overlays[env], "ExternalSecret", name)
+    target = external_secret["spec"]["target"]
+    assert target["name"] == name
+    assert set(target["template"]["data"]) == keys
+    url = target["template"]["data"]["DATABASE_URL"]
+    assert "sslmode=require" in url and "urlquery" in url, "TLS, and the password URL-escaped"
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_secret_store_is_the_one_terraform_creates(aws_overlays, env):
+    store = resource("modules/cluster-config", "kubernetes_manifest", "cluster_secret_store")
+    manifest = store["manifest"]
+    external_secret = one(aws_overlays[env], "ExternalSecret", "todo-secrets")
+    assert external_secret["spec"]["secretStoreRef"] == {
+        "kind": manifest["kind"],
+        "name": manifest["metadata"]["name"],
+    }
+    assert manifest["metadata"]["name"] == "aws-secrets-manager"
+    # the store serves only the namespace the overlays deploy to
+    assert manifest["spec"]["conditions"] == [
+        {"namespaces": [external_secret["metadata"]["namespace"]]}
+    ]
+    assert module_call("aws/stacks/apps", "config")["aws_secrets_manager_region"] == "${var.region}"
+
+
+def test_eso_identity_binding_matches_the_installed_controller():
+    access = "aws/modules/external-secrets-access"
+    tooling = module_call("aws/stacks/tooling", "tooling")
+    namespaces = locals_of("modules/cluster-tooling")["namespaces"]
+    assert variable_default(access, "namespace") == namespaces["external_secrets"]
+    assert (
+        variable_default(access, "service_account")
+        == tooling["external_secrets"]["service_account"]
+    )
+    readable = module_call("aws/stacks/infra", "external_secrets_access")["readable_secret_arns"]
+    assert "module.app_secrets.secret_arns" in readable
+    assert "module.postgres.master_user_secret_arn" in readable
+
+
+# --- What terraform/do writes ---------------------------------------------------------------
+
+
+def test_do_secret_is_the_contract_secret(do_overlays):
+    name, keys = contract_secret()
+    secret = resource("do/stacks/tooling", "kubernetes_secret_v1", "todo")
+    namespace = resource("do/stacks/tooling", "kubernetes_namespace_v1", "todo")
+    metadata = secret["metadata"][0]
+    assert metadata["name"] == name
+    assert set(secret["data"]) == keys
+    assert metadata["namespace"] == "${kubernetes_namespace_v1.todo.metadata[0].name}"
+    for env, objects in do_overlays.items():
+        workloads = [o for o in objects if o["kind"] in ("Deployment", "Job")]
+        assert workloads, env
+        for workload in workloads:
+            assert workload["metadata"]["namespace"] == namespace["metadata"][0]["name"], env
+        assert not any(
+            o["kind"] in ("Secret", "ExternalSecret") and o["metadata"]["name"] == name
+            for o in objects
+        ), f"do/{env} must not bring its own {name}: Terraform writes it"
+
+
+def test_do_secret_values_come_from_the_private_managed_services():
+    data = resource("do/stacks/tooling", "kubernetes_secret_v1", "todo")["data"]
+    assert data["DATABASE_URL"] == "${data.digitalocean_database_connection_pool.app.private_uri}"
+    assert data["REDIS_URL"] == "${data.digitalocean_database_cluster.valkey.private_uri}"
+    # the names the tooling stack looks up are the ones the infra stack creates
+    names = locals_of("do/stacks/tooling")["names"]
+    infra_name = locals_of("do/stacks/infra")["name"]
+    calls = {n: a for block in hcl("do/stacks/infra")["module"] for n, a in block.items()}
+    assert names["cluster"] == infra_name
+    assert names["postgres"] == calls["postgres"]["name"].replace("${local.name}", infra_name)
+    assert names["valkey"] == calls["valkey"]["name"].replace("${local.name}", infra_name)
+    assert names["pool"] == variable_default("do/modules/postgres", "database_name")
+
+
+# --- Both clouds ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+def test_secret_and_config_map_do_not_overlap(cloud, aws_overlays, do_overlays):
+    _, secret_keys = contract_secret()
+    for env, objects in (aws_overlays if cloud == "aws" else do_overlays).items():
+        config_maps = [
+            o
+            for o in objects
+            if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("todo-config")
+        ]
+        assert len(config_maps) == 1, f"{cloud}/{env} generates todo-config itself"
+        assert not secret_keys & set(config_maps[0]["data"]), f"{cloud}/{env}: a key in both"
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+def test_ingress_and_tls_use_what_the_tooling_installs(cloud, aws_overlays, do_overlays):
+    issuer = resource("modules/cluster-config", "kubernetes_manifest", "cluster_issuer")["manifest"]
+    tooling = locals_of("modules/cluster-tooling")
+    namespaces = tooling["namespaces"]
+    # cert-manager answers HTTP-01 challenges through the same class
+    assert (
+        variable_default("modules/cluster-config", "ingress_class_name")
+        == tooling["ingress_class_name"]
+    )
+    for env, objects in (aws_overlays if cloud == "aws" else do_overlays).items():
+        ingress = one(objects, "Ingress", "web")
+        assert ingress["spec"]["ingressClassName"] == tooling["ingress_class_name"], (
+            f"{cloud}/{env}"
+        )
+        annotation = ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+        assert annotation == issuer["metadata"]["name"], f"{cloud}/{env}"
+        policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+        selectors = re.findall(r"kubernetes\.io/metadata\.name': '([\w-]+)'", str(policies))
+        assert namespaces["traefik"] in selectors, (
+            f"{cloud}/{env}: web admits the ingress namespace"
+        )
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_apps_stack_applies_the_argocd_objects_of_its_environment(cloud, env):
+    from ops import k8s
+
+    objects = k8s.documents(k8s.render(f"argocd/{cloud}/{env}"))
+    applications = [o for o in objects if o["kind"] == "Application"]
+    assert applications and all(
+        a["spec"]["source"]["path"] == f"kustomize/overlays/{cloud}/{env}" for a in applications
+    )
+    namespace = locals_of("modules/cluster-tooling")["namespaces"]["argocd"]
+    assert {
+        o["metadata"]["namespace"] for o in objects if o["kind"] in ("Application", "AppProject")
+    } == {namespace}
+    assert (
+        module_call(f"{cloud}/stacks/apps", "config")["argocd_manifests_yaml"]
+        == "${var.argocd_manifests_yaml}"
+    )
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+def test_later_stacks_find_the_cluster_by_the_name_infra_gives_it(cloud):
+    infra_name = locals_of(f"{cloud}/stacks/infra")["name"]
+    assert infra_name == "${var.project}-${var.environment}"
+    assert locals_of(f"{cloud}/stacks/apps")["cluster_name"] == infra_name
+    tooling = locals_of(f"{cloud}/stacks/tooling")
+    assert tooling.get("cluster_name", tooling.get("names", {}).get("cluster")) == infra_name
