@@ -45,7 +45,6 @@ def check_broker() -> bool:
                 client.close()
         else:
             queue = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
-            queue.mkdir(parents=True, exist_ok=True)
             if not queue.is_dir():
                 raise OSError(f"{queue} is not a directory")
     except Exception:

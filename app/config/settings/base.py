@@ -168,6 +168,8 @@ if not REDIS_URL:
         "processed_folder": str(_BROKER_DIR / "processed"),
         "store_processed": False,
     }
+    for _folder in ("queue", "control", "processed"):
+        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)  # kombu does not create them
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than the longest task ETA/countdown: an unacked task is redelivered after it.

@@ -16,9 +16,12 @@ _DEV_STATE = _REPO_ROOT / ".dev"
 environ.Env.read_env(_REPO_ROOT / ".env")  # never overrides variables already set
 os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("DJANGO_LOG_FORMAT", "text")
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{_DEV_STATE / 'db.sqlite3'}")
-os.environ.setdefault("CELERY_HEARTBEAT_DIR", str(_DEV_STATE))
-_DEV_STATE.mkdir(exist_ok=True)
+if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
+    # Embedded defaults (a checkout, not the image: there both URLs are set and the
+    # code directory is read-only): state files live in the repository's .dev/.
+    _DEV_STATE.mkdir(exist_ok=True)
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{_DEV_STATE / 'db.sqlite3'}")
+    os.environ.setdefault("CELERY_HEARTBEAT_DIR", str(_DEV_STATE))
 
 from .base import *  # noqa: E402, F403
 from .base import ALLOWED_HOSTS  # noqa: E402
