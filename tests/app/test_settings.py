@@ -18,16 +18,18 @@ PRODUCTION_ENV = {
 }
 
 
+def clean_env(**env: str) -> dict[str, str]:
+    """This process's environment without any setting of the contract, plus `env`."""
+    contract_prefixes = ("DJANGO_", "DATABASE_", "REDIS_", "EMAIL_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(contract_prefixes)}
+    return {**clean, **env}
+
+
 def run_django(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "EMAIL_"))
-    }
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=APP_DIR,
-        env={**clean, **env},
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -39,7 +41,7 @@ def test_check_deploy_reports_no_warnings_with_production_values():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=APP_DIR,
-        env={**os.environ, **PRODUCTION_ENV},
+        env=clean_env(**PRODUCTION_ENV),
         capture_output=True,
         text=True,
         timeout=60,
