@@ -273,3 +273,20 @@ def test_later_stacks_find_the_cluster_by_the_name_infra_gives_it(cloud):
     assert locals_of(f"{cloud}/stacks/apps")["cluster_name"] == infra_name
     tooling = locals_of(f"{cloud}/stacks/tooling")
     assert tooling.get("cluster_name", tooling.get("names", {}).get("cluster")) == infra_name
+
+
+def test_aws_readme_lists_the_secrets_terraform_writes():
+    """terraform/aws/README.md is where docs/contract.md sends readers for the names."""
+    readme = (tf.TERRAFORM_DIR / "aws" / "README.md").read_text()
+    table = readme.split("## The secret contract", 1)[1].split("\n\n")
+    rows = [line for part in table for line in part.splitlines() if line.startswith("| `")]
+    listed = {}
+    for row in rows:
+        name_cell, properties_cell = row.split("|")[1:3]
+        name = re.search(r"`([^`]+)`", name_cell).group(1).replace("<env>", "stage")
+        listed[name] = set(re.findall(r"`([A-Za-z_]+)`", properties_cell))
+    expected = aws_secret_documents()
+    expected = {
+        ("rds!db-<uuid>" if n == RDS_SECRET_NAME else n): keys for n, keys in expected.items()
+    }
+    assert listed == expected
