@@ -302,6 +302,16 @@ def _jsii_struct(types: dict, fqn: str, depth: int = 0) -> dict:
     return arguments
 
 
+def _jsii_attributes(definition: dict) -> list[str]:
+    """Every attribute a resource class exposes (arguments and computed ones), snake_case."""
+    names = {
+        re.sub(r"(?<!^)([A-Z])", r"_\1", prop["name"]).lower()
+        for prop in definition.get("properties", [])
+        if not prop.get("static") and not prop["name"].endswith("Input")
+    }
+    return sorted(names)
+
+
 def _struct_fqn(type_ref: dict) -> str | None:
     """The struct a property holds (directly, in a list, or in a union with IResolvable)."""
     if "fqn" in type_ref and not type_ref["fqn"].startswith("cdktf."):
@@ -318,7 +328,7 @@ def jsii_schema(assembly: dict, wanted: dict[str, set[str]], provider: str) -> d
     """The wanted resource/data types (and the provider block) of one CDKTF assembly."""
     types = assembly["types"]
     kinds = {"resources": "resource", "data-sources": "data", "ephemeral-resources": "ephemeral"}
-    schema: dict = {"resource": {}, "data": {}, "ephemeral": {}, "provider": {}}
+    schema: dict = {"resource": {}, "data": {}, "ephemeral": {}, "provider": {}, "attributes": {}}
     version = None
     for fqn, definition in types.items():
         summary = definition.get("docs", {}).get("summary", "")
@@ -328,6 +338,7 @@ def jsii_schema(assembly: dict, wanted: dict[str, set[str]], provider: str) -> d
             kind, tf_type = kinds[match.group(1)], match.group(2)
             if tf_type in wanted.get(kind, set()):
                 schema[kind][tf_type] = _jsii_struct(types, f"{fqn}Config")
+                schema["attributes"].setdefault(kind, {})[tf_type] = _jsii_attributes(definition)
         elif fqn.endswith(".provider." + fqn.rsplit(".", 1)[1]) and "/docs " in summary:
             schema["provider"] = _jsii_struct(types, f"{fqn}Config")
             version = re.search(r"/providers/[\w-]+/[\w-]+/([0-9.]+)/docs", summary)
@@ -369,6 +380,17 @@ def terraform_schema(provider_schemas: dict, wanted: dict[str, set[str]]) -> dic
         for kind, section in sections.items()
     }
     schema["provider"] = _terraform_block_schema(provider_schemas["provider"]["block"])
+    schema["attributes"] = {
+        kind: {
+            tf_type: sorted(
+                set(provider_schemas[section][tf_type]["block"].get("attributes", {}))
+                | set(provider_schemas[section][tf_type]["block"].get("block_types", {}))
+            )
+            for tf_type in sorted(wanted.get(kind, set()))
+        }
+        for kind, section in sections.items()
+        if wanted.get(kind)
+    }
     return schema
 
 

@@ -211,3 +211,50 @@ def test_references_resolve(configuration):
         - data
     ]
     assert not problems, "\n".join(sorted(problems))
+
+
+def reference_problems(configuration: tf.Configuration, schemas: dict) -> list[str]:
+    """`<type>.<name>.<attribute>` and `data.<type>.<name>.<attribute>` against the schemas."""
+    text = re.sub(r"#.*", "", "\n".join(file.read_text() for file in configuration.files()))
+    problems = []
+    pattern = (
+        r"\b(data\.|ephemeral\.)?((?:digitalocean|helm|kubernetes|random|aws)_\w+)\.(\w+)\.(\w+)"
+    )
+    for prefix, tf_type, name, attribute in set(re.findall(pattern, text)):
+        kind = {"data.": "data", "ephemeral.": "ephemeral"}.get(prefix, "resource")
+        provider = tf_type.split("_", 1)[0]
+        if f"{prefix}{tf_type}.{name}" not in declared_addresses(configuration):
+            problems.append(f"{prefix}{tf_type}.{name} is not declared")
+            continue
+        attributes = schemas[provider]["attributes"][kind][tf_type]
+        if attribute not in attributes:
+            problems.append(f"{prefix}{tf_type}.{name}.{attribute}: {tf_type} has no {attribute!r}")
+    return problems
+
+
+def declared_addresses(configuration: tf.Configuration) -> set[str]:
+    addresses = {f"data.{d}" for d in data_sources(configuration)}
+    for document in configuration.parsed():
+        for kind, prefix in (("resource", ""), ("ephemeral", "ephemeral.")):
+            for block in document.get(kind, []):
+                for tf_type, instances in block.items():
+                    addresses |= {f"{prefix}{tf_type}.{name}" for name in instances}
+    return addresses
+
+
+@pytest.mark.parametrize("configuration", SCHEMA_CHECKED, ids=lambda c: c.name)
+def test_attribute_references_exist(configuration, provider_schemas):
+    problems = reference_problems(configuration, provider_schemas)
+    assert not problems, "\n".join(sorted(problems))
+
+
+def test_the_attribute_check_catches_a_misspelt_attribute(provider_schemas, tmp_path):
+    (tmp_path / "main.tf").write_text(
+        'data "digitalocean_database_cluster" "valkey" {\n  name = "x"\n}\n'
+        'output "url" {\n  value = data.digitalocean_database_cluster.valkey.private_url\n}\n'
+    )
+    problems = reference_problems(tf.configuration_at(tmp_path), provider_schemas)
+    assert problems == [
+        "data.digitalocean_database_cluster.valkey.private_url: "
+        "digitalocean_database_cluster has no 'private_url'"
+    ]
