@@ -25,10 +25,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
 # A fixed numeric uid/gid, so Kubernetes' runAsNonRoot can verify it and volume
-# permissions are the same on every cluster. No home directory: nothing may write
-# outside /tmp.
+# permissions are the same on every cluster. Its home is /tmp, the one writable path,
+# for tools that keep runtime files under $HOME (gunicorn's control socket).
 RUN groupadd --gid 10001 app \
- && useradd --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
+ && useradd --uid 10001 --gid app --no-create-home --home-dir /tmp \
         --shell /usr/sbin/nologin app
 
 WORKDIR /app

@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import tomllib
 import urllib.error
@@ -43,6 +44,10 @@ DEPENDENCY_STEP = "uv sync --locked --no-dev --no-install-project"
 GRACEFUL_TIMEOUT_SECONDS = 25  # GUNICORN_GRACEFUL_TIMEOUT's default (docs/contract.md)
 # Beat's reminder scan runs every minute from its start; the email goes out right after.
 REMINDER_TIMEOUT_SECONDS = 120
+# How long a request is still arriving after web gets SIGTERM.
+IN_FLIGHT_SECONDS = 3
+# What a process that writes outside /tmp logs under the read-only root filesystem.
+WRITE_ERRORS = re.compile(r"Read-only file system|Permission denied|\[Errno (30|13)\]")
 # What the Dockerfile reads from the build context (the rest is excluded by .dockerignore).
 CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock")
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -243,6 +248,128 @@ def build(c, tag="", target="runtime", platform=""):
 
 
 # --------------------------------------------------------------------------------------
+# Publishing: one image per commit in a registry the Docker CLI is logged in to
+
+# The clusters' nodes are x86_64 (terraform's node pools); add linux/arm64 for Graviton.
+PUSH_PLATFORMS = "linux/amd64"
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+# What registries answer for a tag they do not hold (Docker Hub, DOCR, ECR, distribution).
+NO_SUCH_TAG = re.compile(r"not found|manifest unknown|name unknown|does not exist", re.IGNORECASE)
+
+
+def commit_sha(c) -> str:
+    """HEAD's full commit SHA: the tag every pushed image carries (never `latest` alone)."""
+    sha = _git(c, "rev-parse HEAD")
+    if not COMMIT_SHA.fullmatch(sha):
+        raise Exit(f"error: {REPO_ROOT} has no commit to tag the image with", code=1)
+    return sha
+
+
+def uncommitted_changes(c) -> list[str]:
+    """`git status --porcelain` lines: anything listed would be in an image but not its commit."""
+    result = c.run(f"git -C {REPO_ROOT} status --porcelain", hide=True, warn=True, in_stream=False)
+    if result.failed:
+        raise Exit(f"error: git status failed in {REPO_ROOT}: {result.stderr.strip()}", code=1)
+    return result.stdout.splitlines()
+
+
+def inspect_command(reference: str) -> list[str]:
+    """Asks the registry itself (no engine needed) for the tag's manifest and digest."""
+    command = [docker_cli(), "buildx", "imagetools", "inspect", reference]
+    return [*command, "--format", "{{json .Manifest}}"]
+
+
+def remote_digest(c, reference: str) -> str | None:
+    """The digest a registry holds for `reference` (repository:tag), None if it has no such tag."""
+    result = c.run(shlex.join(inspect_command(reference)), hide=True, warn=True, in_stream=False)
+    if result.ok:
+        return json.loads(result.stdout)["digest"]
+    said = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+    if NO_SUCH_TAG.search(said):
+        return None
+    raise Exit(
+        f"error: cannot read {reference} from its registry ({said}). Fix: log in to the "
+        "registry first (`invoke deploy` does: doctl registry login, or aws ecr "
+        "get-login-password | docker login)",
+        code=1,
+    )
+
+
+def push_command(
+    c, reference: str, metadata_file: Path, platforms: str, cache_from: str, cache_to: str
+) -> list[str]:
+    """buildx builds the runtime target for the clusters' platforms and pushes it."""
+    args = [docker_cli(), "buildx", "build", "--target=runtime", f"--platform={platforms}"]
+    args += [f"--tag={reference}"]
+    args += [f"--build-arg={key}={value}" for key, value in build_args(c).items()]
+    args += [f"--cache-from={cache_from}"] if cache_from else []
+    args += [f"--cache-to={cache_to}"] if cache_to else []
+    args += [f"--metadata-file={metadata_file}", "--push", str(REPO_ROOT)]
+    return args
+
+
+def publish(
+    c,
+    repository: str,
+    platforms: str = PUSH_PLATFORMS,
+    cache_from: str = "",
+    cache_to: str = "",
+    echo=lambda command: None,
+) -> tuple[str, str, bool]:
+    """Push REPOSITORY:<commit sha> unless the registry has it: (tag, digest, built now).
+
+    Built once per commit: a second run (or another machine) finds the tag and reuses its
+    digest, which also keeps immutable-tag registries (ECR) from refusing a second push.
+    `echo` sees each command before it runs.
+    """
+    tag = commit_sha(c)
+    reference = f"{repository}:{tag}"
+    echo(shlex.join(inspect_command(reference)))
+    if digest := remote_digest(c, reference):
+        return tag, digest, False
+    with tempfile.TemporaryDirectory(prefix="todo-push-") as tmp:
+        metadata_file = Path(tmp) / "metadata.json"
+        command = shlex.join(
+            push_command(c, reference, metadata_file, platforms, cache_from, cache_to)
+        )
+        echo(command)
+        if c.run(command, warn=True, pty=False, in_stream=False).failed:
+            raise Exit(f"error: building or pushing {reference} failed (see above)", code=1)
+        digest = json.loads(metadata_file.read_text())["containerimage.digest"]
+    return tag, digest, True
+
+
+def ensure_buildx(c) -> None:
+    if c.run(f"{docker_cli()} buildx version", hide=True, warn=True, in_stream=False).failed:
+        raise Exit(f"error: `docker buildx` is missing. Fix: {BUILDX_FIX}", code=127)
+
+
+@task(
+    help={
+        "repository": "where to push, e.g. registry.digitalocean.com/REGISTRY/todo",
+        "platforms": f"comma-separated platforms (default {PUSH_PLATFORMS})",
+        "cache_from": "buildx --cache-from, e.g. type=gha",
+        "cache_to": "buildx --cache-to, e.g. type=gha,mode=max",
+    }
+)
+def push(c, repository, platforms=PUSH_PLATFORMS, cache_from="", cache_to=""):
+    """Push REPOSITORY:<commit sha> once per commit and print its digest (log in first)."""
+    if changes := uncommitted_changes(c):
+        raise Exit(
+            f"error: uncommitted changes ({changes[0].strip()}, ...) would be in an image "
+            "tagged with a commit that lacks them. Fix: commit or stash them",
+            code=1,
+        )
+    engine_version(c)
+    ensure_buildx(c)
+    tag, digest, built = publish(
+        c, repository, platforms, cache_from, cache_to, echo=lambda command: print(f"$ {command}")
+    )
+    print("Pushed" if built else "Already in the registry (built once per commit):", end=" ")
+    print(f"{repository}:{tag}@{digest}")
+
+
+# --------------------------------------------------------------------------------------
 # Smoke test
 
 
@@ -300,7 +427,9 @@ class Smoke:
         return self.c.run(f"{self.docker} exec {name} {command}", hide=True, warn=True)
 
     def logs(self, name: str, lines: int = 40) -> str:
-        result = self.c.run(f"{self.docker} logs --tail {lines} {name}", hide=True, warn=True)
+        """The container's last `lines` lines of output (all of them for -1)."""
+        tail = "all" if lines < 0 else lines
+        result = self.c.run(f"{self.docker} logs --tail {tail} {name}", hide=True, warn=True)
         return (result.stdout + result.stderr).strip()
 
     def running(self, name: str) -> bool:
@@ -632,8 +761,12 @@ def _check_processes(run: Smoke, port: int, figures: dict[str, str]) -> None:
             raise SmokeFailure(f"{name} cannot write to /tmp")
     _say(f"web, worker and beat run as uid {APP_UID}, read-only root, writable /tmp only")
 
+    seconds, code, response = _stop_with_a_request_in_flight(run, web, port)
+    if not response.startswith(b"HTTP/1.1 200"):
+        raise failure_with_logs(f"a request in flight at SIGTERM got {response[:100]!r}")
     for name, process in ((web, "web"), (worker, "worker"), (beat, "beat")):
-        seconds, code = run.stop(name, grace=GRACEFUL_TIMEOUT_SECONDS + 10)
+        if process != "web":
+            seconds, code = run.stop(name, grace=GRACEFUL_TIMEOUT_SECONDS + 10)
         if code != 0 or seconds >= GRACEFUL_TIMEOUT_SECONDS:
             raise failure_with_logs(
                 f"{process} after SIGTERM: exit code {code} in {seconds:.1f} s "
@@ -641,7 +774,47 @@ def _check_processes(run: Smoke, port: int, figures: dict[str, str]) -> None:
                 name,
             )
         figures[f"{process} stop"] = f"{seconds:.1f} s"
-        _say(f"SIGTERM stops {process} cleanly", f"exit 0 in {seconds:.1f} s")
+        drained = ", after answering the request in flight" if process == "web" else ""
+        _say(f"SIGTERM stops {process} cleanly", f"exit 0 in {seconds:.1f} s{drained}")
+
+    for name in run.containers:
+        denied = [
+            line for line in run.logs(name, lines=-1).splitlines() if WRITE_ERRORS.search(line)
+        ]
+        if denied:
+            raise SmokeFailure(f"{name} tried to write outside /tmp:\n" + "\n".join(denied[:10]))
+    _say("no process tried to write outside /tmp (logs hold no read-only or permission errors)")
+
+
+def _stop_with_a_request_in_flight(run: Smoke, web: str, port: int) -> tuple[float, int, bytes]:
+    """SIGTERM web while a request is still arriving: (seconds to exit, exit code, response).
+
+    The request's headers are finished only after the signal, so gunicorn must keep the
+    worker busy with it, answer it, and only then exit.
+    """
+    outcome: dict = {}
+
+    def stop() -> None:
+        try:
+            outcome["stopped"] = run.stop(web, grace=GRACEFUL_TIMEOUT_SECONDS + 10)
+        except Exception as error:  # reported below, from the main thread
+            outcome["error"] = error
+
+    stopper = threading.Thread(target=stop)
+    with socket.create_connection(("127.0.0.1", port), timeout=GRACEFUL_TIMEOUT_SECONDS) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(1)  # a worker thread is now reading the request
+        stopper.start()
+        time.sleep(IN_FLIGHT_SECONDS)
+        sock.sendall(b"\r\n")
+        try:
+            response = sock.recv(1024)
+        except OSError as error:
+            response = f"no answer: {error}".encode()
+    stopper.join()
+    if "error" in outcome:
+        raise SmokeFailure(f"stopping web failed: {outcome['error']}")
+    return (*outcome["stopped"], response)
 
 
 def _manage_shell(run: Smoke, container: str, code: str) -> str:
@@ -713,4 +886,4 @@ def _check_dev_target(c, run: Smoke, port: int, figures: dict[str, str]) -> None
     _say(f"dev target: reload server as uid {APP_UID}; a code change synced into /app reloads it")
 
 
-ns = Collection("image", lint, build, smoke)
+ns = Collection("image", lint, build, push, smoke)
