@@ -60,6 +60,8 @@ def test_processes_run_as_the_fixed_non_root_user(stages, target):
     created = " ".join(" ".join(i.args) for i in instructions(stages, target, "RUN"))
     assert f"groupadd --gid {image.APP_UID} app" in created
     assert f"useradd --uid {image.APP_UID} --gid app" in created
+    # $HOME is where tools put runtime files: it must be the writable /tmp.
+    assert "--home-dir /tmp" in created
 
 
 @pytest.mark.parametrize("target", ["runtime", "dev"])
