@@ -29,7 +29,10 @@ def test_application_syncs_its_overlay_from_the_configured_repository(manifests,
     assert spec["project"] == project["metadata"]["name"]
     assert spec["source"] == {
         "repoURL": SOURCE["repoURL"],
-        "targetRevision": SOURCE["targetRevision"],
+        # Stage follows its own branch: where `invoke deploy --env stage` commits.
+        "targetRevision": SOURCE[
+            "stageTargetRevision" if overlay.endswith("/stage") else "targetRevision"
+        ],
         "path": f"kustomize/overlays/{overlay}",
     }
     assert (k8s.REPO_ROOT / spec["source"]["path"] / "kustomization.yaml").is_file()
