@@ -505,6 +505,12 @@ def wait_for(what: str, check, timeout: float, interval: float = 0.5):
         time.sleep(interval)
 
 
+def _where(url: str) -> str:
+    """A service URL without its credentials, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or ''}{parts.path}"
+
+
 def database_url(admin_url: str, name: str) -> str:
     """The admin URL pointing at another database of the same server."""
     return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
@@ -520,7 +526,7 @@ def smoke_database(admin_url: str, keep: bool = False):
         admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
         raise Exit(
-            f"error: PostgreSQL is not reachable at {admin_url} ({str(error).strip()}). "
+            f"error: PostgreSQL is not reachable at {_where(admin_url)} ({str(error).strip()}). "
             "Fix: start PostgreSQL (e.g. `docker run -d --network host -e "
             "POSTGRES_HOST_AUTH_METHOD=trust postgres:17`) or pass --postgres.",
             code=1,
@@ -547,13 +553,13 @@ def smoke_redis(url: str, keep: bool = False):
         keys = client.dbsize()
     except redis.RedisError as error:
         raise Exit(
-            f"error: Redis is not reachable at {url} ({error}). Fix: start Redis "
+            f"error: Redis is not reachable at {_where(url)} ({error}). Fix: start Redis "
             "(e.g. `docker run -d --network host redis:7`) or pass --redis.",
             code=1,
         ) from None
     if keys:
         raise Exit(
-            f"error: Redis database {url} holds {keys} keys; the smoke run empties its "
+            f"error: Redis database {_where(url)} holds {keys} keys; the smoke run empties its "
             "database afterwards, so it needs an unused one. Fix: pass --redis with another "
             "database index (redis://host:6379/N).",
             code=1,
