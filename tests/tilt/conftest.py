@@ -4,11 +4,7 @@ kind-config.yaml, the Dockerfile, and fake docker/kind/kubectl/tilt executables.
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
-import stat
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,6 +12,7 @@ import yaml
 
 from ops import cluster, k8s
 from ops.tools import REPO_ROOT
+from tests.fakes import FakeTools, install
 
 from .build_context import Stage, parse_dockerfile
 from .tiltfile_runner import TiltRun, run_tiltfile
@@ -58,57 +55,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@dataclass
-class FakeTools:
-    """A PATH holding only fake docker/kind/kubectl/tilt, and the world they pretend to run."""
-
-    bin_dir: Path
-    state_file: Path
-    log_file: Path
-
-    @property
-    def state(self) -> dict:
-        return json.loads(self.state_file.read_text())
-
-    def update(self, **changes) -> None:
-        self.state_file.write_text(json.dumps(self.state | changes))
-
-    def remove(self, tool: str) -> None:
-        (self.bin_dir / tool).unlink()
-
-    def calls(self) -> list[dict]:
-        """Every command run so far, oldest first; reading them clears the log."""
-        text = self.log_file.read_text()
-        self.log_file.write_text("")
-        return [json.loads(line) for line in text.splitlines()]
-
-
 @pytest.fixture
 def fake_tools(tmp_path, monkeypatch) -> FakeTools:
     """Fakes on an otherwise empty PATH, a fresh machine state (Docker running, recent
     tools, nothing created), and ops.cluster pointed at free ports, sufficient inotify
     limits and a local copy of the ingress manifest, so no test touches the real host."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in TOOLS:
-        wrapper = bin_dir / tool
-        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_TOOLS}" {tool} "$@"\n')
-        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    fakes = FakeTools(bin_dir, tmp_path / "state.json", tmp_path / "calls.jsonl")
-    fakes.state_file.write_text(
-        json.dumps(
-            {
-                "docker_running": True,
-                "versions": {"kind": "0.32.0", "kubectl": "1.34.1", "tilt": "0.37.6"},
-                "registry": None,
-                "clusters": {},
-            }
-        )
-    )
-    fakes.log_file.write_text("")
-    monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.setenv("FAKE_TOOLS_STATE", str(fakes.state_file))
-    monkeypatch.setenv("FAKE_TOOLS_LOG", str(fakes.log_file))
+    initial_state = {
+        "docker_running": True,
+        "versions": {"kind": "0.32.0", "kubectl": "1.34.1", "tilt": "0.37.6"},
+        "registry": None,
+        "clusters": {},
+    }
+    fakes = install(tmp_path, FAKE_TOOLS, TOOLS, initial_state)
+    monkeypatch.setenv("PATH", str(fakes.bin_dir))
+    for name, value in fakes.env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("KIND_CLUSTER_NAME", raising=False)
 
     # The real kind-config.yaml, with its host port swapped for one that is free here.

@@ -1,41 +1,19 @@
 """Stand-ins for docker, kind, kubectl and tilt, for testing `invoke up` / `invoke down`.
 
-Each fake executable on PATH runs `python fake_tools.py TOOL ARGS...`. It appends its
-arguments (and what it read on stdin) to $FAKE_TOOLS_LOG, one JSON object a line, and
-keeps the world it pretends to manage in $FAKE_TOOLS_STATE (a JSON file): whether
-Docker runs, the registry container, kind clusters and their nodes' files, objects
-applied with kubectl. Answers follow the real tools' output closely enough for
-ops/cluster.py to parse. Any call it does not know exits 97, so an unexpected command
-fails the test instead of passing unnoticed.
+Run through tests/fakes.py, which records every call and keeps the state: whether Docker
+runs, the registry container, kind clusters and their nodes' files, objects applied with
+kubectl. Answers follow the real tools' output closely enough for ops/cluster.py to parse.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
+from fakes import unexpected  # tests/fakes.py, which runs this file
+
 REGISTRY = "kind-registry"
-
-
-def main(tool: str, args: list[str]) -> int:
-    state_file = Path(os.environ["FAKE_TOOLS_STATE"])
-    state = json.loads(state_file.read_text())
-    reads_stdin = args[-1:] == ["-"] or "/dev/stdin" in args
-    stdin = sys.stdin.read() if reads_stdin else None
-    with open(os.environ["FAKE_TOOLS_LOG"], "a") as log:
-        log.write(json.dumps({"tool": tool, "args": args, "stdin": stdin}) + "\n")
-    code = {"docker": docker, "kind": kind, "kubectl": kubectl, "tilt": tilt}[tool](
-        state, args, stdin
-    )
-    state_file.write_text(json.dumps(state, indent=1))
-    return code
-
-
-def unexpected(tool: str, args: list[str]) -> int:
-    print(f"fake {tool}: unexpected call: {args}", file=sys.stderr)
-    return 97
 
 
 def docker(state: dict, args: list[str], stdin: str | None) -> int:
@@ -204,5 +182,4 @@ def tilt(state: dict, args: list[str], stdin: str | None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2:]))
+HANDLERS = {"docker": docker, "kind": kind, "kubectl": kubectl, "tilt": tilt}
