@@ -28,7 +28,9 @@ def fake_docker(tmp_path):
     """Run an invoke task with the fake docker first on PATH; return (result, fakes)."""
 
     def run(*task: str, path: str = "", **engine):
-        fakes = install(tmp_path / "fakes", FAKE_DOCKER, ["docker"], ENGINE | engine)
+        directory = tmp_path / "fakes"
+        directory.mkdir()
+        fakes = install(directory, FAKE_DOCKER, ["docker"], ENGINE | engine)
         env = {
             **os.environ,
             **fakes.env,
