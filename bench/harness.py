@@ -1,0 +1,462 @@
+"""`invoke bench`: the app as production runs it, under load, measured.
+
+Web: a fresh PostgreSQL database (`todo_bench` on the server of DATABASE_URL) is migrated
+and seeded, static files are collected, and `app/bin/web` (gunicorn, config/gunicorn.py,
+DEBUG off) serves it with `config.settings.bench`, which is production plus the limit
+reference route. wrk drives each endpoint from its own process over loopback.
+
+Worker: 100,000 todos with a reminder due are seeded, the reminder scan runs until none
+is due (time and SQL statements per batch), then `app/bin/worker` delivers the emails
+the scan queued to a local SMTP sink (tasks per second).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from bench import result_json, wrk
+from bench.client import Session, category_ids, toggle_ids
+from bench.processes import AppProcess, WorkerMemory, answers_ok
+from bench.report import LIMIT, Row, WebRun, WorkerRun
+from ops.tools import APP_DIR, REPO_ROOT
+
+OUTPUT_DIR = REPO_ROOT / ".dev" / "bench"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/todo"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DATABASE_NAME = "todo_bench"
+REDIS_DB = 13  # tests use 9, the image smoke test 12
+PASSWORD = "bench-passw0rd"  # noqa: S105 (seeded users of a throwaway database)
+SEED = 1
+
+# The web data set: users with exactly the todo counts the endpoints name, among a crowd
+# of others so that every table has realistic size and spread.
+WEB_USERS = {
+    # prefix: (users, todos each)
+    "crowd": (200, 50),
+    "small": (1, 50),
+    "large": (1, 500),
+    "writer": (1, 200),
+}
+SCAN_USERS, SCAN_TODOS_EACH = 100, 1000  # 100,000 todos with a reminder due
+SCAN_EMAIL_OPT_IN = 0.05  # about 5,000 reminder emails for the delivery benchmark
+DELIVERY_TIMEOUT_SECONDS = 600
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# --- services ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Services:
+    """The bench's own database and Redis index on the servers named by the environment."""
+
+    database_url: str
+    maintenance_url: str  # the `postgres` database of the same server, to (re)create ours
+    redis_url: str
+
+    @classmethod
+    def from_environment(
+        cls, environ: dict[str, str], database: str = DATABASE_NAME, redis_db: int = REDIS_DB
+    ) -> Services:
+        database_url = environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        parts = urlsplit(database_url)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise BenchError(
+                f"the benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://... "
+                f"(unset it to use {DEFAULT_DATABASE_URL})"
+            )
+        redis_parts = urlsplit(environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
+        return cls(
+            database_url=urlunsplit(parts._replace(path=f"/{database}")),
+            maintenance_url=urlunsplit(parts._replace(path="/postgres")),
+            redis_url=urlunsplit(redis_parts._replace(path=f"/{redis_db}")),
+        )
+
+    @property
+    def database_name(self) -> str:
+        return urlsplit(self.database_url).path.lstrip("/")
+
+    def check_reachable(self) -> None:
+        for name, url, port in (
+            ("PostgreSQL", self.database_url, 5432),
+            ("Redis", self.redis_url, 6379),
+        ):
+            parts = urlsplit(url)
+            try:
+                socket.create_connection((parts.hostname, parts.port or port), 3).close()
+            except OSError as error:
+                raise BenchError(
+                    f"{name} is unreachable at {parts.hostname}:{parts.port or port} ({error}); "
+                    "start it or point DATABASE_URL / REDIS_URL at one"
+                ) from None
+
+    def reset_database(self) -> None:
+        """Drop and create the bench database: every run starts from the same rows."""
+        import psycopg
+        from psycopg import sql
+
+        name = sql.Identifier(self.database_name)
+        with psycopg.connect(self.maintenance_url, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+    def clear_task_queue(self) -> None:
+        """Empty the Celery queue of the bench's own Redis index (never another index)."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            client.delete("celery", "unacked", "unacked_index")
+        finally:
+            client.close()
+
+
+# Variables the bench sets itself; the caller's sizing (WEB_CONCURRENCY, GUNICORN_THREADS,
+# CELERY_WORKER_CONCURRENCY, ...) passes through, so other shapes can be compared.
+_REPLACED = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "EMAIL_URL",
+    "PORT",
+    "GUNICORN_BIND",
+    "CELERY_HEARTBEAT_DIR",
+)
+
+
+def app_environment(services: Services, **extra: str) -> dict[str, str]:
+    """Production settings for the bench's services, as the image's processes get them."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("DJANGO_") and key not in _REPLACED
+    }
+    return env | {
+        "DJANGO_SETTINGS_MODULE": "config.settings.bench",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        # Production redirects plain HTTP to HTTPS (TLS ends at the ingress); wrk speaks
+        # plain HTTP on loopback, so the redirect is off. Nothing else changes.
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # The metrics endpoint of the gunicorn master: a free port, not the default 9100
+        # another process on this machine may hold.
+        "METRICS_PORT": str(free_port()),
+        **extra,
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    finished = subprocess.run(  # noqa: S603 (manage.py of this repo)
+        [sys.executable, "manage.py", *args],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if finished.returncode != 0:
+        raise BenchError(f"manage.py {' '.join(args)} failed:\n{finished.stdout}{finished.stderr}")
+    return finished.stdout
+
+
+def seed(env: dict[str, str], prefix: str, users: int, todos: int, *extra: str) -> None:
+    manage(
+        env,
+        "seed",
+        f"--prefix={prefix}",
+        f"--users={users}",
+        f"--todos={todos}",
+        f"--seed={SEED}",
+        f"--password={PASSWORD}",
+        *extra,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- web ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    label: str
+    request: wrk.Request
+    session: Session  # whose cookies the query count is taken with
+
+
+ENDPOINT_NAMES = (
+    LIMIT,
+    "list-50",
+    "list-500",
+    "list-category",
+    "create",
+    "complete",
+    "readyz",
+    "login",
+)
+
+
+def endpoints(base_url: str) -> list[Endpoint]:
+    """Sign the seeded users in and describe every endpoint as wrk will request it."""
+    anonymous = Session(base_url)
+    small, large, writer = (Session(base_url) for _ in range(3))
+    small.login("small1", PASSWORD)
+    large.login("large1", PASSWORD)
+    writer.login("writer1", PASSWORD)
+
+    large_page = large.get("/")
+    category = next(iter(category_ids(large_page.text)), None)
+    if category is None:
+        raise BenchError("the seeded user large1 shows no category on the list page")
+    todo_ids = []
+    for page in range(1, 9):  # the writer's 200 todos, 25 a page
+        todo_ids += toggle_ids(writer.get(f"/?page={page}").text)
+    if not todo_ids:
+        raise BenchError("the seeded user writer1 shows no todos on the list page")
+
+    def get(session: Session, *paths: str) -> wrk.Request:
+        return wrk.Request("GET", paths, headers=session.headers())
+
+    quick_add = urlencode({"form": "quick", "title": "Benchmark todo", "priority": "2"})
+    return [
+        Endpoint(
+            LIMIT, "limit reference (trivial view)", get(anonymous, "/bench/limit/"), anonymous
+        ),
+        Endpoint("list-50", "todo list, 50 todos", get(small, "/"), small),
+        Endpoint("list-500", "todo list, 500 todos, page 10 of 20", get(large, "/?page=10"), large),
+        Endpoint(
+            "list-category",
+            "todo list filtered by category",
+            get(large, f"/?category={category}"),
+            large,
+        ),
+        Endpoint(
+            "create",
+            "create todo (POST, htmx)",
+            wrk.Request(
+                "POST", ("/todos/new/",), headers=writer.headers("POST", htmx=True), body=quick_add
+            ),
+            writer,
+        ),
+        Endpoint(
+            "complete",
+            "complete/reopen todo (POST, htmx)",
+            wrk.Request(
+                "POST",
+                tuple(f"/todos/{pk}/toggle/" for pk in todo_ids),
+                headers=writer.headers("POST", htmx=True),
+            ),
+            writer,
+        ),
+        Endpoint("readyz", "readiness (/readyz)", get(anonymous, "/readyz"), anonymous),
+        Endpoint("login", "login page, anonymous", get(anonymous, "/accounts/login/"), anonymous),
+    ]
+
+
+def prepare_web_data(services: Services, env: dict[str, str], say: Callable[[str], None]) -> None:
+    say(f"Preparing database {services.database_name} (drop, create, migrate, seed)...")
+    services.reset_database()
+    manage(env, "migrate", "--noinput", "-v0")
+    for prefix, (users, todos) in WEB_USERS.items():
+        seed(env, prefix, users, todos)
+    say("Collecting static files (the manifest production serves them from)...")
+    manage(env, "collectstatic", "--noinput", "-v0")
+
+
+def gunicorn_shape(env: dict[str, str]) -> tuple[int, int]:
+    """Workers and threads as config/gunicorn.py derives them in this environment."""
+    script = (
+        "import runpy; c = runpy.run_path('config/gunicorn.py'); print(c['workers'], c['threads'])"
+    )
+    output = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", script],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return int(output[0]), int(output[1])
+
+
+def run_web(
+    wrk_path: str, load: wrk.Load, only: tuple[str, ...], say: Callable[[str], None]
+) -> WebRun:
+    services = Services.from_environment(dict(os.environ))
+    services.check_reachable()
+    port = free_port()
+    env = app_environment(services, PORT=str(port), GUNICORN_BIND=f"127.0.0.1:{port}")
+    prepare_web_data(services, env, say)
+    run = WebRun()
+    run.workers, run.threads = gunicorn_shape(env)
+    base_url = f"http://127.0.0.1:{port}"
+    say(f"Starting gunicorn ({run.workers} workers x {run.threads} threads) on {base_url}...")
+    with AppProcess("web", env, OUTPUT_DIR / "web.log") as web:
+        web.wait_until(lambda: answers_ok(f"{base_url}/readyz"), "ready (/readyz)")
+        memory = WorkerMemory(web.pid)
+        memory.start()
+        try:
+            for endpoint in endpoints(base_url):
+                if only and endpoint.name not in only and endpoint.name != LIMIT:
+                    continue
+                run.rows.append(measure(wrk_path, base_url, endpoint, load, say))
+        finally:
+            run.memory = memory.stop()
+    return run
+
+
+def measure(
+    wrk_path: str, base_url: str, endpoint: Endpoint, load: wrk.Load, say: Callable[[str], None]
+) -> Row:
+    request = endpoint.request
+    wrk.run(wrk_path, base_url, request, load, load.warmup)
+    # Counted after the warm-up, on warm connections: the steady state, not first-use setup.
+    queries = endpoint.session.count_queries(
+        request.method, request.paths[0], request.body, request.headers
+    )
+    result = wrk.run(wrk_path, base_url, request, load, load.duration)
+    say(
+        f"  {endpoint.name:<14} {result.requests_per_second:8,.0f} req/s  "
+        f"p99 {result.p99_ms:7.1f} ms  {result.errors} errors  {queries} queries"
+    )
+    return Row(endpoint.name, endpoint.label, result, queries)
+
+
+# --- worker -------------------------------------------------------------------------------
+
+
+class SmtpSink:
+    """A local SMTP server that accepts every message and notes when it arrived."""
+
+    def __init__(self):
+        self.arrivals: list[float] = []
+        self._lock = threading.Lock()
+        self.port = free_port()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self._lock:
+            self.arrivals.append(time.monotonic())
+        return "250 Message accepted"
+
+    def __enter__(self) -> SmtpSink:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._controller.stop()
+
+    @property
+    def received(self) -> int:
+        with self._lock:
+            return len(self.arrivals)
+
+
+def django_step(env: dict[str, str], step: str) -> dict:
+    finished = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "bench.reminders", step],
+        cwd=REPO_ROOT,
+        env=env | {"PYTHONPATH": os.pathsep.join([str(APP_DIR), str(REPO_ROOT)])},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if finished.returncode != 0:
+        raise BenchError(f"bench.reminders {step} failed:\n{finished.stdout}{finished.stderr}")
+    return result_json(finished.stdout, f"bench.reminders {step}")
+
+
+def run_worker(say: Callable[[str], None]) -> WorkerRun:
+    services = Services.from_environment(dict(os.environ))
+    services.check_reachable()
+    with tempfile.TemporaryDirectory(prefix="todo-bench-") as state_dir, SmtpSink() as sink:
+        env = app_environment(
+            services,
+            EMAIL_URL=f"smtp://127.0.0.1:{sink.port}",
+            CELERY_HEARTBEAT_DIR=state_dir,
+        )
+        say(
+            f"Preparing database {services.database_name} with "
+            f"{SCAN_USERS * SCAN_TODOS_EACH:,} todos whose reminder is due..."
+        )
+        services.reset_database()
+        services.clear_task_queue()
+        manage(env, "migrate", "--noinput", "-v0")
+        seed(
+            env,
+            "scan",
+            SCAN_USERS,
+            SCAN_TODOS_EACH,
+            "--all-reminders-due",
+            f"--email-opt-in={SCAN_EMAIL_OPT_IN}",
+        )
+        say("Running the reminder scan until no reminder is due...")
+        scan = django_step(env, "scan")
+        say(
+            f"  scan: {scan['reminded']:,} reminders in {scan['seconds']:.1f} s, "
+            f"{scan['batches']} batches, {scan['emails_queued']:,} emails queued"
+        )
+        queued = scan["emails_queued"]
+        say(f"Starting app/bin/worker to deliver {queued:,} emails to a local SMTP sink...")
+        with AppProcess("worker", env, OUTPUT_DIR / "worker.log") as worker:
+            worker.wait_until(
+                lambda: sink.received >= queued,
+                f"done delivering {queued:,} emails",
+                timeout=DELIVERY_TIMEOUT_SECONDS,
+            )
+        arrivals = sink.arrivals
+        states = django_step(env, "emails")
+    return WorkerRun(
+        scan=scan,
+        emails_queued=queued,
+        emails_received=len(arrivals),
+        delivery_seconds=arrivals[-1] - arrivals[0] if arrivals else 0.0,
+        concurrency=int(env.get("CELERY_WORKER_CONCURRENCY") or os.cpu_count() or 1),
+        email_states=states,
+    )
+
+
+# --- the machine ------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on: they only compare within one machine."""
+    cpu_model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu_model,
+        "memory": f"{memory / 2**30:.1f} GiB",
+        "system": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+    }

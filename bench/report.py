@@ -1,0 +1,183 @@
+"""The table `invoke bench` prints, and the budgets of issue 9 checked against it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.processes import MemoryPeak
+from bench.wrk import Result
+
+LIMIT = "limit"  # the row every other row is compared with
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # short key, as given to --only
+    label: str
+    result: Result
+    queries: int | None  # SQL statements of one request; None: not measured
+
+    def ratio(self, limit: Row | None) -> float | None:
+        if limit is None or not limit.result.requests_per_second:
+            return None
+        return self.result.requests_per_second / limit.result.requests_per_second
+
+
+COLUMNS = ("endpoint", "req/s", "p50 ms", "p99 ms", "errors", "queries", "vs limit")
+
+
+def _cells(row: Row, limit: Row | None) -> list[str]:
+    ratio = row.ratio(limit)
+    return [
+        row.label,
+        f"{row.result.requests_per_second:,.0f}",
+        f"{row.result.p50_ms:.1f}",
+        f"{row.result.p99_ms:.1f}",
+        f"{row.result.errors:,}",
+        "-" if row.queries is None else str(row.queries),
+        "-" if ratio is None else f"{ratio:.0%}",
+    ]
+
+
+def limit_row(rows: list[Row]) -> Row | None:
+    return next((row for row in rows if row.name == LIMIT), None)
+
+
+def text_table(rows: list[Row]) -> str:
+    limit = limit_row(rows)
+    table = [list(COLUMNS), *(_cells(row, limit) for row in rows)]
+    widths = [max(len(line[column]) for line in table) for column in range(len(COLUMNS))]
+    lines = []
+    for number, line in enumerate(table):
+        # The label is left-aligned, figures right-aligned.
+        cells = [line[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    limit = limit_row(rows)
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "| --- |" + " ---: |" * (len(COLUMNS) - 1),
+    ]
+    lines += ["| " + " | ".join(_cells(row, limit)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Budget:
+    row: str
+    rule: str
+    holds: Callable[[Row, dict[str, Row]], bool]
+
+
+# Issue 9: the app must meet these; the harness measures them, no timing test asserts them.
+BUDGETS = (
+    Budget("list-50", "p99 under 100 ms", lambda row, _: row.result.p99_ms < 100),
+    Budget("list-50", "0 errors", lambda row, _: row.result.errors == 0),
+    Budget(
+        "list-50",
+        "at least 25% of the limit's req/s",
+        lambda row, rows: (row.ratio(rows.get(LIMIT)) or 0) >= 0.25,
+    ),
+    Budget(
+        "list-50", "at most 6 queries", lambda row, _: row.queries is not None and row.queries <= 6
+    ),
+    Budget(
+        "list-500",
+        "as many queries as with 50 todos",
+        lambda row, rows: "list-50" in rows and row.queries == rows["list-50"].queries,
+    ),
+    Budget("create", "0 errors", lambda row, _: row.result.errors == 0),
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    subject: str
+    rule: str
+    passed: bool
+
+    def __str__(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.subject}: {self.rule}"
+
+
+def check_budgets(rows: list[Row]) -> list[Verdict]:
+    """Verdicts for the budgets whose rows were measured in this run."""
+    by_name = {row.name: row for row in rows}
+    return [
+        Verdict(budget.row, budget.rule, budget.holds(by_name[budget.row], by_name))
+        for budget in BUDGETS
+        if budget.row in by_name
+    ]
+
+
+# --- whole runs -----------------------------------------------------------------------
+
+
+@dataclass
+class WebRun:
+    rows: list[Row] = field(default_factory=list)
+    memory: MemoryPeak = field(default_factory=MemoryPeak)
+    workers: int = 0
+    threads: int = 0
+
+
+@dataclass
+class WorkerRun:
+    scan: dict  # bench/reminders.py measure_scan()
+    emails_queued: int
+    emails_received: int
+    delivery_seconds: float  # first to last email received
+    concurrency: int
+    email_states: dict[str, int]  # reminder notifications by email status, afterwards
+
+    @property
+    def tasks_per_second(self) -> float:
+        if self.emails_received < 2 or not self.delivery_seconds:
+            return 0.0
+        return (self.emails_received - 1) / self.delivery_seconds
+
+
+def memory_line(run: WebRun) -> str:
+    return (
+        f"gunicorn: {run.workers} workers x {run.threads} threads; peak RSS per worker "
+        f"{run.memory.per_worker_kib / 1024:.0f} MiB, all workers together "
+        f"{run.memory.total_kib / 1024:.0f} MiB ({run.memory.workers_seen} worker processes "
+        "seen, max_requests recycling included)"
+    )
+
+
+def worker_lines(run: WorkerRun) -> list[str]:
+    scan = run.scan
+    queries = "/".join(str(count) for count in scan["queries_per_batch"]) or "-"
+    return [
+        f"reminder scan: {scan['reminded']:,} of {scan['due']:,} due reminders in "
+        f"{scan['seconds']:.1f} s ({scan['reminded'] / max(scan['seconds'], 1e-9):,.0f}/s), "
+        f"{scan['scans']} scan run(s), {scan['batches']} batches of {scan['batch_size']:,}",
+        f"  per batch: p50 {scan['batch_ms_p50']:.0f} ms, max {scan['batch_ms_max']:.0f} ms, "
+        f"{queries} SQL statements; {scan['emails_queued']:,} emails queued",
+        f"reminder email delivery: {run.emails_received:,} of {run.emails_queued:,} emails in "
+        f"{run.delivery_seconds:.1f} s = {run.tasks_per_second:,.0f} tasks/s "
+        f"(app/bin/worker, concurrency {run.concurrency}, local SMTP sink)",
+    ]
+
+
+def worker_verdicts(run: WorkerRun) -> list[Verdict]:
+    scan = run.scan
+    checks = [
+        ("every due reminder sent once", scan["reminded"] == scan["due"]),
+        ("constant SQL statements per batch", len(scan["queries_per_batch"]) == 1),
+        (
+            "every queued email delivered exactly once",
+            run.emails_received == run.emails_queued
+            and run.email_states.get("sent", 0) == run.emails_queued,
+        ),
+    ]
+    return [Verdict("worker", rule, passed) for rule, passed in checks]

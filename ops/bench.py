@@ -1,0 +1,129 @@
+"""`invoke bench`: the performance harness (bench/, docs/performance.md).
+
+Figures depend on the machine: compare the ratios to the limit reference, and runs made
+on the same machine. Budgets of issue 9 are checked at the end; a failed one makes the
+task exit 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import Collection, task
+from invoke.exceptions import Exit
+
+from ops.tools import require
+
+LOAD_HELP = {
+    "duration": "seconds measured per endpoint (default 30)",
+    "warmup": "seconds of warm-up per endpoint, not measured (default 5)",
+    "connections": "open connections wrk keeps (default 32)",
+    "threads": "wrk threads (default 2)",
+    "only": "comma-separated endpoints, e.g. list-50,create (the limit always runs); "
+    "all: limit, list-50, list-500, list-category, create, complete, readyz, login",
+    "markdown": "print the table as Markdown (for docs/performance.md)",
+}
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _header(load) -> None:
+    from bench.harness import machine
+
+    info = machine()
+    _say(f"invoke {' '.join(sys.argv[1:])}")
+    _say(
+        f"{info['date']} | {info['cpus']} CPUs ({info['cpu']}), {info['memory']} | {info['system']}"
+    )
+    _say(
+        f"wrk: {load.threads} threads, {load.connections} connections, {load.warmup:g} s warm-up, "
+        f"{load.duration:g} s measured per endpoint; plain HTTP on loopback "
+        "(DJANGO_SECURE_SSL_REDIRECT=false), everything else production settings\n"
+    )
+
+
+def _web(load, only: str, markdown: bool) -> list:
+    from bench import harness, report, wrk
+
+    selected = tuple(name.strip() for name in only.split(",") if name.strip())
+    unknown = sorted(set(selected) - set(harness.ENDPOINT_NAMES))
+    if unknown:
+        raise Exit(
+            f"error: unknown endpoint(s) {', '.join(unknown)}; "
+            f"known: {', '.join(harness.ENDPOINT_NAMES)}",
+            code=2,
+        )
+    wrk_path = require("wrk", wrk.INSTALL_HINT)
+    run = _guarded(lambda: harness.run_web(wrk_path, load, selected, _say))
+    table = report.markdown_table if markdown else report.text_table
+    _say("\n" + table(run.rows))
+    _say(report.memory_line(run))
+    return report.check_budgets(run.rows)
+
+
+def _worker() -> list:
+    from bench import harness, report
+
+    run = _guarded(lambda: harness.run_worker(_say))
+    _say("")
+    for line in report.worker_lines(run):
+        _say(line)
+    return report.worker_verdicts(run)
+
+
+def _guarded(step):
+    """Run a bench step; its known failures end the task with their message, not a trace."""
+    from bench import NoResultError
+    from bench.client import ClientError
+    from bench.harness import BenchError
+    from bench.processes import ProcessError
+
+    try:
+        return step()
+    except (BenchError, ClientError, NoResultError, ProcessError) as error:
+        raise Exit(f"error: {error}", code=1) from None
+
+
+def _verdicts(verdicts: list) -> None:
+    _say("")
+    for verdict in verdicts:
+        _say(str(verdict))
+    failed = [verdict for verdict in verdicts if not verdict.passed]
+    if failed:
+        raise Exit(f"{len(failed)} budget(s) failed (see docs/performance.md)", code=1)
+
+
+def _load(duration, warmup, connections, threads):
+    from bench.wrk import Load
+
+    return Load(threads=threads, connections=connections, warmup=warmup, duration=duration)
+
+
+@task(default=True, help=LOAD_HELP)
+def run(c, duration=30.0, warmup=5.0, connections=32, threads=2, only="", markdown=False):
+    """Benchmark the web endpoints and the worker; print the table and check the budgets."""
+    load = _load(duration, warmup, connections, threads)
+    _header(load)
+    verdicts = _web(load, only, markdown)
+    verdicts += _worker()
+    _verdicts(verdicts)
+
+
+@task(help=LOAD_HELP)
+def web(c, duration=30.0, warmup=5.0, connections=32, threads=2, only="", markdown=False):
+    """Benchmark only the web endpoints (gunicorn + wrk)."""
+    load = _load(duration, warmup, connections, threads)
+    _header(load)
+    _verdicts(_web(load, only, markdown))
+
+
+@task
+def worker(c):
+    """Benchmark only the worker: reminder scan over 100,000 due todos, email delivery."""
+    _say(f"invoke {' '.join(sys.argv[1:])}")
+    _verdicts(_worker())
+
+
+ns = Collection("bench", run, web, worker)

@@ -1,0 +1,163 @@
+"""The harness's pieces: its services, the app's environment, and the endpoints as wrk
+will send them, each answered with its expected status by the real app."""
+
+import io
+import os
+
+import psycopg
+import pytest
+import redis
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from bench import harness
+from bench.client import Session, category_ids, toggle_ids
+from todos.models import Category, Todo
+
+
+def test_services_take_the_servers_from_the_environment_and_use_their_own_names():
+    services = harness.Services.from_environment({
+        "DATABASE_URL": "postgres://app:s%40cret@db.internal:5433/todo?sslmode=require",
+        "REDIS_URL": "redis://default:t0ken@cache.internal:6380/0",
+    })  # fmt: skip
+    assert services.database_url == (
+        "postgres://app:s%40cret@db.internal:5433/todo_bench?sslmode=require"
+    )
+    assert services.maintenance_url == (
+        "postgres://app:s%40cret@db.internal:5433/postgres?sslmode=require"
+    )
+    assert services.redis_url == "redis://default:t0ken@cache.internal:6380/13"
+    assert services.database_name == "todo_bench"
+
+
+def test_services_default_to_the_local_servers():
+    services = harness.Services.from_environment({})
+    assert services.database_url == "postgres://postgres@127.0.0.1:5432/todo_bench"
+    assert services.redis_url == "redis://127.0.0.1:6379/13"
+
+
+def test_services_refuse_anything_but_postgresql():
+    with pytest.raises(harness.BenchError, match="needs PostgreSQL"):
+        harness.Services.from_environment({"DATABASE_URL": "sqlite:///db.sqlite3"})
+
+
+def test_unreachable_services_are_named():
+    services = harness.Services.from_environment({"DATABASE_URL": "postgres://u@127.0.0.1:1/x"})
+    with pytest.raises(harness.BenchError, match=r"PostgreSQL is unreachable at 127\.0\.0\.1:1 "):
+        services.check_reachable()
+
+
+@pytest.mark.slow
+def test_reset_database_creates_a_fresh_database_each_time():
+    services = harness.Services.from_environment(
+        {"DATABASE_URL": os.environ["DATABASE_URL"]}, database="todo_bench_selftest"
+    )
+    try:
+        services.reset_database()
+        with psycopg.connect(services.database_url, autocommit=True) as connection:
+            connection.execute("CREATE TABLE leftover (id int)")
+        services.reset_database()
+        with psycopg.connect(services.database_url) as connection:
+            tables = connection.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchone()
+        assert tables == (0,)
+    finally:
+        with psycopg.connect(services.maintenance_url, autocommit=True) as connection:
+            connection.execute("DROP DATABASE IF EXISTS todo_bench_selftest WITH (FORCE)")
+
+
+def test_clear_task_queue_empties_only_the_celery_queue_of_its_own_index():
+    services = harness.Services.from_environment({"REDIS_URL": os.environ["REDIS_URL"]})
+    client = redis.Redis.from_url(services.redis_url)
+    client.rpush("celery", "stale task")
+    client.set("bench-selftest-keep", "1")
+    try:
+        services.clear_task_queue()
+        assert client.llen("celery") == 0
+        assert client.get("bench-selftest-keep") == b"1"
+    finally:
+        client.delete("bench-selftest-keep")
+        client.close()
+
+
+def test_the_app_gets_production_settings_for_the_bench_services(monkeypatch):
+    monkeypatch.setenv("DJANGO_DEBUG", "true")
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    monkeypatch.setenv("EMAIL_URL", "smtp://mail.example.com")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("GUNICORN_THREADS", "2")
+    services = harness.Services.from_environment({})
+    env = harness.app_environment(services, PORT="8123")
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.bench"
+    assert "DJANGO_DEBUG" not in env
+    assert "EMAIL_URL" not in env
+    assert env["DATABASE_URL"] == services.database_url
+    assert env["REDIS_URL"] == services.redis_url
+    assert env["DJANGO_SECURE_SSL_REDIRECT"] == "false"
+    assert len(env["DJANGO_SECRET_KEY"]) >= 50
+    assert env["PORT"] == "8123"
+    assert env["METRICS_PORT"] != "9100"
+    # The caller's sizing goes through, so other worker counts can be compared.
+    assert harness.gunicorn_shape(env) == (3, 2)
+
+
+def test_gunicorn_shape_derives_from_the_cpus_by_default(monkeypatch):
+    for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    env = harness.app_environment(harness.Services.from_environment({}))
+    assert harness.gunicorn_shape(env) == (2 * os.cpu_count() + 1, 4)
+
+
+@pytest.fixture
+def seeded_site(live_server, settings):
+    """The seeded users the endpoints use, on a live server with the bench URLconf."""
+    settings.BENCHMARK = True
+    settings.ROOT_URLCONF = "config.bench"
+    for prefix, (users, todos) in harness.WEB_USERS.items():
+        if prefix != "crowd":
+            call_command(
+                "seed", prefix=prefix, users=users, todos=todos, password=harness.PASSWORD,
+                stdout=io.StringIO(),
+            )  # fmt: skip
+    return live_server.url
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_every_endpoint_answers_what_wrk_expects(seeded_site):
+    endpoints = harness.endpoints(seeded_site)
+    assert tuple(endpoint.name for endpoint in endpoints) == harness.ENDPOINT_NAMES
+    writer = get_user_model().objects.get(username="writer1")
+    todos_before = Todo.objects.filter(user=writer).count()
+    for endpoint in endpoints:
+        request = endpoint.request
+        for path in request.paths[:3]:
+            response = Session(seeded_site).request(
+                request.method, path, request.body, request.headers
+            )
+            assert response.status == request.expect, (endpoint.name, path, response.text[:500])
+    assert Todo.objects.filter(user=writer).count() == todos_before + 1
+
+    by_name = {endpoint.name: endpoint for endpoint in endpoints}
+    complete = by_name["complete"].request.paths
+    assert len(complete) == len(set(complete)) == 200  # every todo of the writer
+    large = get_user_model().objects.get(username="large1")
+    category = by_name["list-category"].request.paths[0].removeprefix("/?category=")
+    assert Category.objects.filter(user=large, pk=int(category)).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_pages_show_what_the_harness_reads(seeded_site):
+    session = Session(seeded_site)
+    session.login("large1", harness.PASSWORD)
+    assert set(session.cookies) >= {"sessionid", "csrftoken"}
+    page = session.get("/?page=2").text
+    large = get_user_model().objects.get(username="large1")
+    assert category_ids(page) == list(
+        Category.objects.filter(user=large).values_list("pk", flat=True)
+    )
+    shown = toggle_ids(page)
+    assert len(shown) == 25
+    assert set(shown) <= set(Todo.objects.filter(user=large).values_list("pk", flat=True))

@@ -1,0 +1,148 @@
+"""The printed table, and the budgets of issue 9 judged from it."""
+
+import pytest
+
+from bench.processes import MemoryPeak
+from bench.report import (
+    Row,
+    WebRun,
+    WorkerRun,
+    check_budgets,
+    markdown_table,
+    memory_line,
+    text_table,
+    worker_lines,
+    worker_verdicts,
+)
+from bench.wrk import Result
+
+
+def result(rps: float, p50=5.0, p99=40.0, socket_errors=0, unexpected=0) -> Result:
+    return Result(
+        requests=int(rps * 30), seconds=30.0, p50_ms=p50, p90_ms=p99 / 2, p99_ms=p99,
+        max_ms=p99 * 2, socket_errors=socket_errors, unexpected_status=unexpected,
+    )  # fmt: skip
+
+
+def rows(list_rps=500.0, list_p99=40.0, list_errors=0, list_queries=6, large_queries=6):
+    return [
+        Row("limit", "limit reference (trivial view)", result(2000), 0),
+        Row(
+            "list-50", "todo list, 50 todos",
+            result(list_rps, p99=list_p99, unexpected=list_errors), list_queries,
+        ),
+        Row("list-500", "todo list, 500 todos, page 10 of 20", result(450), large_queries),
+        Row("create", "create todo (POST, htmx)", result(300, socket_errors=1), 3),
+    ]  # fmt: skip
+
+
+def test_text_table_lines_up_and_compares_with_the_limit():
+    lines = text_table(rows()).splitlines()
+    assert lines[0].split() == [
+        "endpoint",
+        "req/s",
+        "p50",
+        "ms",
+        "p99",
+        "ms",
+        "errors",
+        "queries",
+        "vs",
+        "limit",
+    ]
+    assert set(lines[1]) <= {"-", " "}
+    assert len({len(line) for line in lines[:3]}) == 1  # the figures' columns line up
+    assert lines[2].split()[-6:] == ["2,000", "5.0", "40.0", "0", "0", "100%"]
+    assert lines[3].startswith("todo list, 50 todos ")
+    assert lines[3].split()[-6:] == ["500", "5.0", "40.0", "0", "6", "25%"]
+    assert lines[5].split()[-3:] == ["1", "3", "15%"]  # a socket error is an error
+
+
+def test_markdown_table():
+    lines = markdown_table(rows()).splitlines()
+    assert lines[0] == "| endpoint | req/s | p50 ms | p99 ms | errors | queries | vs limit |"
+    assert lines[1] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    assert lines[3] == "| todo list, 50 todos | 500 | 5.0 | 40.0 | 0 | 6 | 25% |"
+
+
+def test_without_a_limit_row_there_is_no_ratio():
+    table = text_table(rows()[1:2])
+    assert table.splitlines()[2].split()[-1] == "-"
+
+
+def verdicts(**changes) -> dict[str, bool]:
+    return {f"{v.subject}: {v.rule}": v.passed for v in check_budgets(rows(**changes))}
+
+
+def test_budgets_pass_when_the_list_and_create_meet_them():
+    judged = verdicts()
+    assert judged == {
+        "list-50: p99 under 100 ms": True,
+        "list-50: 0 errors": True,
+        "list-50: at least 25% of the limit's req/s": True,
+        "list-50: at most 6 queries": True,
+        "list-500: as many queries as with 50 todos": True,
+        "create: 0 errors": False,  # one socket error in rows()
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "failed"),
+    [
+        ({"list_p99": 100.0}, "list-50: p99 under 100 ms"),
+        ({"list_errors": 1}, "list-50: 0 errors"),
+        ({"list_rps": 499.0}, "list-50: at least 25% of the limit's req/s"),
+        ({"list_queries": 7, "large_queries": 7}, "list-50: at most 6 queries"),
+        ({"large_queries": 7}, "list-500: as many queries as with 50 todos"),
+    ],
+)
+def test_each_budget_fails_on_its_own(changes, failed):
+    judged = verdicts(**changes)
+    assert [rule for rule, passed in judged.items() if not passed] == [failed, "create: 0 errors"]
+
+
+def test_only_measured_rows_are_judged():
+    judged = check_budgets(rows()[:1])
+    assert judged == []
+
+
+def test_memory_line():
+    run = WebRun(workers=5, threads=4, memory=MemoryPeak(92_160, 460_800, 7))
+    line = memory_line(run)
+    assert "5 workers x 4 threads" in line
+    assert "peak RSS per worker 90 MiB" in line
+    assert "all workers together 450 MiB" in line
+    assert "7 worker processes" in line
+
+
+def worker_run(reminded=100_000, queries=(4,), received=5_000, sent=5_000) -> WorkerRun:
+    scan = {
+        "due": 100_000, "reminded": reminded, "emails_queued": 5_000, "seconds": 20.0, "scans": 1,
+        "batch_size": 1_000, "batches": 100, "batch_ms_p50": 150.0, "batch_ms_max": 400.0,
+        "queries_per_batch": list(queries),
+    }  # fmt: skip
+    return WorkerRun(scan, 5_000, received, 25.0, 2, {"sent": sent})
+
+
+def test_worker_lines():
+    text = "\n".join(worker_lines(worker_run()))
+    assert "100,000 of 100,000 due reminders in 20.0 s (5,000/s)" in text
+    assert "100 batches of 1,000" in text
+    assert "p50 150 ms, max 400 ms, 4 SQL statements" in text
+    assert "5,000 of 5,000 emails in 25.0 s = 200 tasks/s" in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "failed"),
+    [
+        ({}, []),
+        ({"reminded": 99_000}, ["every due reminder sent once"]),
+        ({"queries": (4, 5)}, ["constant SQL statements per batch"]),
+        ({"received": 5_001}, ["every queued email delivered exactly once"]),
+        ({"sent": 4_999}, ["every queued email delivered exactly once"]),
+    ],
+)
+def test_worker_verdicts(changes, failed):
+    judged = worker_verdicts(worker_run(**changes))
+    assert [v.rule for v in judged if not v.passed] == failed
+    assert all(str(v).startswith(("PASS  worker: ", "FAIL  worker: ")) for v in judged)

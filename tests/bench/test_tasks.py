@@ -1,0 +1,23 @@
+"""`invoke bench` stops early, with a one-line fix, when it cannot run."""
+
+import pytest
+from invoke import Context
+from invoke.exceptions import Exit
+
+from ops import bench
+
+
+def test_unknown_endpoints_are_refused_with_the_known_ones():
+    with pytest.raises(Exit) as stopped:
+        bench.web(Context(), only="list-50,lsit-500")
+    assert stopped.value.code == 2
+    assert "unknown endpoint(s) lsit-500" in stopped.value.message
+    assert "list-500" in stopped.value.message
+
+
+def test_a_missing_wrk_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(Exit) as stopped:
+        bench.web(Context(), only="list-50")
+    assert stopped.value.code == 127
+    assert "apt-get install -y wrk" in stopped.value.message

@@ -1,0 +1,143 @@
+"""wrk's side of the harness: the Lua script against a real server, and its result line."""
+
+import shutil
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bench import NoResultError, result_json, wrk
+
+WRK_OUTPUT = """\
+Running 30s test @ http://127.0.0.1:40123/
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    21.37ms   10.02ms 180.11ms   81.20%
+    Req/Sec   751.09     97.44     1.01k    70.50%
+  45012 requests in 30.02s, 301.75MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+Requests/sec:   1499.40
+Transfer/sec:     10.05MB
+BENCH_RESULT {"requests": 45012, "duration_us": 30020000, "bytes": 316407000, \
+"connect_errors": 0, "read_errors": 2, "write_errors": 0, "timeouts": 1, \
+"unexpected_status": 4, "p50_us": 19500, "p90_us": 33000, "p99_us": 61250, \
+"max_us": 180110, "mean_us": 21370.5}
+"""
+
+
+def test_parse_reads_the_result_line_among_wrks_own_output():
+    result = wrk.parse(WRK_OUTPUT)
+    assert result.requests == 45012
+    assert result.seconds == pytest.approx(30.02)
+    assert result.requests_per_second == pytest.approx(1499.4, abs=0.1)
+    assert (result.p50_ms, result.p90_ms, result.p99_ms) == (19.5, 33.0, 61.25)
+    assert result.max_ms == pytest.approx(180.11)
+    assert result.socket_errors == 3
+    assert result.unexpected_status == 4
+    assert result.errors == 7
+
+
+def test_parse_says_what_wrk_printed_when_the_result_line_is_missing():
+    with pytest.raises(NoResultError, match="unable to connect"):
+        wrk.parse("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_the_last_result_line_wins():
+    output = 'BENCH_RESULT {"step": 1}\nlog line\nBENCH_RESULT {"step": 2}\n'
+    assert result_json(output, "step") == {"step": 2}
+
+
+def test_request_environment_for_the_lua_script():
+    request = wrk.Request(
+        "POST", ("/a/", "/b/?page=2"), expect=302, headers={"Cookie": "s=1", "X-A": "b"}, body="x=1"
+    )
+    assert request.environment() == {
+        "BENCH_METHOD": "POST",
+        "BENCH_PATHS": "/a/ /b/?page=2",
+        "BENCH_EXPECT": "302",
+        "BENCH_HEADERS": "Cookie: s=1\nX-A: b",
+        "BENCH_BODY": "x=1",
+    }
+    with pytest.raises(ValueError, match="URL-encoded"):
+        wrk.Request("GET", ("/a b/",)).environment()
+
+
+def test_command_is_bounded_and_uses_the_lua_script():
+    load = wrk.Load(threads=2, connections=32, timeout=2)
+    argv = wrk.command("wrk", "http://127.0.0.1:8000/", wrk.Request("GET", ("/x/",)), load, 30)
+    assert argv == [
+        "wrk",
+        "--threads=2",
+        "--connections=32",
+        "--duration=30s",
+        "--timeout=2s",
+        f"--script={wrk.LUA_SCRIPT}",
+        "http://127.0.0.1:8000/x/",
+    ]
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Answers 200 on /ok/, 404 elsewhere, and records what each request carried."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as wrk expects
+    seen: Counter
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        self.seen[
+            (self.path, self.headers.get("X-Bench-Test"), self.headers.get("Cookie"), body)
+        ] += 1
+        status = 200 if self.path == "/ok/" else 404
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def recording_server():
+    Recorder.seen = Counter()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", Recorder.seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_wrk_sends_the_request_cycles_paths_and_counts_unexpected_statuses(recording_server):
+    base_url, seen = recording_server
+    wrk_path = shutil.which("wrk")
+    assert wrk_path, "wrk is needed: sudo apt-get install -y wrk"
+    request = wrk.Request(
+        "POST",
+        ("/ok/", "/missing/"),
+        expect=200,
+        headers={"X-Bench-Test": "yes", "Cookie": "sessionid=abc; csrftoken=def"},
+        body="form=quick&title=Benchmark+todo",
+    )
+    load = wrk.Load(threads=2, connections=2)
+    result = wrk.run(wrk_path, base_url, request, load, seconds=1)
+
+    assert result.requests > 20
+    assert result.socket_errors == 0
+    carried = {(path, marker, cookie, body) for path, marker, cookie, body in seen}
+    assert carried == {
+        (path, "yes", "sessionid=abc; csrftoken=def", "form=quick&title=Benchmark+todo")
+        for path in ("/ok/", "/missing/")
+    }
+    served = Counter()
+    for (path, *_), count in seen.items():
+        served[path] += count
+    # Requests alternate between the paths; every 404 counted as an error (the server
+    # may have answered a few more than wrk counted while it stopped).
+    assert abs(served["/ok/"] - served["/missing/"]) <= load.connections * 2
+    assert served["/missing/"] - load.connections <= result.unexpected_status <= served["/missing/"]
+    assert result.unexpected_status > 0
+    assert result.p50_ms > 0 and result.p99_ms >= result.p50_ms
