@@ -30,3 +30,38 @@ errorlog = "-"
 loglevel = os.environ.get("DJANGO_LOG_LEVEL", "info").lower()
 # One JSON object per request (user agents and paths are escaped, unlike a format string).
 logger_class = "core.gunicorn_logging.JsonAccessLogger"
+
+# --- Prometheus metrics (observability/gunicorn_metrics.py) --------------------------------
+# Every worker counts into files of PROMETHEUS_MULTIPROC_DIR (default: a new temporary
+# folder); the master serves their sum on METRICS_PORT, a port the Ingress never routes.
+metrics_port = int(os.environ.get("METRICS_PORT", "9100"))
+
+
+def on_starting(server):
+    from observability import gunicorn_metrics
+
+    gunicorn_metrics.on_starting(server)
+
+
+def when_ready(server):
+    from observability import gunicorn_metrics
+
+    # The interface gunicorn listens on (all of them in a container); "" means all.
+    host = "" if bind.startswith("unix:") else bind.rpartition(":")[0]
+    gunicorn_metrics.when_ready(server, host, metrics_port)
+
+
+def child_exit(server, worker):
+    from observability import gunicorn_metrics
+
+    gunicorn_metrics.child_exit(server, worker)
+
+
+def on_exit(server):
+    from observability import gunicorn_metrics
+
+    gunicorn_metrics.on_exit(server)
+
+# No runtime control socket (gunicornc): the orchestrator scales and restarts pods, and the
+# socket would need a writable $HOME.
+control_socket_disable = True
