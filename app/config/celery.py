@@ -5,16 +5,19 @@ It reads the `CELERY_*` Django settings, so every process shares the settings co
 
 import os
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 from celery.beat import PersistentScheduler
 
 from core import liveness
+from observability import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 app = Celery("todo")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Worker and beat log through Django's LOGGING (JSON lines with the task's context).
+signals.setup_logging.connect(logs.configure_celery_logging)
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):
@@ -42,8 +45,12 @@ app.steps["worker"].add(WorkerHeartbeat)
 
 
 class LivenessScheduler(PersistentScheduler):
-    """Beat's default scheduler, recording each tick for `probe beat`."""
+    """Beat's default scheduler, recording each tick for `probe beat` and for the Celery
+    exporter's beat-lag metric (in Redis, which the exporter's pod can read)."""
 
     def tick(self, *args, **kwargs):
+        from observability import beat
+
         liveness.touch("beat")
+        beat.record_tick()
         return super().tick(*args, **kwargs)

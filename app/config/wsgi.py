@@ -7,3 +7,9 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 application = get_wsgi_application()
+
+# runserver serves /metrics on METRICS_PORT from this process; under gunicorn the master
+# serves every worker's metrics instead (config/gunicorn.py), and this does nothing.
+from observability.metrics_server import serve_this_process  # noqa: E402 - needs the apps
+
+serve_this_process()

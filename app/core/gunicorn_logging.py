@@ -9,6 +9,10 @@ from gunicorn import glogging
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 
 
+def _header(headers: list[tuple[str, str]], name: str) -> str:
+    return next((value for key, value in headers if key.lower() == name.lower()), "")
+
+
 class JsonAccessLogger(glogging.Logger):
     def access(self, resp, req, environ, request_time):
         if not self.cfg.accesslog:
@@ -28,6 +32,9 @@ class JsonAccessLogger(glogging.Logger):
             "duration_ms": round(request_time.total_seconds() * 1000, 2),
             "remote": environ.get("REMOTE_ADDR"),
             "user_agent": environ.get("HTTP_USER_AGENT", ""),
-            "request_id": environ.get("HTTP_X_REQUEST_ID", ""),
+            # The app's id for the request (observability/middleware.py): the client's
+            # X-Request-ID when valid, else a new one, so the access line joins the app's.
+            "request_id": _header(resp.headers, "X-Request-ID")
+            or environ.get("HTTP_X_REQUEST_ID", ""),
         }
         self.access_log.info(json.dumps(record))

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django_extensions",
     "django_htmx",
     "core",
+    "observability",
     "accounts",
     "todos",
     "notifications",
@@ -52,6 +53,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: probes answer before host validation, sessions or the database are touched.
     "core.middleware.HealthCheckMiddleware",
+    # Requests and their latency by view (probes above are not counted), and the request
+    # id every log line of the request carries (returned in X-Request-ID).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -62,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.UserTimezoneMiddleware",
+    # Last: sees the response status after every other middleware (observability/).
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
@@ -85,6 +92,10 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 # Persistent connections, checked before reuse so a restarted database costs one retry.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, counting queries, their duration and errors, and new connections
+    # for the metrics endpoint (django-prometheus).
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves web, worker and beat at once: WAL lets readers run
     # beside the writer, IMMEDIATE transactions queue writers instead of failing them.
@@ -198,7 +209,9 @@ CELERY_TASK_TIME_LIMIT = 300  # hard kill for a stuck task
 CELERY_TASK_SOFT_TIME_LIMIT = 240  # raises SoftTimeLimitExceeded first, to clean up
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # wait for the broker rather than crash-loop
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
-CELERY_WORKER_SEND_TASK_EVENTS = False
+# Task events feed the Celery exporter's metrics (observability/celery_exporter.py): a few
+# small pub/sub messages per task. "Sent" events would add one per publish for nothing.
+CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = False
 # Runtime files of worker and beat: liveness files (app/bin/probe) and beat's schedule.
 # /tmp by default, the only writable path of the image's read-only root filesystem.
@@ -237,6 +250,10 @@ LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        # request_id, user_id, task_id, task_name of what is being handled (observability/).
+        "log_context": {"()": "observability.logs.LogContextFilter"},
+    },
     "formatters": {
         "json": {"()": "core.logging.JsonFormatter"},
         "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
@@ -246,6 +263,7 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": LOG_FORMAT if LOG_FORMAT in ("json", "text") else "json",
+            "filters": ["log_context"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
