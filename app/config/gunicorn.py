@@ -62,6 +62,7 @@ def on_exit(server):
 
     gunicorn_metrics.on_exit(server)
 
+
 # No runtime control socket (gunicornc): the orchestrator scales and restarts pods, and the
 # socket would need a writable $HOME.
 control_socket_disable = True

@@ -226,8 +226,10 @@ def test_network_policies_deny_by_default_and_allow_what_each_pod_needs(manifest
     web_ingress = [
         p for p in policies if "Ingress" in p["spec"]["policyTypes"] and selects(p, web_labels)
     ]
-    assert [p["metadata"]["name"] for p in web_ingress] == ["default-deny", "web-ingress"]
-    (rule,) = web_ingress[1]["spec"]["ingress"]
+    # metrics-scrape opens only the metrics port, to Prometheus (tests/observability).
+    by_name = {p["metadata"]["name"]: p for p in web_ingress}
+    assert sorted(by_name) == ["default-deny", "metrics-scrape", "web-ingress"]
+    (rule,) = by_name["web-ingress"]["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
     # The ingress controller's namespace: Contour locally, Traefik in the clouds.
     controller = "projectcontour" if overlay == k8s.LOCAL_OVERLAY else "traefik"
