@@ -23,7 +23,7 @@ from .tiltfile_runner import (
     run_tiltfile,
 )
 
-APP_PROCESSES = ("web", "worker", "beat")
+APP_PROCESSES = ("web", "worker", "beat", "celery-exporter")
 DATA_SERVICES = ("postgres", "redis")
 BUTTONS = ("tests", "lint", "superuser", "readyz")
 
@@ -249,7 +249,7 @@ def test_web_port_forward_targets_the_container_port_behind_the_web_service(
         for p in container["ports"]
         if target in (p.get("name"), p["containerPort"])
     )
-    [forward] = tilt_run.resources["web"].port_forwards
+    forward = tilt_run.resources["web"].port_forwards[0]  # then the metrics port
     assert (forward.local_port, forward.container_port) == (8000, container_port) == (8000, 8000)
 
 
