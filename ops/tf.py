@@ -33,8 +33,9 @@ import yaml
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.k8s import CHECKOV, RenderError, render
-from ops.tools import REPO_ROOT, require
+from ops.k8s import RenderError, render
+from ops.tools import REPO_ROOT, require, uv
+from ops.tools import run_checkov as run_checkov_tool
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 CLOUDS = ("do", "aws")
@@ -212,26 +213,12 @@ class CheckovFailure:
 
 def run_checkov(directory: Path = TERRAFORM_DIR) -> tuple[list[CheckovFailure], int]:
     """checkov's terraform framework over the tree: (failures, passed count)."""
-    uv = os.environ.get("UV") or require(
-        "uv", "install uv (https://docs.astral.sh/uv/): checkov runs as a uv tool"
-    )
     with tempfile.TemporaryDirectory(prefix="tf-checkov-") as tmp:
         scanned = copy_tree(Path(tmp) / "terraform")
-        command = [uv, "tool", "run", "--quiet", "--from", CHECKOV, "checkov"]
-        command += ["--directory", str(scanned), "--framework", "terraform", "--output", "json"]
-        command += ["--compact", "--quiet", "--skip-download"]
-        # BC_SKIP_MAPPING: checkov would otherwise call its vendor's API first.
-        env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
-        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
-    if result.returncode not in (0, 1) or not result.stdout.strip():
-        raise RuntimeError(f"checkov did not run (exit {result.returncode}):\n{result.stderr}")
-    report = json.loads(result.stdout)
-    parts = report if isinstance(report, list) else [report]
+        parts = run_checkov_tool("terraform", "--directory", str(scanned))
     failures, passed = [], 0
     for part in parts:
         summary = part.get("summary", {})
-        if summary.get("parsing_errors"):
-            raise RuntimeError(f"checkov could not parse some files: {summary}")
         passed += summary.get("passed", 0)
         for failed in part["results"]["failed_checks"]:
             failures.append(
@@ -263,10 +250,9 @@ _ARGUMENT_LINK = re.compile(r"#([a-z0-9_]+) ")
 
 def _jsii_assembly(requirement: str, workdir: Path) -> dict:
     """The .jsii type assembly inside a CDKTF provider wheel (downloaded with pip)."""
-    uv = os.environ.get("UV") or require("uv", "install uv (https://docs.astral.sh/uv/)")
     subprocess.run(  # noqa: S603
         [
-            uv,
+            uv(),
             "tool",
             "run",
             "--quiet",

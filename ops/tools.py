@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from invoke.exceptions import Exit
@@ -17,3 +20,39 @@ def require(tool: str, fix: str) -> str:
     if path is None:
         raise Exit(f"error: `{tool}` is not installed. Fix: {fix}", code=127)
     return path
+
+
+UV_FIX = "install uv (https://docs.astral.sh/uv/getting-started/installation/)"
+# checkov pins many packages of its own, so it runs as a uv tool, never in the app's venv.
+CHECKOV = "checkov==3.3.30"
+
+
+def find_uv() -> str | None:
+    """The uv binary: the one running us (`uv run` sets $UV, past any pyenv shim), else PATH's."""
+    return os.environ.get("UV") or shutil.which("uv")
+
+
+def uv() -> str:
+    """Like find_uv, but stop the task with its fix when uv is missing."""
+    return find_uv() or require("uv", UV_FIX)
+
+
+def run_checkov(framework: str, *target: str) -> list[dict]:
+    """Run checkov's `framework` checks on `target` (`--directory D` or `--file F`).
+
+    Returns the JSON report's parts (one per framework run). Raises RuntimeError when
+    checkov did not run or could not parse a file, so a broken scan never passes.
+    """
+    command = [uv(), "tool", "run", "--quiet", "--from", CHECKOV, "checkov", *target]
+    command += ["--framework", framework, "--output", "json", "--compact", "--skip-download"]
+    # BC_SKIP_MAPPING: checkov would otherwise call its vendor's API first.
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    if result.returncode not in (0, 1) or not result.stdout.strip():
+        raise RuntimeError(f"checkov did not run (exit {result.returncode}):\n{result.stderr}")
+    report = json.loads(result.stdout)
+    parts = report if isinstance(report, list) else [report]
+    for part in parts:
+        if part.get("summary", {}).get("parsing_errors"):
+            raise RuntimeError(f"checkov could not parse some files: {part['summary']}")
+    return parts
