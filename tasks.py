@@ -28,11 +28,11 @@ def _local_env(**extra: str) -> dict[str, str]:
 @task(
     help={
         "port": "port for the web process (default 8000)",
-        "web_only": "run only the web process (no Celery worker or beat)",
+        "web_only": "run only the web process (no Celery worker, beat or exporter)",
     }
 )
 def dev(c, port=8000, web_only=False):
-    """Run web, worker and beat as local processes with auto-reload (Ctrl-C stops all)."""
+    """Run web, worker, beat and the Celery exporter with auto-reload (Ctrl-C stops all)."""
     from honcho.manager import Manager
 
     DEV_STATE.mkdir(exist_ok=True)
@@ -41,12 +41,22 @@ def dev(c, port=8000, web_only=False):
     c.run(f"{APP_DIR / 'bin' / 'migrate'}", env=env, pty=False)
 
     processes = {"web": "web --reload"}
+    # Prometheus metrics of web and Celery, each on a port of its own (observability/).
+    metrics_ports = {"web": 9100}
     if not web_only:
         processes |= {"worker": "worker --reload", "beat": "beat --reload"}
+        processes["exporter"] = "celery-exporter --reload"
+        metrics_ports["exporter"] = 9808
     manager = Manager()
     for name, command in processes.items():
-        manager.add_process(name, f"{APP_DIR / 'bin'}/{command}", env=env, cwd=str(APP_DIR))
-    print(f"\n  Open http://127.0.0.1:{port}/  (Ctrl-C stops everything)\n", flush=True)
+        process_env = (
+            {**env, "METRICS_PORT": str(metrics_ports[name])} if name in metrics_ports else env
+        )
+        manager.add_process(name, f"{APP_DIR / 'bin'}/{command}", env=process_env, cwd=str(APP_DIR))
+    print(f"\n  Open http://127.0.0.1:{port}/  (Ctrl-C stops everything)", flush=True)
+    for name, metrics_port in metrics_ports.items():
+        print(f"  Metrics of {name}: http://127.0.0.1:{metrics_port}/metrics", flush=True)
+    print(flush=True)
     manager.loop()
     sys.exit(manager.returncode)
 
