@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, task
 
-from ops import bench, cluster, image, k8s, tf
+from ops import bench, cluster, image, k8s, release, tf
 from ops.tools import APP_DIR, REPO_ROOT
 
 DEV_STATE = REPO_ROOT / ".dev"
@@ -111,4 +111,7 @@ ns.add_collection(k8s.ns)
 ns.add_collection(tf.ns)
 ns.add_task(cluster.up)
 ns.add_task(cluster.down)
+ns.add_task(release.deploy)
+ns.add_task(release.rollback)
+ns.add_collection(release.argocd)
 ns.add_collection(bench.ns)

@@ -65,7 +65,7 @@ class FakeTools:
 def install(directory: Path, handlers: Path, tools: Iterable[str], state: dict) -> FakeTools:
     """Wrappers for `tools` in directory/bin, answered by `handlers`, starting from `state`."""
     bin_dir = directory / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(parents=True)
     for tool in tools:
         wrapper = bin_dir / tool
         wrapper.write_text(
