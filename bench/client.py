@@ -24,6 +24,7 @@ _CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 _CATEGORY_SELECT = re.compile(r'<select id="filter-category".*?</select>', re.DOTALL)
 _OPTION_ID = re.compile(r'<option value="(\d+)"')
 _TOGGLE_PATH = re.compile(r'action="/todos/(\d+)/toggle/"')
+_HASHED_STYLESHEET = re.compile(r'<link rel="stylesheet" href="(/static/[^"]+\.[0-9a-f]{12}\.css)"')
 
 
 class ClientError(RuntimeError):
@@ -126,6 +127,12 @@ def category_ids(list_page: str) -> list[int]:
     """The user's category ids, from the list page's category filter."""
     select = _CATEGORY_SELECT.search(list_page)
     return [int(pk) for pk in _OPTION_ID.findall(select.group(0))] if select else []
+
+
+def hashed_stylesheet(page: str) -> str | None:
+    """The page's stylesheet path when it carries a content hash (manifest storage)."""
+    match = _HASHED_STYLESHEET.search(page)
+    return match.group(1) if match else None
 
 
 def toggle_ids(list_page: str) -> list[int]:

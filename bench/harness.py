@@ -28,9 +28,16 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from bench import result_json, wrk
-from bench.client import Session, category_ids, toggle_ids
+from bench.client import (
+    COUNT_QUERIES_HEADER,
+    QUERIES_HEADER,
+    Session,
+    category_ids,
+    hashed_stylesheet,
+    toggle_ids,
+)
 from bench.processes import AppProcess, WorkerMemory, answers_ok
-from bench.report import LIMIT, Row, WebRun, WorkerRun
+from bench.report import LIMIT, Row, StaticFile, WebRun, WorkerRun
 from ops.tools import APP_DIR, REPO_ROOT
 
 OUTPUT_DIR = REPO_ROOT / ".dev" / "bench"
@@ -315,6 +322,7 @@ def run_web(
     say(f"Starting gunicorn ({run.workers} workers x {run.threads} threads) on {base_url}...")
     with AppProcess("web", env, OUTPUT_DIR / "web.log") as web:
         web.wait_until(lambda: answers_ok(f"{base_url}/readyz"), "ready (/readyz)")
+        run.static = static_file(base_url)
         memory = WorkerMemory(web.pid)
         memory.start()
         try:
@@ -325,6 +333,21 @@ def run_web(
         finally:
             run.memory = memory.stop()
     return run
+
+
+def static_file(base_url: str) -> StaticFile:
+    """How a hashed static file is served: cache headers, and SQL statements (none)."""
+    session = Session(base_url)
+    path = hashed_stylesheet(session.get("/accounts/login/").text)
+    if path is None:
+        raise BenchError("the login page links no hashed stylesheet (manifest static storage?)")
+    response = session.request("GET", path, headers={COUNT_QUERIES_HEADER: "1"})
+    return StaticFile(
+        path=path,
+        status=response.status,
+        cache_control=response.headers.get("Cache-Control", ""),
+        queries=int(response.headers.get(QUERIES_HEADER, "-1")),
+    )
 
 
 def measure(

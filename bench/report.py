@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -121,12 +122,42 @@ def check_budgets(rows: list[Row]) -> list[Verdict]:
 # --- whole runs -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StaticFile:
+    path: str
+    status: int
+    cache_control: str
+    queries: int  # SQL statements while serving it: whitenoise answers before any view
+
+
 @dataclass
 class WebRun:
     rows: list[Row] = field(default_factory=list)
     memory: MemoryPeak = field(default_factory=MemoryPeak)
     workers: int = 0
     threads: int = 0
+    static: StaticFile | None = None
+
+
+ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
+
+
+def static_verdict(static: StaticFile) -> Verdict:
+    """Issue 9: hashed static files are served by whitenoise with far-future caching."""
+    max_age = re.search(r"max-age=(\d+)", static.cache_control)
+    passed = (
+        static.status == 200
+        and static.queries == 0
+        and max_age is not None
+        and int(max_age.group(1)) >= ONE_YEAR_SECONDS
+        and "immutable" in static.cache_control
+    )
+    return Verdict(
+        "static",
+        f"{static.path} cached for a year or more, immutable, no query "
+        f"(HTTP {static.status}, Cache-Control: {static.cache_control or 'none'})",
+        passed,
+    )
 
 
 @dataclass

@@ -60,7 +60,7 @@ def _web(load, only: str, markdown: bool) -> list:
     table = report.markdown_table if markdown else report.text_table
     _say("\n" + table(run.rows))
     _say(report.memory_line(run))
-    return report.check_budgets(run.rows)
+    return [report.static_verdict(run.static), *report.check_budgets(run.rows)]
 
 
 def _worker() -> list:

@@ -1,6 +1,6 @@
 """The harness's browser keeps the cookies a signed-in browser sends, and nothing else."""
 
-from bench.client import Session
+from bench.client import Session, hashed_stylesheet
 
 
 def test_cookies_are_kept_replaced_and_deleted_as_the_server_says():
@@ -32,3 +32,9 @@ def test_requests_carry_the_session_and_for_post_the_csrf_token():
         "HX-Current-URL": "http://127.0.0.1:8000/",
     }
     assert Session("http://127.0.0.1:8000").headers() == {}
+
+
+def test_the_hashed_stylesheet_is_found_only_when_it_carries_a_content_hash():
+    page = '<head><link rel="stylesheet" href="/static/css/app.73827e4838b3.css"></head>'
+    assert hashed_stylesheet(page) == "/static/css/app.73827e4838b3.css"
+    assert hashed_stylesheet('<link rel="stylesheet" href="/static/css/app.css">') is None

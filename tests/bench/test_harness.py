@@ -49,8 +49,9 @@ def test_unreachable_services_are_named():
 
 @pytest.mark.slow
 def test_reset_database_creates_a_fresh_database_each_time():
+    name = f"todo_bench_selftest_{os.getpid()}"
     services = harness.Services.from_environment(
-        {"DATABASE_URL": os.environ["DATABASE_URL"]}, database="todo_bench_selftest"
+        {"DATABASE_URL": os.environ["DATABASE_URL"]}, database=name
     )
     try:
         services.reset_database()
@@ -64,7 +65,7 @@ def test_reset_database_creates_a_fresh_database_each_time():
         assert tables == (0,)
     finally:
         with psycopg.connect(services.maintenance_url, autocommit=True) as connection:
-            connection.execute("DROP DATABASE IF EXISTS todo_bench_selftest WITH (FORCE)")
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_clear_task_queue_empties_only_the_celery_queue_of_its_own_index():

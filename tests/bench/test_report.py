@@ -5,11 +5,13 @@ import pytest
 from bench.processes import MemoryPeak
 from bench.report import (
     Row,
+    StaticFile,
     WebRun,
     WorkerRun,
     check_budgets,
     markdown_table,
     memory_line,
+    static_verdict,
     text_table,
     worker_lines,
     worker_verdicts,
@@ -146,3 +148,23 @@ def test_worker_verdicts(changes, failed):
     judged = worker_verdicts(worker_run(**changes))
     assert [v.rule for v in judged if not v.passed] == failed
     assert all(str(v).startswith(("PASS  worker: ", "FAIL  worker: ")) for v in judged)
+
+
+HASHED = "/static/css/app.73827e4838b3.css"
+FAR_FUTURE = "max-age=315360000, public, immutable"
+
+
+@pytest.mark.parametrize(
+    ("static", "passed"),
+    [
+        (StaticFile(HASHED, 200, FAR_FUTURE, 0), True),
+        (StaticFile(HASHED, 200, "max-age=60, public", 0), False),  # whitenoise's default
+        (StaticFile(HASHED, 200, "max-age=315360000, public", 0), False),
+        (StaticFile(HASHED, 200, FAR_FUTURE, 2), False),  # reached a view
+        (StaticFile(HASHED, 404, "", 0), False),
+    ],
+)
+def test_static_files_must_be_cached_far_ahead_without_reaching_django(static, passed):
+    verdict = static_verdict(static)
+    assert verdict.passed is passed
+    assert HASHED in verdict.rule
