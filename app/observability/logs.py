@@ -77,7 +77,8 @@ def add_request_id_header(headers: dict | None = None, **_: object) -> None:
 def bind_task(task_id: str | None = None, task=None, **_: object) -> None:
     """task_prerun: the task's log lines carry its id and name, and the request's id."""
     fields: dict[str, object] = {"task_id": task_id, "task_name": task.name}
-    if request_id := task.request.get(TASK_HEADER):
+    # From the message; an eager task (never published) runs inside its caller's request.
+    if request_id := task.request.get(TASK_HEADER) or current().get("request_id"):
         fields["request_id"] = request_id
     # A token, not a clear, on the way out: an eager task runs inside the request that
     # called it, whose fields must come back afterwards.

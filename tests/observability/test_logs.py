@@ -187,6 +187,26 @@ def test_a_task_binds_its_id_and_the_request_id_then_restores_the_caller(json_li
     )
 
 
+def test_an_eager_task_keeps_the_request_id_of_its_caller():
+    from celery import Celery
+
+    app = Celery("observability-test", set_as_current=False)
+
+    @app.task(name="todo.tests.noop")
+    def task():
+        pass
+
+    task.push_request(id="task-2")
+    logs.start_request("req-eager")
+    try:
+        logs.bind_task(task_id="task-2", task=task)
+        assert logs.current()["request_id"] == "req-eager"
+        logs.unbind_task(task_id="task-2")
+    finally:
+        task.pop_request()
+        logs.clear()
+
+
 def test_worker_and_beat_log_through_the_django_settings():
     """Celery's own text handlers would replace the JSON ones without this receiver."""
     from celery import signals
