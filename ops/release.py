@@ -202,7 +202,9 @@ def image_entry(kustomization: str) -> ImageRef | None:
     return None
 
 
-_KEY_LINE = re.compile(r"^(?P<indent>\s*)(?P<dash>- )?(?P<key>[A-Za-z]+):\s*(?P<value>.*?)\s*$")
+_KEY_LINE = re.compile(
+    r"^(?P<indent>\s*)(?P<dash>- )?(?P<key>[A-Za-z]+):\s*(?P<value>.*?)(?P<comment>\s+#.*)?\s*$"
+)
 
 
 def _scalar(value: str) -> str:
@@ -252,9 +254,8 @@ def set_image(kustomization: str, ref: ImageRef) -> str:
         ):
             if key in keys:
                 match = _KEY_LINE.match(lines[keys[key]])
-                lines[keys[key]] = (
-                    f"{match['indent']}{match['dash'] or ''}{key}: {_scalar(value)}\n"
-                )
+                prefix, comment = match["indent"] + (match["dash"] or ""), match["comment"] or ""
+                lines[keys[key]] = f"{prefix}{key}: {_scalar(value)}{comment}\n"
             else:
                 last += 1
                 lines.insert(last, f"{indent}{key}: {_scalar(value)}\n")

