@@ -341,9 +341,10 @@ def ensure_buildx(c) -> None:
 def push(c, repository, platforms=PUSH_PLATFORMS, cache_from="", cache_to=""):
     """Push REPOSITORY:<commit sha> once per commit and print its digest (log in first)."""
     if changes := uncommitted_changes(c):
+        listed = ", ".join(line[3:] for line in changes[:5])
         raise Exit(
-            f"error: uncommitted changes ({changes[0].strip()}, ...) would be in an image "
-            "tagged with a commit that lacks them. Fix: commit or stash them",
+            f"error: uncommitted changes ({listed}) would be in an image tagged with a "
+            "commit that lacks them. Fix: commit or stash them",
             code=1,
         )
     engine_version(c)
