@@ -357,3 +357,23 @@ def test_a_remote_argo_cd_does_not_pull_is_refused(world):
 
     assert "error: Argo CD (todo-do-stage) pulls https://github.com/acme/todo.git" in error
     assert "Fix: set repoURL in kustomize/argocd/base/source.yaml" in error
+
+
+def test_image_push_tags_the_commit_and_pushes_once(world):
+    world.fakes.update(registry={"logged_in": ["registry.digitalocean.com"], "images": {}})
+    head = world.git("rev-parse", "HEAD")
+
+    first = ok(world.invoke("image.push", f"--repository={DO_REPOSITORY}"))
+    second = ok(world.invoke("image.push", f"--repository={DO_REPOSITORY}"))
+
+    digest = world.fakes.state["registry"]["images"][f"{DO_REPOSITORY}:{head}"]
+    assert first.splitlines()[-1] == f"Pushed {DO_REPOSITORY}:{head}@{digest}"
+    assert second.splitlines()[-1] == (
+        f"Already in the registry (built once per commit): {DO_REPOSITORY}:{head}@{digest}"
+    )
+    builds = [c for c in commands(world) if c.startswith("docker buildx build")]
+    assert len(builds) == 1 and "--platform=linux/amd64" in builds[0]
+
+    (world.work / "app" / "config" / "urls.py").write_text("# edited\n")
+    error = refused(world.invoke("image.push", f"--repository={DO_REPOSITORY}"))
+    assert "error: uncommitted changes (app/config/urls.py) would be in an image" in error
