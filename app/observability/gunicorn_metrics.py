@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+FOLDER_PREFIX = "prometheus-web-"  # then the master's pid: prometheus-web-<pid>-<random>
 
 _files: WorkerFiles | None = None
 
@@ -46,7 +47,8 @@ class WorkerFiles:
         """The folder PROMETHEUS_MULTIPROC_DIR names, else a new one; set for the workers."""
         owned = not os.environ.get(MULTIPROC_ENV)
         if owned:
-            path = Path(tempfile.mkdtemp(prefix="prometheus-web-"))
+            _remove_folders_of_dead_masters()
+            path = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         else:
             path = Path(os.environ[MULTIPROC_ENV])
             path.mkdir(parents=True, exist_ok=True)
@@ -107,6 +109,24 @@ class WorkerFiles:
     def close(self) -> None:
         if self.owned:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _remove_folders_of_dead_masters() -> None:
+    """A master killed outright (SIGKILL, OOM) never ran on_exit: its folder is left."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        pid = folder.name.removeprefix(FOLDER_PREFIX).split("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 # --- The hooks config/gunicorn.py calls ----------------------------------------------------------

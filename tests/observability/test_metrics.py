@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from observability import metrics_server
-from observability.gunicorn_metrics import MULTIPROC_ENV, WorkerFiles
+from observability.gunicorn_metrics import FOLDER_PREFIX, MULTIPROC_ENV, WorkerFiles
 from tests.background.conftest import free_port
 
 from .conftest import Samples, parse_metrics, scrape, value
@@ -159,3 +159,24 @@ def test_the_folder_is_fresh_for_each_master(tmp_path, monkeypatch):
     assert os.environ[MULTIPROC_ENV] == str(own.path), "set for the workers gunicorn forks"
     own.close()
     assert not own.path.exists()
+
+
+def test_folders_of_masters_killed_outright_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    left = tmp_path / f"{FOLDER_PREFIX}{int(dead.stdout)}-abc"
+    running = tmp_path / f"{FOLDER_PREFIX}{os.getppid()}-def"
+    for folder in (left, running):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"")
+    files = WorkerFiles.create()
+    assert not left.exists() and running.is_dir()
+    assert files.path.parent == tmp_path
+    assert files.path.name.startswith(f"{FOLDER_PREFIX}{os.getpid()}-")
+    files.close()
