@@ -346,9 +346,12 @@ def run_git(c, progress: Progress, *args: str, change: bool = False):
 
 
 def said(result) -> str:
-    """The last line a failed command printed, for one-line errors."""
+    """What a failed command (invoke's or subprocess's result) said, in one line: its first
+    error line, else its last line."""
     lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
-    return lines[-1] if lines else f"exit {result.exited}"
+    errors = [line for line in lines if re.match(r"(fatal|error|ERROR|Error)\b", line)]
+    code = getattr(result, "exited", getattr(result, "returncode", "?"))
+    return (errors or lines or [f"exit {code}"])[0 if errors else -1]
 
 
 def git(*args: str) -> str:
@@ -360,8 +363,7 @@ def git(*args: str) -> str:
         check=False,
     )
     if result.returncode != 0:
-        said = (result.stderr.strip() or result.stdout.strip() or "failed").splitlines()[-1]
-        raise Exit(f"error: git {' '.join(args)}: {said}", code=1)
+        raise Exit(f"error: git {' '.join(args)}: {said(result)}", code=1)
     return result.stdout.strip()
 
 
