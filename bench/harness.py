@@ -36,7 +36,7 @@ from bench.client import (
     hashed_stylesheet,
     toggle_ids,
 )
-from bench.processes import AppProcess, WorkerMemory, answers_ok
+from bench.processes import AppProcess, WorkerMemory, answers_ok, tree_cpu_seconds
 from bench.report import LIMIT, Row, StaticFile, WebRun, WorkerRun
 from ops.tools import APP_DIR, REPO_ROOT
 
@@ -329,7 +329,7 @@ def run_web(
             for endpoint in endpoints(base_url):
                 if only and endpoint.name not in only and endpoint.name != LIMIT:
                     continue
-                run.rows.append(measure(wrk_path, base_url, endpoint, load, say))
+                run.rows.append(measure(wrk_path, base_url, web.pid, endpoint, load, say))
         finally:
             run.memory = memory.stop()
     return run
@@ -351,7 +351,12 @@ def static_file(base_url: str) -> StaticFile:
 
 
 def measure(
-    wrk_path: str, base_url: str, endpoint: Endpoint, load: wrk.Load, say: Callable[[str], None]
+    wrk_path: str,
+    base_url: str,
+    server_pid: int,
+    endpoint: Endpoint,
+    load: wrk.Load,
+    say: Callable[[str], None],
 ) -> Row:
     request = endpoint.request
     wrk.run(wrk_path, base_url, request, load, load.warmup)
@@ -359,12 +364,18 @@ def measure(
     queries = endpoint.session.count_queries(
         request.method, request.paths[0], request.body, request.headers
     )
+    cpu_before = tree_cpu_seconds(server_pid)
     result = wrk.run(wrk_path, base_url, request, load, load.duration)
+    cpu_after = tree_cpu_seconds(server_pid)
+    cpu_ms = None
+    if cpu_before is not None and cpu_after is not None and result.requests:
+        cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
     say(
         f"  {endpoint.name:<14} {result.requests_per_second:8,.0f} req/s  "
         f"p99 {result.p99_ms:7.1f} ms  {result.errors} errors  {queries} queries"
+        + (f"  {cpu_ms:.2f} CPU ms/req" if cpu_ms is not None else "")
     )
-    return Row(endpoint.name, endpoint.label, result, queries)
+    return Row(endpoint.name, endpoint.label, result, queries, cpu_ms)
 
 
 # --- worker -------------------------------------------------------------------------------

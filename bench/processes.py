@@ -182,3 +182,34 @@ def _proc_child_memory(parent_pid: int) -> dict[int, tuple[int, int]]:
 
 def _kib(value: str | None) -> int:
     return int(value.split()[0]) if value else 0
+
+
+# Fields of /proc/PID/stat after "pid (comm)", counted from the state (man 5 proc).
+_PPID, _UTIME, _STIME, _CUTIME, _CSTIME = 1, 11, 12, 13, 14
+
+
+def tree_cpu_seconds(parent_pid: int) -> float | None:
+    """CPU seconds a process and its children have used so far; None without /proc.
+
+    Children it has already reaped count through its cutime/cstime, so gunicorn workers
+    recycled by max_requests are included. Sampled before and after a run, it gives the
+    server's CPU per request, which other load on the machine barely moves.
+    """
+    parent = _proc_stat(parent_pid)
+    if parent is None:
+        return None
+    ticks = sum(int(parent[index]) for index in (_UTIME, _STIME, _CUTIME, _CSTIME))
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            child = _proc_stat(int(entry.name))
+            if child is not None and int(child[_PPID]) == parent_pid:
+                ticks += int(child[_UTIME]) + int(child[_STIME])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None  # no /proc, or the process ended
+    return text.rpartition(")")[2].split()  # the name may hold spaces and parentheses

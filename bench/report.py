@@ -18,6 +18,7 @@ class Row:
     label: str
     result: Result
     queries: int | None  # SQL statements of one request; None: not measured
+    cpu_ms: float | None = None  # gunicorn's CPU time per request; None: not measured
 
     def ratio(self, limit: Row | None) -> float | None:
         if limit is None or not limit.result.requests_per_second:
@@ -25,7 +26,7 @@ class Row:
         return self.result.requests_per_second / limit.result.requests_per_second
 
 
-COLUMNS = ("endpoint", "req/s", "p50 ms", "p99 ms", "errors", "queries", "vs limit")
+COLUMNS = ("endpoint", "req/s", "p50 ms", "p99 ms", "errors", "queries", "CPU ms/req", "vs limit")
 
 
 def _cells(row: Row, limit: Row | None) -> list[str]:
@@ -37,6 +38,7 @@ def _cells(row: Row, limit: Row | None) -> list[str]:
         f"{row.result.p99_ms:.1f}",
         f"{row.result.errors:,}",
         "-" if row.queries is None else str(row.queries),
+        "-" if row.cpu_ms is None else f"{row.cpu_ms:.2f}",
         "-" if ratio is None else f"{ratio:.0%}",
     ]
 

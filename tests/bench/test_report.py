@@ -28,10 +28,10 @@ def result(rps: float, p50=5.0, p99=40.0, socket_errors=0, unexpected=0) -> Resu
 
 def rows(list_rps=500.0, list_p99=40.0, list_errors=0, list_queries=6, large_queries=6):
     return [
-        Row("limit", "limit reference (trivial view)", result(2000), 0),
+        Row("limit", "limit reference (trivial view)", result(2000), 0, 0.25),
         Row(
             "list-50", "todo list, 50 todos",
-            result(list_rps, p99=list_p99, unexpected=list_errors), list_queries,
+            result(list_rps, p99=list_p99, unexpected=list_errors), list_queries, 12.5,
         ),
         Row("list-500", "todo list, 500 todos, page 10 of 20", result(450), large_queries),
         Row("create", "create todo (POST, htmx)", result(300, socket_errors=1), 3),
@@ -40,31 +40,25 @@ def rows(list_rps=500.0, list_p99=40.0, list_errors=0, list_queries=6, large_que
 
 def test_text_table_lines_up_and_compares_with_the_limit():
     lines = text_table(rows()).splitlines()
-    assert lines[0].split() == [
-        "endpoint",
-        "req/s",
-        "p50",
-        "ms",
-        "p99",
-        "ms",
-        "errors",
-        "queries",
-        "vs",
-        "limit",
-    ]
+    assert lines[0] == (
+        "endpoint                             req/s  p50 ms  p99 ms  errors  queries  CPU ms/req"
+        "  vs limit"
+    )
     assert set(lines[1]) <= {"-", " "}
     assert len({len(line) for line in lines[:3]}) == 1  # the figures' columns line up
-    assert lines[2].split()[-6:] == ["2,000", "5.0", "40.0", "0", "0", "100%"]
+    assert lines[2].split()[-7:] == ["2,000", "5.0", "40.0", "0", "0", "0.25", "100%"]
     assert lines[3].startswith("todo list, 50 todos ")
-    assert lines[3].split()[-6:] == ["500", "5.0", "40.0", "0", "6", "25%"]
-    assert lines[5].split()[-3:] == ["1", "3", "15%"]  # a socket error is an error
+    assert lines[3].split()[-7:] == ["500", "5.0", "40.0", "0", "6", "12.50", "25%"]
+    assert lines[5].split()[-4:] == ["1", "3", "-", "15%"]  # a socket error is an error
 
 
 def test_markdown_table():
     lines = markdown_table(rows()).splitlines()
-    assert lines[0] == "| endpoint | req/s | p50 ms | p99 ms | errors | queries | vs limit |"
-    assert lines[1] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-    assert lines[3] == "| todo list, 50 todos | 500 | 5.0 | 40.0 | 0 | 6 | 25% |"
+    assert lines[0] == (
+        "| endpoint | req/s | p50 ms | p99 ms | errors | queries | CPU ms/req | vs limit |"
+    )
+    assert lines[1] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    assert lines[3] == "| todo list, 50 todos | 500 | 5.0 | 40.0 | 0 | 6 | 12.50 | 25% |"
 
 
 def test_without_a_limit_row_there_is_no_ratio():
