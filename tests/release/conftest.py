@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ops import k8s
-from ops.tools import REPO_ROOT
+from ops.tools import REPO_ROOT, uv
 from tests.fakes import FakeTools, install
 
 FAKE_CLOUD = Path(__file__).with_name("fake_cloud.py")
@@ -181,8 +181,8 @@ def world(tmp_path, seed) -> World:
     # Only the fakes, git, uv and a shell: a real docker, doctl or aws stays out of reach.
     real_tools = tmp_path / "real-tools"
     real_tools.mkdir()
-    for tool in ("git", "bash", "sh", "uv"):
-        (real_tools / tool).symlink_to(shutil.which(tool))
+    for tool, path in {"git": "git", "bash": "bash", "sh": "sh", "uv": uv()}.items():
+        (real_tools / tool).symlink_to(shutil.which(path))
     env = {
         **os.environ,
         **GIT_ENV,
