@@ -752,7 +752,10 @@ def wait_for_rollout(
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
-def rollout(c, env, ref, commit, wait, timeout, progress: Progress) -> None:
+def rollout(
+    c, env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: int, progress: Progress
+) -> None:
+    """The last step: wait for Argo CD with --wait, else say how to watch it."""
     progress.step("Rollout")
     if not wait:
         progress.note(f"not waiting (pass --wait); watch it: invoke argocd.status {env.options}")
