@@ -8,6 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+# Fixtures that start real processes (workers, web, SMTP, Redis), for any test folder.
+pytest_plugins = ["tests.processes"]
+
 SERVICES_HELP = {
     "PostgreSQL": (
         "DATABASE_URL",

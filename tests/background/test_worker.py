@@ -21,7 +21,7 @@ from django.utils import timezone
 from config.celery import app as celery_app
 from notifications.models import Notification
 from notifications.tasks import scan_reminders
-from tests.background.conftest import APP_DIR, WORKER, free_port, wait_for
+from tests.processes import APP_DIR, WORKER, free_port, wait_for
 from todos.models import Todo
 
 pytestmark = pytest.mark.slow

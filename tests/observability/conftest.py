@@ -17,7 +17,6 @@ from ops import k8s
 
 # The real worker, exporter and web processes, and the Redis they share, as the
 # background-work tests start them; the rendered overlays, as tests/k8s renders them.
-from tests.background.conftest import process_env, processes  # noqa: F401
 from tests.k8s.conftest import manifests, rendered  # noqa: F401
 
 COMPONENTS_DIR = k8s.KUSTOMIZE_DIR / "components"

@@ -14,7 +14,7 @@ from urllib.request import HTTPRedirectHandler, Request, build_opener, urlopen
 
 import pytest
 
-from tests.background.conftest import APP_DIR, WORKER, free_port, wait_for
+from tests.processes import APP_DIR, WORKER, free_port, wait_for
 
 from .conftest import scrape, value
 

@@ -21,7 +21,7 @@ from observability.celery_exporter import (
     exception_name,
     queue_lengths,
 )
-from tests.background.conftest import free_port
+from tests.processes import free_port
 
 from .conftest import Samples, parse_metrics
 

@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from observability import metrics_server
 from observability.gunicorn_metrics import FOLDER_PREFIX, MULTIPROC_ENV, WorkerFiles
-from tests.background.conftest import free_port
+from tests.processes import free_port
 
 from .conftest import Samples, parse_metrics, scrape, value
 

@@ -1,4 +1,7 @@
-"""Helpers for tests that run real Celery processes, SMTP servers and Redis servers."""
+"""Real app processes for tests: Celery workers, gunicorn, SMTP and Redis servers.
+
+A pytest plugin (tests/conftest.py loads it): its fixtures serve every test folder.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.db import connection
 
-APP_DIR = Path(__file__).resolve().parents[2] / "app"
+APP_DIR = Path(__file__).resolve().parents[1] / "app"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -80,8 +83,28 @@ def smtp_server():
     controller.stop()
 
 
+@pytest.fixture(scope="session")
+def collected_static():
+    """Production settings serve the hashed files of collectstatic's manifest, as the image
+    does after its build-time collectstatic: collect the current ones once per session."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--clear", "-v0"],
+        cwd=APP_DIR,
+        env={
+            **env,
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "DJANGO_SECRET_KEY": "collectstatic-" + "x" * 50,
+            "REDIS_URL": "redis://127.0.0.1:6379/9",
+            "DATABASE_URL": "postgres://unused@127.0.0.1/unused",
+        },
+        check=True,
+        timeout=300,
+    )
+
+
 @pytest.fixture
-def process_env(transactional_db):
+def process_env(transactional_db, collected_static):
     """Environment for app processes that share this test's database and a clean broker."""
     import redis
     from django.conf import settings
