@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ops import k8s
 
-# The real worker, exporter and web processes, and the Redis they share, as the
-# background-work tests start them; the rendered overlays, as tests/k8s renders them.
+# The rendered overlays, as tests/k8s renders them (the real processes come from the
+# tests/processes.py plugin).
 from tests.k8s.conftest import manifests, rendered  # noqa: F401
 
 COMPONENTS_DIR = k8s.KUSTOMIZE_DIR / "components"
