@@ -36,7 +36,13 @@ from bench.client import (
     hashed_stylesheet,
     toggle_ids,
 )
-from bench.processes import AppProcess, WorkerMemory, answers_ok, tree_cpu_seconds
+from bench.processes import (
+    AppProcess,
+    ProcessError,
+    WorkerMemory,
+    answers_ok,
+    tree_cpu_seconds,
+)
 from bench.report import LIMIT, Row, StaticFile, WebRun, WorkerRun
 from ops.tools import APP_DIR, REPO_ROOT
 
@@ -330,6 +336,11 @@ def run_web(
                 if only and endpoint.name not in only and endpoint.name != LIMIT:
                     continue
                 run.rows.append(measure(wrk_path, base_url, web.pid, endpoint, load, say))
+                if not web.alive():
+                    raise ProcessError(
+                        f"gunicorn exited during {endpoint.name}; its log ({web.log_path}):\n"
+                        f"{web.log_tail()}"
+                    )
         finally:
             run.memory = memory.stop()
     return run

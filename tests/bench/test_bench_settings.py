@@ -25,8 +25,9 @@ def test_bench_settings_are_production_plus_the_route_and_the_counter():
     production, bench = settings_module("production"), settings_module("bench")
     differences = {key for key in production.keys() | bench.keys()
                    if production.get(key) != bench.get(key)}  # fmt: skip
-    assert differences == {"ROOT_URLCONF", "MIDDLEWARE", "BENCHMARK"}
+    assert differences == {"ROOT_URLCONF", "MIDDLEWARE", "BENCHMARK", "STATIC_ROOT"}
     assert bench["ROOT_URLCONF"] == "config.bench"
+    assert bench["STATIC_ROOT"] == APP_DIR.parent / ".dev" / "bench" / "staticfiles"
     assert bench["MIDDLEWARE"] == [COUNTER, *production["MIDDLEWARE"]]
     assert bench["DEBUG"] is False
 
