@@ -36,9 +36,11 @@ resource "aws_iam_role" "github_deploy" {
         Federated = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:oidc-provider/${local.github_oidc_url}"
       }
       Condition = {
-        StringEquals = { "${local.github_oidc_url}:aud" = "sts.amazonaws.com" }
-        StringLike = {
-          "${local.github_oidc_url}:sub" = [for ref in var.github_deploy_refs : "repo:${var.github_repository}:ref:${ref}"]
+        # Deploy jobs run in a GitHub environment, so their token's subject names it
+        # (repo:OWNER/REPO:environment:NAME), not the branch; prod's protection rules apply.
+        StringEquals = {
+          "${local.github_oidc_url}:aud" = "sts.amazonaws.com"
+          "${local.github_oidc_url}:sub" = [for env in var.github_deploy_environments : "repo:${var.github_repository}:environment:${env}"]
         }
       }
     }]

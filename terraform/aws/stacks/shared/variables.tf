@@ -30,10 +30,15 @@ variable "github_repository" {
   }
 }
 
-variable "github_deploy_refs" {
-  description = "Git refs whose workflows may assume the deploy role (the branches and tags that deploy)."
+variable "github_deploy_environments" {
+  description = "GitHub environments whose deploy jobs may assume the deploy role (.github/workflows/deploy.yml)."
   type        = list(string)
-  default     = ["refs/heads/main", "refs/heads/develop", "refs/tags/v*"]
+  default     = ["stage", "prod"]
+
+  validation {
+    condition     = length(var.github_deploy_environments) > 0 && alltrue([for env in var.github_deploy_environments : can(regex("^[A-Za-z0-9_.-]+$", env))])
+    error_message = "List at least one GitHub environment name (letters, digits, '_', '.', '-')."
+  }
 }
 
 variable "create_github_oidc_provider" {

@@ -29,8 +29,8 @@ run "github_deploy_role" {
   }
 
   assert {
-    condition     = jsondecode(aws_iam_role.github_deploy[0].assume_role_policy).Statement[0].Condition.StringLike["token.actions.githubusercontent.com:sub"] == ["repo:acme/todo:ref:refs/heads/main", "repo:acme/todo:ref:refs/heads/develop", "repo:acme/todo:ref:refs/tags/v*"]
-    error_message = "Only the repository's deploying refs may assume the role."
+    condition     = jsondecode(aws_iam_role.github_deploy[0].assume_role_policy).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == ["repo:acme/todo:environment:stage", "repo:acme/todo:environment:prod"]
+    error_message = "Only the repository's deploy jobs, in its stage and prod environments, may assume the role."
   }
 
   assert {
