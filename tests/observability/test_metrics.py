@@ -163,7 +163,9 @@ def test_the_folder_is_fresh_for_each_master(tmp_path, monkeypatch):
 
 def test_folders_of_masters_killed_outright_are_removed(tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    # Empty reads as unset; unlike delenv on an unset name, setenv is undone after the
+    # test, so the folder create() exports does not leak into later tests.
+    monkeypatch.setenv(MULTIPROC_ENV, "")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
