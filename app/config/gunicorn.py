@@ -20,6 +20,11 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # writable under a read-only root filesystem), else the system temp directory.
 _SHM = "/dev/shm"  # noqa: S108
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", _SHM if os.path.isdir(_SHM) else None)
+# Workers are forks of a master that has imported the app already. A worker replaced
+# after max_requests then serves at once; importing Django again took seconds of CPU, and
+# workers reaching max_requests together (they share the load evenly) left the server
+# with none meanwhile: timeouts under load (docs/performance.md, "Worker recycling").
+preload_app = True
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
@@ -37,10 +42,12 @@ logger_class = "core.gunicorn_logging.JsonAccessLogger"
 metrics_port = int(os.environ.get("METRICS_PORT", "9100"))
 
 
-def on_starting(server):
+if __name__ == "__config__":  # gunicorn loading this file; tests only read its values
+    # prometheus_client picks its storage when first imported. With preload_app that is
+    # the master importing the app, before any hook runs: name the folder now.
     from observability import gunicorn_metrics
 
-    gunicorn_metrics.on_starting(server)
+    gunicorn_metrics.on_starting(None)
 
 
 def when_ready(server):

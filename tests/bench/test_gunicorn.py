@@ -1,0 +1,114 @@
+"""gunicorn loads the app once, in the master, so that recycled workers serve at once.
+
+Without preload_app every worker imported Django itself: a worker replaced after
+max_requests took seconds of CPU before serving, and workers that reached max_requests
+together left the server with none (docs/performance.md, "Worker recycling").
+"""
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bench.processes import child_memory
+
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
+        return response.status, response.read().decode()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture
+def gunicorn():
+    """app/bin/web with one worker replaced every 5 requests."""
+    port, metrics_port = free_port(), free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "GUNICORN_", "PROMETHEUS_"))
+    }
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "config.settings.bench",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "METRICS_PORT": str(metrics_port),
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_MAX_REQUESTS": "5",
+        "GUNICORN_MAX_REQUESTS_JITTER": "0",
+    }
+    process = subprocess.Popen(
+        [str(APP_DIR / "bin" / "web")],
+        cwd=APP_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if get(f"{base_url}/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"gunicorn did not start:\n{process.communicate()[0].decode()}")
+    yield process.pid, base_url, f"http://127.0.0.1:{metrics_port}/metrics"
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.slow
+def test_the_app_is_imported_once_in_the_master_and_workers_are_its_forks(gunicorn):
+    master, _, _ = gunicorn
+    (worker,) = child_memory(master)
+    # The master did the import (a second of CPU or so); the worker, forked from it
+    # afterwards, has only answered the readiness request.
+    assert cpu_seconds(worker) < cpu_seconds(master) / 3
+
+
+@pytest.mark.slow
+def test_recycled_workers_serve_and_their_metrics_add_up_in_the_master(gunicorn):
+    master, base_url, metrics_url = gunicorn
+    workers = set()
+    for _ in range(12):  # the worker is replaced after every 5 requests
+        assert get(f"{base_url}/bench/limit/") == (200, "ok\n")
+        workers |= set(child_memory(master))
+    assert len(workers) >= 2
+    _, metrics = get(metrics_url)
+    counted = re.search(
+        r'^django_http_requests_total_by_view_transport_method_total\{[^}]*view="bench-limit"'
+        r"[^}]*\} (\S+)$",
+        metrics,
+        re.MULTILINE,
+    )
+    assert counted is not None, metrics[:2000]
+    assert float(counted.group(1)) == 12
