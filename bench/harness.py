@@ -383,7 +383,8 @@ def measure(
         cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
     say(
         f"  {endpoint.name:<14} {result.requests_per_second:8,.0f} req/s  "
-        f"p99 {result.p99_ms:7.1f} ms  {result.errors} errors  {queries} queries"
+        f"p99 {result.p99_ms:7.1f} ms  {result.errors} errors "
+        f"({result.socket_errors} socket/timeout)  {queries} queries"
         + (f"  {cpu_ms:.2f} CPU ms/req" if cpu_ms is not None else "")
     )
     return Row(endpoint.name, endpoint.label, result, queries, cpu_ms)
