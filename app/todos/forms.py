@@ -23,7 +23,16 @@ REMINDER_CHOICES = [
 ]
 
 
-class TodoForm(forms.ModelForm):
+class OwnedByUserForm(forms.ModelForm):
+    """A model form for an object of the signed-in user, who owns what it creates."""
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.instance.user = user
+
+
+class TodoForm(OwnedByUserForm):
     reminder = forms.ChoiceField(choices=REMINDER_CHOICES, required=False)
     remind_at = forms.DateTimeField(
         label="Remind at",
@@ -40,11 +49,10 @@ class TodoForm(forms.ModelForm):
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
         # Only the user's own categories are valid choices: another user's id is rejected.
-        self.fields["category"].queryset = Category.objects.filter(user=user)
+        self.fields["category"].queryset = Category.objects.filter(user=self.user)
         self.fields["category"].empty_label = "No category"
         todo = self.instance
         if todo.pk and not self.is_bound:
@@ -75,7 +83,6 @@ class TodoForm(forms.ModelForm):
 
     def save(self, commit=True):
         todo = super().save(commit=False)
-        todo.user = self.user
         reminder = self.cleaned_data.get("reminder")
         todo.set_schedule(
             self.cleaned_data.get("due_at"),
@@ -87,7 +94,7 @@ class TodoForm(forms.ModelForm):
         return todo
 
 
-class QuickAddForm(forms.ModelForm):
+class QuickAddForm(OwnedByUserForm):
     """The one-line form at the top of the list: a title, optionally a due time."""
 
     class Meta:
@@ -95,27 +102,18 @@ class QuickAddForm(forms.ModelForm):
         fields = ("title", "due_at", "priority")
         widgets = {"due_at": DATETIME_INPUT}
 
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-
     def save(self, commit=True):
         todo = super().save(commit=False)
-        todo.user = self.user
         todo.set_schedule(self.cleaned_data.get("due_at"))
         if commit:
             todo.save()
         return todo
 
 
-class CategoryForm(forms.ModelForm):
+class CategoryForm(OwnedByUserForm):
     class Meta:
         model = Category
         fields = ("name",)
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -123,10 +121,3 @@ class CategoryForm(forms.ModelForm):
         if clash.exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("You already have a category with this name.")
         return name
-
-    def save(self, commit=True):
-        category = super().save(commit=False)
-        category.user = self.user
-        if commit:
-            category.save()
-        return category
