@@ -9,23 +9,16 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from bench.processes import child_memory
+from tests.processes import free_port, wait_for
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:
@@ -39,7 +32,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 @pytest.fixture
-def gunicorn():
+def gunicorn(tmp_path):
     """app/bin/web with one worker replaced every 5 requests."""
     port, metrics_port = free_port(), free_port()
     env = {
@@ -59,24 +52,26 @@ def gunicorn():
         "GUNICORN_MAX_REQUESTS": "5",
         "GUNICORN_MAX_REQUESTS_JITTER": "0",
     }
-    process = subprocess.Popen(
-        [str(APP_DIR / "bin" / "web")],
-        cwd=APP_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    log = tmp_path / "web.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(APP_DIR / "bin" / "web")],
+            cwd=APP_DIR,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         try:
-            if get(f"{base_url}/healthz")[0] == 200:
-                break
+            return get(f"{base_url}/healthz")[0] == 200
         except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"gunicorn did not start:\n{process.communicate()[0].decode()}")
+            return process.poll() is not None  # exited: stop waiting, fail below
+
+    wait_for(answers, 60, "gunicorn to answer /healthz")
+    if process.poll() is not None:
+        pytest.fail(f"gunicorn exited:\n{log.read_text()}")
     yield process.pid, base_url, f"http://127.0.0.1:{metrics_port}/metrics"
     process.send_signal(signal.SIGTERM)
     try:
