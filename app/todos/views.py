@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,6 +22,14 @@ PAGE_SIZE = 25
 
 def _list_url(request) -> str:
     return safe_next_url(request, default="todos:list")
+
+
+def _item_html(request, todo: Todo) -> str:
+    """One row of the list, for an htmx swap into the page the user is on."""
+    page_url = request.htmx.current_url_abs_path or resolve_url("todos:list")
+    return render_to_string(
+        "todos/_item.html", {"todo": todo, "next_url": page_url}, request=request
+    )
 
 
 def _with_messages(request, html: str) -> HttpResponse:
@@ -64,7 +72,7 @@ def todo_create(request):
         todo = form.save()
         messages.success(request, f"Added “{todo.title}”.")
         if request.htmx:
-            html = render_to_string("todos/_item.html", {"todo": todo}, request=request)
+            html = _item_html(request, todo)
             html += render_to_string(
                 "todos/_quick_add.html",
                 {"quick_add": QuickAddForm(user=request.user), "oob": True},
@@ -105,8 +113,7 @@ def todo_toggle(request, pk):
         messages.success(request, f"Completed “{todo.title}”.")
     todo.save(update_fields=["status", "completed_at", "is_overdue", "updated_at"])
     if request.htmx:
-        html = render_to_string("todos/_item.html", {"todo": todo}, request=request)
-        return _with_messages(request, html)
+        return _with_messages(request, _item_html(request, todo))
     return redirect(_list_url(request))
 
 
