@@ -44,13 +44,12 @@ from ops.tf import (
     ENVIRONMENTS,
     TERRAFORM_DIR,
     TERRAFORM_FIX,
-    _confirm,
-    _data_dir,
+    data_dir,
     stack_dir,
     state_key,
     terraform_env,
 )
-from ops.tools import REPO_ROOT, UV_FIX, require
+from ops.tools import REPO_ROOT, UV_FIX, confirm, require
 
 STAGE, PROD = ENVIRONMENTS
 # What the image is built from: two commits with the same inputs build the same image.
@@ -492,7 +491,7 @@ def _terraform_image_repository(c, cloud: str, progress: Progress) -> str:
         )
     require_all(["terraform"])
     workdir = stack_dir(cloud, "shared")
-    env = terraform_env(_data_dir(cloud, STAGE, "shared"))
+    env = terraform_env(data_dir(cloud, STAGE, "shared"))
     init = ["terraform", f"-chdir={workdir}", "init", "-input=false", "-reconfigure"]
     init += [f"-backend-config={backend}", f"-backend-config=key={state_key(cloud, '', 'shared')}"]
     output = ["terraform", f"-chdir={workdir}", "output", "-raw", "image_repository"]
@@ -899,7 +898,7 @@ def _promote(c, env: Environment, wait, timeout, dry_run, yes) -> None:
 
     progress.step("Overlay")
     overlay = prepare_overlay(env, ref, progress)
-    if not (dry_run or yes or _confirm(f"Promote {ref} to {env.label}?")):
+    if not (dry_run or yes or confirm(f"Promote {ref} to {env.label}?")):
         raise Exit(f"deploy: {env.label} unchanged (the answer was not yes)", code=1)
 
     progress.step("Commit and push")
@@ -987,7 +986,7 @@ def rollback(c, env, cloud="", to="", wait=False, timeout=600, dry_run=False, ye
 
     progress.step("Overlay")
     overlay = prepare_overlay(target, ref, progress)
-    if env == PROD and not (dry_run or yes or _confirm(f"Roll {target.label} back to {ref}?")):
+    if env == PROD and not (dry_run or yes or confirm(f"Roll {target.label} back to {ref}?")):
         raise Exit(f"rollback: {target.label} unchanged (the answer was not yes)", code=1)
 
     progress.step("Commit and push")

@@ -34,7 +34,7 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ops.k8s import RenderError, render
-from ops.tools import REPO_ROOT, require, uv
+from ops.tools import REPO_ROOT, confirm, require, uv
 from ops.tools import run_checkov as run_checkov_tool
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
@@ -512,24 +512,24 @@ def _run(c, args: list[str], workdir: Path, data_dir: Path):
     return c.run(command, env=terraform_env(data_dir), pty=sys.stdout.isatty())
 
 
-def _data_dir(cloud: str, env: str, stack: str) -> Path:
-    # One data dir per environment: the backend key differs, the code does not.
+def data_dir(cloud: str, env: str, stack: str) -> Path:
+    """A stack's .terraform folder for one environment (the backend key differs, not the code)."""
     return stack_dir(cloud, stack) / ".terraform" / ("shared" if stack == "shared" else env)
 
 
 def _plan_stack(c, cloud: str, env: str, stack: str, plan_file: Path, tmp: Path) -> None:
     _preflight(cloud, env, stack)
-    workdir, data_dir = stack_dir(cloud, stack), _data_dir(cloud, env, stack)
+    workdir, stack_data = stack_dir(cloud, stack), data_dir(cloud, env, stack)
     backend = TERRAFORM_DIR / cloud / "backend.hcl"
     init = ["init", "-input=false", "-reconfigure", f"-backend-config={backend}"]
     init.append(f"-backend-config=key={state_key(cloud, env, stack)}")
-    _run(c, init, workdir, data_dir)
+    _run(c, init, workdir, stack_data)
     args = ["plan", "-input=false", f"-out={plan_file}", f"-var-file={var_file(cloud, env, stack)}"]
     if stack != "shared":
         args.append(f"-var=environment={env}")
     if stack == "apps":
         args.append(f"-var-file={_argocd_var_file(cloud, env, tmp)}")
-    _run(c, args, workdir, data_dir)
+    _run(c, args, workdir, stack_data)
 
 
 def _argocd_var_file(cloud: str, env: str, tmp: Path) -> Path:
@@ -556,20 +556,14 @@ def _each_stack(c, cloud: str, env: str, stack: str, apply: bool, yes: bool) -> 
             _plan_stack(c, cloud, env, name, plan_file, tmp)
             if not apply:
                 continue
-            if not yes and not _confirm(f"Apply this plan to {where}?"):
+            if not yes and not confirm(f"Apply this plan to {where}?"):
                 raise Exit(f"tf.apply: {where} not applied (answer was not yes)", code=1)
             _run(
                 c,
                 ["apply", "-input=false", str(plan_file)],
                 stack_dir(cloud, name),
-                _data_dir(cloud, env, name),
+                data_dir(cloud, env, name),
             )
-
-
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        raise Exit("error: no terminal to confirm on. Fix: run again with --yes", code=1)
-    return input(f"{question} Type 'yes' to go on: ").strip() == "yes"
 
 
 STACK_HELP = "one stack (shared, infra, tooling, apps); default: infra, tooling, apps in order"

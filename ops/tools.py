@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from invoke.exceptions import Exit
@@ -20,6 +21,13 @@ def require(tool: str, fix: str) -> str:
     if path is None:
         raise Exit(f"error: `{tool}` is not installed. Fix: {fix}", code=127)
     return path
+
+
+def confirm(question: str) -> bool:
+    """Ask on the terminal; True only for 'yes'. Without a terminal, stop and point at --yes."""
+    if not sys.stdin.isatty():
+        raise Exit("error: no terminal to confirm on. Fix: run again with --yes", code=1)
+    return input(f"{question} Type 'yes' to go on: ").strip() == "yes"
 
 
 UV_FIX = "install uv (https://docs.astral.sh/uv/getting-started/installation/)"
