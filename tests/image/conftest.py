@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.image import DOCKERFILE
-from tests.tilt.build_context import Stage, parse_dockerfile, stage_chain_from_bases
+from tests.dockerfile import Stage, parse_dockerfile, stage_chain_from_bases
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from invoke import Context
 
 from ops import image
 from ops.tools import APP_DIR, REPO_ROOT
+from tests.dockerfile import context_inputs, copies, stage_chain, workdir
 from tests.image.conftest import environment, instructions
-from tests.tilt.build_context import context_inputs, copies, stage_chain, workdir
 
 CONTRACT = (REPO_ROOT / "docs" / "contract.md").read_text()
 APP_USER = f"{image.APP_UID}:{image.APP_UID}"

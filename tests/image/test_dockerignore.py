@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from ops.tools import REPO_ROOT
-from tests.tilt.build_context import IgnoreRules, context_inputs, parse_dockerfile
+from tests.dockerfile import IgnoreRules, context_inputs, parse_dockerfile
 
 RULES = IgnoreRules.from_file((REPO_ROOT / ".dockerignore").read_text())
 # Outside app/, only these are sent (the Dockerfile so Tilt can fall back on it).

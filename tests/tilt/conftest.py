@@ -12,9 +12,9 @@ import yaml
 
 from ops import cluster, k8s
 from ops.tools import REPO_ROOT
+from tests.dockerfile import Stage, parse_dockerfile
 from tests.fakes import FakeTools, install
 
-from .build_context import Stage, parse_dockerfile
 from .tiltfile_runner import TiltRun, run_tiltfile
 
 FAKE_TOOLS = Path(__file__).with_name("fake_tools.py")

@@ -12,8 +12,8 @@ import pytest
 import tasks
 from ops import cluster
 from ops.tools import REPO_ROOT
+from tests.dockerfile import IgnoreRules, context_inputs, copies, stage_chain, workdir
 
-from .build_context import IgnoreRules, context_inputs, copies, stage_chain, workdir
 from .conftest import find
 from .tiltfile_runner import (
     TRIGGER_MODE_MANUAL,
