@@ -64,8 +64,12 @@ def todo_list(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def todo_create(request):
-    """The full form; the list page's quick-add form posts here too (with htmx or without)."""
-    quick = request.POST.get("form") == "quick"
+    """The full form; the list page's quick-add form posts here too (with htmx or without).
+
+    With htmx, a quick-add error re-renders that form in place; without JavaScript it
+    opens the full form, bound to what was typed, with the errors next to their fields.
+    """
+    quick = request.POST.get("form") == "quick" and request.htmx
     form_class = QuickAddForm if quick else TodoForm
     form = form_class(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -80,7 +84,7 @@ def todo_create(request):
             )
             return _with_messages(request, html)
         return redirect(_list_url(request))
-    if quick and request.htmx:
+    if quick:
         # Show the errors in place of the quick-add form instead of adding a row.
         response = render(request, "todos/_quick_add.html", {"quick_add": form})
         return reswap(retarget(response, "#quick-add"), "outerHTML")

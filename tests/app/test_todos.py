@@ -1,3 +1,4 @@
+import re
 import zoneinfo
 from datetime import UTC, timedelta
 
@@ -68,6 +69,14 @@ class TestCreate:
         assert 'id="quick-add"' in html and 'hx-swap-oob="true"' in html
         assert "Added “Water plants”" in html
 
+    def test_quick_add_errors_without_javascript_open_the_full_form(self, user_client):
+        response = user_client.post(CREATE, {"form": "quick", "title": "", "priority": 3})
+        html = response.content.decode()
+        assert response.status_code == 400
+        assert "<h1>New todo</h1>" in html and 'name="notes"' in html
+        assert "This field is required." in html
+        assert '<option value="3" selected>High</option>' in html  # what was typed is kept
+
     def test_quick_add_errors_retarget_the_form(self, user_client):
         response = user_client.post(
             CREATE, {"form": "quick", "title": "", "priority": 2}, HTTP_HX_REQUEST="true"
@@ -96,6 +105,17 @@ class TestCreate:
         assert response.status_code == 400
         assert error in response.content.decode()
         assert not Todo.objects.exists()
+
+    @pytest.mark.parametrize("quick", [False, True])
+    def test_errors_are_tied_to_their_field_for_screen_readers(self, user_client, quick):
+        data = {"title": "x" * 201, "priority": 2, **({"form": "quick"} if quick else {})}
+        headers = {"HTTP_HX_REQUEST": "true"} if quick else {}  # quick: the in-place form
+        html = user_client.post(CREATE, data, **headers).content.decode()
+        field = re.search(r"<input[^>]*name=\"title\"[^>]*>", html).group(0)
+        assert 'aria-invalid="true"' in field
+        assert "id_title_error" in re.search(r'aria-describedby="([^"]*)"', field).group(1)
+        assert html.count('id="id_title_error"') == 1
+        assert "at most 200 characters" in html.split('id="id_title_error"')[1].split("</div>")[0]
 
     def test_relative_reminder_needs_a_due_time(self, user_client):
         response = user_client.post(CREATE, {"title": "x", "priority": 2, "reminder": "15m"})
