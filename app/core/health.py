@@ -6,6 +6,7 @@ no connection string or exception text ever reaches a client.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -31,18 +32,19 @@ def check_database() -> bool:
     return True
 
 
+@functools.cache
+def _broker_client(url: str) -> redis.Redis:
+    """One client per broker URL and process: its pool keeps the connection between probes,
+    so readiness is not bound by connection setup (a broken connection is replaced)."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=CHECK_TIMEOUT_SECONDS, socket_timeout=CHECK_TIMEOUT_SECONDS
+    )
+
+
 def check_broker() -> bool:
     try:
         if settings.REDIS_URL:
-            client = redis.Redis.from_url(
-                settings.REDIS_URL,
-                socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
-                socket_timeout=CHECK_TIMEOUT_SECONDS,
-            )
-            try:
-                client.ping()
-            finally:
-                client.close()
+            _broker_client(settings.REDIS_URL).ping()
         else:
             queue = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
             if not queue.is_dir():
