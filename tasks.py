@@ -40,22 +40,22 @@ def dev(c, port=8000, web_only=False):
     print("Applying migrations...", flush=True)
     c.run(f"{APP_DIR / 'bin' / 'migrate'}", env=env, pty=False)
 
-    processes = {"web": "web --reload"}
-    # Prometheus metrics of web and Celery, each on a port of its own (observability/).
-    metrics_ports = {"web": 9100}
+    # Each process: its start script, and the port of its Prometheus metrics (observability/).
+    processes = {"web": ("web --reload", 9100)}
     if not web_only:
-        processes |= {"worker": "worker --reload", "beat": "beat --reload"}
-        processes["exporter"] = "celery-exporter --reload"
-        metrics_ports["exporter"] = 9808
+        processes |= {
+            "worker": ("worker --reload", None),
+            "beat": ("beat --reload", None),
+            "exporter": ("celery-exporter --reload", 9808),
+        }
     manager = Manager()
-    for name, command in processes.items():
-        process_env = (
-            {**env, "METRICS_PORT": str(metrics_ports[name])} if name in metrics_ports else env
-        )
+    for name, (command, metrics_port) in processes.items():
+        process_env = env if metrics_port is None else {**env, "METRICS_PORT": str(metrics_port)}
         manager.add_process(name, f"{APP_DIR / 'bin'}/{command}", env=process_env, cwd=str(APP_DIR))
     print(f"\n  Open http://127.0.0.1:{port}/  (Ctrl-C stops everything)", flush=True)
-    for name, metrics_port in metrics_ports.items():
-        print(f"  Metrics of {name}: http://127.0.0.1:{metrics_port}/metrics", flush=True)
+    for name, (_, metrics_port) in processes.items():
+        if metrics_port is not None:
+            print(f"  Metrics of {name}: http://127.0.0.1:{metrics_port}/metrics", flush=True)
     print(flush=True)
     manager.loop()
     sys.exit(manager.returncode)
