@@ -26,6 +26,26 @@ APP_DIR = Path(__file__).resolve().parents[1] / "app"
 VENV_BIN = Path(sys.executable).parent
 
 
+# Prefixes of every variable the app's processes read (docs/contract.md).
+APP_ENV_PREFIXES = (
+    "DJANGO_",
+    "DATABASE_",
+    "REDIS_",
+    "EMAIL_",
+    "CELERY_",
+    "GUNICORN_",
+    "PROMETHEUS_",
+    "METRICS_",
+)
+
+
+def app_env(**env: str) -> dict[str, str]:
+    """This process's environment without any variable the app reads, plus `env`: a child
+    process sees exactly the settings its test gives it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(APP_ENV_PREFIXES)}
+    return {**clean, **env}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,17 +107,15 @@ def smtp_server():
 def collected_static():
     """Production settings serve the hashed files of collectstatic's manifest, as the image
     does after its build-time collectstatic: collect the current ones once per session."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "--clear", "-v0"],
         cwd=APP_DIR,
-        env={
-            **env,
-            "DJANGO_SETTINGS_MODULE": "config.settings.production",
-            "DJANGO_SECRET_KEY": "collectstatic-" + "x" * 50,
-            "REDIS_URL": "redis://127.0.0.1:6379/9",
-            "DATABASE_URL": "postgres://unused@127.0.0.1/unused",
-        },
+        env=app_env(
+            DJANGO_SETTINGS_MODULE="config.settings.production",
+            DJANGO_SECRET_KEY="collectstatic-" + "x" * 50,
+            REDIS_URL="redis://127.0.0.1:6379/9",
+            DATABASE_URL="postgres://unused@127.0.0.1/unused",
+        ),
         check=True,
         timeout=300,
     )
@@ -111,9 +129,8 @@ def process_env(transactional_db, collected_static):
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # the suite's own index only
     db = connection.settings_dict
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
     # Production settings, as in the image, minus the HTTPS redirect (plain HTTP here).
-    env.update(
+    return app_env(
         DJANGO_SETTINGS_MODULE="config.settings.production",
         DJANGO_SECRET_KEY=settings.SECRET_KEY,  # sessions made by a test stay valid
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -124,7 +141,6 @@ def process_env(transactional_db, collected_static):
         DJANGO_LOG_LEVEL="INFO",
         PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
     )
-    return env
 
 
 class Processes:

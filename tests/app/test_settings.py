@@ -1,10 +1,11 @@
 """The settings contract, loaded in fresh interpreters with chosen environments."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.processes import app_env
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 PRODUCTION_ENV = {
@@ -18,18 +19,11 @@ PRODUCTION_ENV = {
 }
 
 
-def clean_env(**env: str) -> dict[str, str]:
-    """This process's environment without any setting of the contract, plus `env`."""
-    contract_prefixes = ("DJANGO_", "DATABASE_", "REDIS_", "EMAIL_")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(contract_prefixes)}
-    return {**clean, **env}
-
-
 def run_django(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=APP_DIR,
-        env=clean_env(**env),
+        env=app_env(**env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -41,7 +35,7 @@ def test_check_deploy_reports_no_warnings_with_production_values():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=APP_DIR,
-        env=clean_env(**PRODUCTION_ENV),
+        env=app_env(**PRODUCTION_ENV),
         capture_output=True,
         text=True,
         timeout=60,

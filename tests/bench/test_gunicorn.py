@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.processes import child_memory
-from tests.processes import free_port, wait_for
+from tests.processes import app_env, free_port, wait_for
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 
@@ -35,23 +35,20 @@ def cpu_seconds(pid: int) -> float:
 def gunicorn(tmp_path):
     """app/bin/web with one worker replaced every 5 requests."""
     port, metrics_port = free_port(), free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "GUNICORN_", "PROMETHEUS_"))
-    }
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "config.settings.bench",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": os.environ["DATABASE_URL"],
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "METRICS_PORT": str(metrics_port),
-        "WEB_CONCURRENCY": "1",
-        "GUNICORN_MAX_REQUESTS": "5",
-        "GUNICORN_MAX_REQUESTS_JITTER": "0",
-    }
+    env = app_env(
+        **{
+            "DJANGO_SETTINGS_MODULE": "config.settings.bench",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DATABASE_URL": os.environ["DATABASE_URL"],
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "METRICS_PORT": str(metrics_port),
+            "WEB_CONCURRENCY": "1",
+            "GUNICORN_MAX_REQUESTS": "5",
+            "GUNICORN_MAX_REQUESTS_JITTER": "0",
+        }
+    )
     log = tmp_path / "web.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
