@@ -17,8 +17,10 @@ class Row:
     name: str  # short key, as given to --only
     label: str
     result: Result
-    queries: int | None  # SQL statements of one request; None: not measured
+    queries: int | None  # SQL statements of one rendered request; None: not measured
     cpu_ms: float | None = None  # gunicorn's CPU time per request; None: not measured
+    # SQL statements when the page comes from the list page cache; None: not cached.
+    stored_queries: int | None = None
 
     def ratio(self, limit: Row | None) -> float | None:
         if limit is None or not limit.result.requests_per_second:
@@ -37,10 +39,25 @@ def _cells(row: Row, limit: Row | None) -> list[str]:
         f"{row.result.p50_ms:.1f}",
         f"{row.result.p99_ms:.1f}",
         f"{row.result.errors:,}",
-        "-" if row.queries is None else str(row.queries),
+        _queries(row),
         "-" if row.cpu_ms is None else f"{row.cpu_ms:.2f}",
         "-" if ratio is None else f"{ratio:.0%}",
     ]
+
+
+def _queries(row: Row) -> str:
+    if row.queries is None:
+        return "-"
+    if row.stored_queries is None or row.stored_queries == row.queries:
+        return str(row.queries)
+    return f"{row.queries} / {row.stored_queries}"
+
+
+def queries_legend(rows: list[Row]) -> str | None:
+    """What "6 / 3" in the queries column means, when a row shows it."""
+    if all(row.stored_queries in (None, row.queries) for row in rows):
+        return None
+    return "queries: rendered / served from the list page cache, where the two differ"
 
 
 def limit_row(rows: list[Row]) -> Row | None:

@@ -59,6 +59,8 @@ def _web(load, only: str, markdown: bool) -> list:
     run = _guarded(lambda: harness.run_web(wrk_path, load, selected, _say))
     table = report.markdown_table if markdown else report.text_table
     _say("\n" + table(run.rows))
+    if legend := report.queries_legend(run.rows):
+        _say(legend)
     _say(report.memory_line(run))
     return [report.static_verdict(run.static), *report.check_budgets(run.rows)]
 

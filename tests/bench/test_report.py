@@ -11,6 +11,7 @@ from bench.report import (
     check_budgets,
     markdown_table,
     memory_line,
+    queries_legend,
     static_verdict,
     text_table,
     worker_lines,
@@ -59,6 +60,17 @@ def test_markdown_table():
     )
     assert lines[1] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     assert lines[3] == "| todo list, 50 todos | 500 | 5.0 | 40.0 | 0 | 6 | 12.50 | 25% |"
+
+
+def test_a_page_served_from_the_cache_shows_both_query_counts():
+    cached = Row("list-50", "todo list, 50 todos", result(900), 6, 1.5, stored_queries=3)
+    uncached = Row("create", "create todo (POST, htmx)", result(300), 3, 5.0, stored_queries=3)
+    assert markdown_table([cached, uncached]).splitlines()[2:] == [
+        "| todo list, 50 todos | 900 | 5.0 | 40.0 | 0 | 6 / 3 | 1.50 | - |",
+        "| create todo (POST, htmx) | 300 | 5.0 | 40.0 | 0 | 3 | 5.00 | - |",
+    ]
+    assert "rendered / served from the list page cache" in queries_legend([cached, uncached])
+    assert queries_legend([uncached]) is None
 
 
 def test_without_a_limit_row_there_is_no_ratio():
