@@ -5,8 +5,10 @@ max_requests took seconds of CPU before serving, and workers that reached max_re
 together left the server with none (docs/performance.md, "Worker recycling").
 """
 
+import gc
 import os
 import re
+import runpy
 import secrets
 import signal
 import subprocess
@@ -104,3 +106,14 @@ def test_recycled_workers_serve_and_their_metrics_add_up_in_the_master(gunicorn)
     )
     assert counted is not None, metrics[:2000]
     assert float(counted.group(1)) == 12
+
+
+def test_workers_are_forked_with_the_imported_app_frozen():
+    """Frozen objects are never walked by the worker's garbage collector (pre_fork)."""
+    config = runpy.run_path(str(APP_DIR / "config" / "gunicorn.py"))
+    before = gc.get_freeze_count()
+    try:
+        config["pre_fork"](None, None)
+        assert gc.get_freeze_count() > before + 10_000  # this process's imports, at least
+    finally:
+        gc.unfreeze()
