@@ -88,13 +88,13 @@ class ListPageCache:
             variant,
             self.request.get_full_path(),
             timezone.get_current_timezone_name(),
-            translation.get_language() or "",
+            translation.get_language(),
             user_row,
             todo_rows,
             category_rows,
-            str(self.unread_count),
+            self.unread_count,
         )
-        digest = hashlib.blake2b("\n".join(parts).encode(), digest_size=20).hexdigest()
+        digest = hashlib.blake2b("\n".join(map(str, parts)).encode(), digest_size=20).hexdigest()
         self.key = f"todo-list:{self.request.user.pk}:{digest}"
 
     def cached_response(self) -> HttpResponse | None:
