@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -16,7 +17,8 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         send_welcome_email_on_commit(user)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        # Signed in by the backend that reads users back (the first; more may follow).
+        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         messages.success(request, f"Welcome, {user.name}! Add your first todo below.")
         return redirect("todos:list")
     return render(request, "registration/signup.html", {"form": form})

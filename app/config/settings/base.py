@@ -171,6 +171,10 @@ STORAGES = {
 
 # --- Security (hardened further in production.py) -----------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Sessions and users stay in the database (see REDIS_URL); both are read with one plain
+# SQL statement per request instead of an ORM query (core/sessions.py, accounts/backends.py).
+SESSION_ENGINE = "core.sessions"
+AUTHENTICATION_BACKENDS = ["accounts.backends.UserBackend"]
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
