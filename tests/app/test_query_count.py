@@ -54,3 +54,17 @@ def test_notifications_page_queries_do_not_grow(client, make_user):
             assert client.get(reverse("notifications:list")).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_statements_a_connection_repeats_are_prepared(client, make_user):
+    """Server-side binding lets psycopg prepare what a connection runs 5 times or more,
+    so PostgreSQL plans the list page's statements once per connection."""
+    user = make_user("prepared")
+    seed(user, 5)
+    client.force_login(user)
+    for _ in range(6):
+        client.get(reverse("todos:list"), {"page": "1"}, headers={"Cache-Control": "no-cache"})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("todos_todo" in statement for statement in prepared), prepared

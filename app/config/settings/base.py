@@ -96,6 +96,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The same backend, counting queries, their duration and errors, and new connections
     # for the metrics endpoint (django-prometheus).
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    # Parameters travel apart from the SQL (no quoting of every value in Python), and a
+    # statement a connection has run 5 times is prepared: PostgreSQL stops planning it on
+    # every request. Needs a direct connection or a pooler in session mode (the managed
+    # PgBouncer pool is; transaction mode would need PgBouncer 1.21+ with prepared
+    # statement support).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves web, worker and beat at once: WAL lets readers run
     # beside the writer, IMMEDIATE transactions queue writers instead of failing them.

@@ -73,7 +73,7 @@ variable "pool_size" {
 }
 
 variable "pool_mode" {
-  description = "PgBouncer mode. session is safe for any Django code; transaction multiplexes better but needs DISABLE_SERVER_SIDE_CURSORS in Django's settings."
+  description = "PgBouncer mode. session is safe for any Django code; transaction multiplexes better but needs DISABLE_SERVER_SIDE_CURSORS and no prepared statements (OPTIONS prepare_threshold None) in Django's settings."
   type        = string
   default     = "session"
 
