@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.db.models import F, Q, QuerySet
@@ -84,9 +84,7 @@ class TodoFilter:
         if self.due == "overdue":
             return todos.overdue(now)
         # Days are the user's days: "today" ends at midnight in their time zone.
-        start_of_today = timezone.make_aware(
-            datetime.combine(timezone.localdate(now), time.min), timezone.get_current_timezone()
-        )
+        start_of_today = start_of_day(timezone.localdate(now))
         days = 1 if self.due == "today" else 7
         return todos.filter(due_at__gte=start_of_today, due_at__lt=start_of_today + timedelta(days))
 
@@ -102,6 +100,11 @@ class TodoFilter:
         }
         values.update(overrides)
         return urlencode({key: value for key, value in values.items() if value})
+
+
+def start_of_day(day: date) -> datetime:
+    """Midnight at the start of `day` in the active (the user's) time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
 def _allowed(value: str | None, allowed) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -38,6 +38,7 @@ from django.utils import timezone, translation
 
 from accounts.models import User
 from notifications.models import Notification
+from todos.filters import start_of_day
 from todos.models import Category, Todo
 
 # Stands in for the CSRF token in stored pages. Random per process and never sent to a
@@ -127,10 +128,7 @@ class ListPageCache:
         return self._with_token(response)
 
     def _seconds_until_clock_changes(self) -> float:
-        tomorrow = timezone.localdate(self.now) + timedelta(days=1)
-        midnight = timezone.make_aware(
-            datetime.combine(tomorrow, time.min), timezone.get_current_timezone()
-        )
+        midnight = start_of_day(timezone.localdate(self.now) + timedelta(days=1))
         changes_at = min(midnight, self.next_due) if self.next_due else midnight
         return (changes_at - self.now).total_seconds()
 
