@@ -6,11 +6,22 @@ User the way the ORM does (`Model.from_db`), costs 0.18 ms (docs/performance.md)
 Signing in, permissions and `user_can_authenticate` are ModelBackend's.
 """
 
+import functools
+
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ValidationError
 from django.db import connections
 
 from accounts.models import User
+
+
+@functools.cache
+def _user_select() -> tuple[str, list[str]]:
+    """The SQL reading one user's concrete fields by primary key, and their attribute names."""
+    fields = User._meta.concrete_fields
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    sql = f"SELECT {columns} FROM {User._meta.db_table} WHERE {User._meta.pk.column} = %s"  # noqa: S608 (names from the model)
+    return sql, [field.attname for field in fields]
 
 
 class UserBackend(ModelBackend):
@@ -19,16 +30,12 @@ class UserBackend(ModelBackend):
             pk = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        fields = User._meta.concrete_fields
-        columns = ", ".join(f'"{field.column}"' for field in fields)
+        sql, attnames = _user_select()
         database = User._default_manager.db
         with connections[database].cursor() as cursor:
-            cursor.execute(
-                f"SELECT {columns} FROM {User._meta.db_table} WHERE {User._meta.pk.column} = %s",  # noqa: S608 (names from the model)
-                [pk],
-            )
+            cursor.execute(sql, [pk])
             row = cursor.fetchone()
         if row is None:
             return None
-        user = User.from_db(database, [field.attname for field in fields], row)
+        user = User.from_db(database, attnames, row)
         return user if self.user_can_authenticate(user) else None
