@@ -8,6 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 application = get_wsgi_application()
 
+# Before gunicorn forks its workers (preload_app): each starts with what its first
+# request would otherwise prepare (core/warmup.py).
+from core.warmup import warm_up  # noqa: E402 - needs the apps
+
+warm_up()
+
 # runserver serves /metrics on METRICS_PORT from this process; under gunicorn the master
 # serves every worker's metrics instead (config/gunicorn.py), and this does nothing.
 from observability.metrics_server import serve_this_process  # noqa: E402 - needs the apps
