@@ -94,8 +94,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The same backend, counting queries, their duration and errors, and new connections
-    # for the metrics endpoint (django-prometheus).
-    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    # for the metrics endpoint (django-prometheus), with a health check that needs no
+    # round trip to the server (core/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "core.postgresql"
     # Parameters travel apart from the SQL (no quoting of every value in Python), and a
     # statement a connection has run 5 times is prepared: PostgreSQL stops planning it on
     # every request. Needs a direct connection or a pooler in session mode (the managed

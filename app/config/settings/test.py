@@ -14,8 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import *  # noqa: F403
 from .base import DATABASES
 
-# Django's PostgreSQL backend, or django-prometheus' instrumented one (base.py).
-if not DATABASES["default"]["ENGINE"].endswith(".backends.postgresql"):
+# The project's PostgreSQL backend (base.py); any other database is refused.
+if DATABASES["default"]["ENGINE"] != "core.postgresql":
     raise ImproperlyConfigured("Tests run on PostgreSQL only: set DATABASE_URL=postgres://...")
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
