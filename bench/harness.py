@@ -327,7 +327,7 @@ def run_web(
     run = WebRun()
     run.workers, run.threads = gunicorn_shape(env)
     base_url = f"http://127.0.0.1:{port}"
-    say(f"Starting gunicorn ({run.workers} workers x {run.threads} threads) on {base_url}...")
+    say(f"Starting gunicorn ({run.shape}) on {base_url}...")
     with AppProcess("web", env, OUTPUT_DIR / "web.log") as web:
         web.wait_until(lambda: answers_ok(f"{base_url}/readyz"), "ready (/readyz)")
         run.static = static_file(base_url)

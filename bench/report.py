@@ -157,6 +157,13 @@ class WebRun:
     threads: int = 0
     static: StaticFile | None = None
 
+    @property
+    def shape(self) -> str:
+        """gunicorn's workers as config/gunicorn.py runs them (one thread: sync workers)."""
+        if self.threads == 1:
+            return f"{self.workers} sync workers"
+        return f"{self.workers} workers x {self.threads} threads"
+
 
 ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
 
@@ -197,7 +204,7 @@ class WorkerRun:
 
 def memory_line(run: WebRun) -> str:
     return (
-        f"gunicorn: {run.workers} workers x {run.threads} threads; peak RSS per worker "
+        f"gunicorn: {run.shape}; peak RSS per worker "
         f"{run.memory.per_worker_kib / 1024:.0f} MiB, all workers together "
         f"{run.memory.total_kib / 1024:.0f} MiB ({run.memory.workers_seen} worker processes "
         "seen, max_requests recycling included)"

@@ -1,9 +1,12 @@
 """gunicorn settings for the web process, read from the environment (app/bin/web).
 
-Workers default to CPUs + 1, each with 2 threads: workers give CPU parallelism (one GIL
-each), a second thread keeps a worker busy while a request waits on PostgreSQL, and the
-extra worker covers the time they all wait. More threads per worker only queued
-requests on the GIL: measured in docs/performance.md ("gunicorn sizing").
+Workers default to 2 x CPUs + 1 sync workers, gunicorn's own advice: each answers one
+request at a time, and takes the next connection from the listening socket only when it
+is free. So a request waits for the first free worker, never behind a busy one. Threaded
+workers (GUNICORN_THREADS > 1 switches to them) keep each client's connection open and
+serve it from the worker that accepted it, however busy that worker is: the list page's
+p99 was 85 to 167 ms with 3 x 2 threads, 63 to 83 ms with 5 sync workers
+(docs/performance.md, "gunicorn sizing").
 """
 
 import gc
@@ -11,13 +14,15 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
-worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "sync"  # gunicorn runs gthread workers instead when threads > 1
+# A worker busy on one request for longer is killed and replaced (that request fails).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, in-flight requests get this long to finish; Kubernetes'
 # terminationGracePeriodSeconds must be longer (plus the preStop delay).
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
+# Threaded workers only: sync workers close the connection after each response.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # Worker heartbeat files: memory-backed where there is /dev/shm (gunicorn's advice, and
 # writable under a read-only root filesystem), else the system temp directory.

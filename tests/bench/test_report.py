@@ -123,6 +123,10 @@ def test_memory_line():
     assert "7 worker processes" in line
 
 
+def test_one_thread_per_worker_reads_as_sync_workers():
+    assert WebRun(workers=5, threads=1).shape == "5 sync workers"
+
+
 def worker_run(reminded=100_000, queries=(4,), received=5_000, sent=5_000) -> WorkerRun:
     scan = {
         "due": 100_000, "reminded": reminded, "emails_queued": 5_000, "seconds": 20.0, "scans": 1,
