@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -55,6 +55,8 @@ PASSWORD = "bench-passw0rd"  # noqa: S105 (seeded users of a throwaway database)
 SEED = 1
 # A browser's hard reload: the todo list renders instead of coming from its page cache.
 HARD_RELOAD = {"Cache-Control": "no-cache"}
+# The limit reference measured again after each endpoint: seconds of warm-up and measure.
+LIMIT_CHECK_WARMUP, LIMIT_CHECK_SECONDS = 2.0, 10.0
 
 # The web data set: users with exactly the todo counts the endpoints name, among a crowd
 # of others so that every table has realistic size and spread.
@@ -334,10 +336,20 @@ def run_web(
         memory = WorkerMemory(web.pid)
         memory.start()
         try:
+            limit = None
             for endpoint in endpoints(base_url):
                 if only and endpoint.name not in only and endpoint.name != LIMIT:
                     continue
-                run.rows.append(measure(wrk_path, base_url, web.pid, endpoint, load, say))
+                row = measure(wrk_path, base_url, web.pid, endpoint, load, say)
+                if endpoint.name == LIMIT:
+                    limit = endpoint
+                    run.limit_checks.append(row.result.requests_per_second)
+                else:
+                    # The host's speed drifts within a run: each endpoint is compared with
+                    # the limit reference measured just before and just after it.
+                    run.limit_checks.append(check_limit(wrk_path, base_url, limit, load, say))
+                    row = replace(row, limit_around=sum(run.limit_checks[-2:]) / 2)
+                run.rows.append(row)
                 if not web.alive():
                     raise ProcessError(
                         f"gunicorn exited during {endpoint.name}; its log ({web.log_path}):\n"
@@ -399,6 +411,18 @@ def measure(
         + (f"  {cpu_ms:.2f} CPU ms/req" if cpu_ms is not None else "")
     )
     return Row(endpoint.name, endpoint.label, result, queries, cpu_ms, stored_queries)
+
+
+def check_limit(
+    wrk_path: str, base_url: str, limit: Endpoint, load: wrk.Load, say: Callable[[str], None]
+) -> float:
+    """The limit reference's req/s now: a short run, between two endpoints."""
+    wrk.run(wrk_path, base_url, limit.request, load, min(load.warmup, LIMIT_CHECK_WARMUP))
+    result = wrk.run(
+        wrk_path, base_url, limit.request, load, min(load.duration, LIMIT_CHECK_SECONDS)
+    )
+    say(f"  {'(limit check)':<14} {result.requests_per_second:8,.0f} req/s")
+    return result.requests_per_second
 
 
 # --- worker -------------------------------------------------------------------------------

@@ -21,11 +21,17 @@ class Row:
     cpu_ms: float | None = None  # gunicorn's CPU time per request; None: not measured
     # SQL statements when the page comes from the list page cache; None: not cached.
     stored_queries: int | None = None
+    # The limit reference's req/s measured just before and just after this row (their
+    # mean); None: compare with the limit row itself.
+    limit_around: float | None = None
 
     def ratio(self, limit: Row | None) -> float | None:
-        if limit is None or not limit.result.requests_per_second:
+        reference = self.limit_around
+        if reference is None and limit is not None:
+            reference = limit.result.requests_per_second
+        if not reference:
             return None
-        return self.result.requests_per_second / limit.result.requests_per_second
+        return self.result.requests_per_second / reference
 
 
 COLUMNS = ("endpoint", "req/s", "p50 ms", "p99 ms", "errors", "queries", "CPU ms/req", "vs limit")
@@ -58,6 +64,16 @@ def queries_legend(rows: list[Row]) -> str | None:
     if all(row.stored_queries in (None, row.queries) for row in rows):
         return None
     return "queries: rendered / served from the list page cache, where the two differ"
+
+
+def limit_legend(checks: list[float]) -> str | None:
+    """How "vs limit" was measured, when the limit reference was checked between rows."""
+    if len(checks) < 2:
+        return None
+    return (
+        "vs limit: against the limit reference measured just before and just after each "
+        f"endpoint ({min(checks):,.0f} to {max(checks):,.0f} req/s in this run)"
+    )
 
 
 def limit_row(rows: list[Row]) -> Row | None:
@@ -156,6 +172,8 @@ class WebRun:
     workers: int = 0
     threads: int = 0
     static: StaticFile | None = None
+    # The limit reference's req/s: its own row, then a short check after every other row.
+    limit_checks: list[float] = field(default_factory=list)
 
     @property
     def shape(self) -> str:

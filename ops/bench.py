@@ -59,8 +59,9 @@ def _web(load, only: str, markdown: bool) -> list:
     run = _guarded(lambda: harness.run_web(wrk_path, load, selected, _say))
     table = report.markdown_table if markdown else report.text_table
     _say("\n" + table(run.rows))
-    if legend := report.queries_legend(run.rows):
-        _say(legend)
+    for legend in (report.queries_legend(run.rows), report.limit_legend(run.limit_checks)):
+        if legend:
+            _say(legend)
     _say(report.memory_line(run))
     return [report.static_verdict(run.static), *report.check_budgets(run.rows)]
 

@@ -1,5 +1,7 @@
 """The printed table, and the budgets of issue 9 judged from it."""
 
+from dataclasses import replace
+
 import pytest
 
 from bench.processes import MemoryPeak
@@ -9,6 +11,7 @@ from bench.report import (
     WebRun,
     WorkerRun,
     check_budgets,
+    limit_legend,
     markdown_table,
     memory_line,
     queries_legend,
@@ -112,6 +115,25 @@ def test_each_budget_fails_on_its_own(changes, failed):
 def test_only_measured_rows_are_judged():
     judged = check_budgets(rows()[:1])
     assert judged == []
+
+
+def test_an_endpoint_is_compared_with_the_limit_measured_around_it():
+    measured = rows()
+    # The limit row ran at 2,000 req/s; around list-50 the host ran slower.
+    measured[1] = replace(measured[1], limit_around=1_600.0)
+    assert measured[1].ratio(measured[0]) == 500 / 1_600
+    assert text_table(measured).splitlines()[3].split()[-1] == "31%"
+    assert check_budgets(measured)[2].passed  # 25% of the limit measured around it
+    measured[1] = replace(measured[1], limit_around=2_400.0)
+    assert not check_budgets(measured)[2].passed
+
+
+def test_the_limit_legend_gives_the_range_of_the_limit_checks():
+    assert limit_legend([]) is None
+    assert limit_legend([2_000.0]) is None
+    legend = limit_legend([2_470.4, 1_762.0, 2_100.0])
+    assert "just before and just after each endpoint" in legend
+    assert "1,762 to 2,470 req/s" in legend
 
 
 def test_memory_line():
