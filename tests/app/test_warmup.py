@@ -1,8 +1,8 @@
 """A web process prepares at start what its first request would (core/warmup.py).
 
-The probe runs in a fresh interpreter, as a gunicorn worker forked from the master
-would: it loads the WSGI application, then serves one signed-in todo list and reports
-the templates compiled and the modules imported while serving it.
+The probe runs in a fresh interpreter with production settings, as a gunicorn worker
+forked from the master would: it loads the WSGI application, then serves one signed-in
+todo list and reports the templates compiled and the modules imported while serving it.
 """
 
 import json
@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 
-from tests.processes import app_env
 from todos.models import Category, Todo
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
@@ -52,21 +50,11 @@ WITHOUT_WARM_UP = (
 )
 
 
-def first_request(load_application: str, cookie: str) -> dict:
-    database = connection.settings_dict
-    database_url = (
-        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
-        f"{database['PORT'] or 5432}/{database['NAME']}"
-    )
+def first_request(load_application: str, cookie: str, env: dict[str, str]) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(load_application=load_application, cookie=cookie)],
         cwd=APP_DIR,
-        env=app_env(
-            DJANGO_SETTINGS_MODULE="config.settings.test",
-            DJANGO_ALLOWED_HOSTS="localhost",
-            DATABASE_URL=database_url,
-            REDIS_URL=settings.REDIS_URL,
-        ),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -77,7 +65,8 @@ def first_request(load_application: str, cookie: str) -> dict:
 
 
 @pytest.fixture
-def signed_in_cookie(make_user):
+def signed_in_cookie(transactional_db, make_user):
+    """A signed-in session, committed so that the probe's own connection sees it."""
     user = make_user()
     errands = Category.objects.create(user=user, name="Errands")
     for number in range(3):
@@ -87,9 +76,10 @@ def signed_in_cookie(make_user):
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_first_list_request_compiles_no_template_and_imports_no_module(signed_in_cookie):
-    served = first_request(WITH_WARM_UP, signed_in_cookie)
+def test_the_first_list_request_compiles_no_template_and_imports_no_module(
+    signed_in_cookie, process_env
+):
+    served = first_request(WITH_WARM_UP, signed_in_cookie, process_env)
 
     assert served["status"].startswith("200")
     assert "Warm todo 2" in served["body"]
@@ -97,10 +87,9 @@ def test_the_first_list_request_compiles_no_template_and_imports_no_module(signe
     assert served["imported"] == [], served["imported"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_without_the_warm_up_the_first_request_does_that_work(signed_in_cookie):
+def test_without_the_warm_up_the_first_request_does_that_work(signed_in_cookie, process_env):
     """The probe sees the work the warm-up saves: it is not blind to it."""
-    served = first_request(WITHOUT_WARM_UP, signed_in_cookie)
+    served = first_request(WITHOUT_WARM_UP, signed_in_cookie, process_env)
 
     assert served["status"].startswith("200")
     assert "todos/list.html" in served["templates"]
