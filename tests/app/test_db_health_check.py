@@ -29,6 +29,15 @@ def last_statement(pid: int) -> str:
         return cursor.fetchone()[0]
 
 
+def end_session(pid: int) -> None:
+    """Ends a server session the way an administrator or a restart would, and waits for
+    its process to exit: without the timeout, pg_terminate_backend only sends the signal,
+    and the check could run before the server has said goodbye."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+        assert cursor.fetchone()[0], f"server process {pid} still running after 5 s"
+
+
 def test_the_check_sends_nothing_to_the_server(own_connection):
     pid = server_pid(own_connection)
     with own_connection.cursor() as cursor:
@@ -40,8 +49,7 @@ def test_the_check_sends_nothing_to_the_server(own_connection):
 
 def test_a_session_the_server_ended_fails_the_check(own_connection):
     pid = server_pid(own_connection)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    end_session(pid)
 
     assert not own_connection.is_usable()
 
@@ -49,8 +57,7 @@ def test_a_session_the_server_ended_fails_the_check(own_connection):
 def test_a_request_after_the_server_ended_the_session_gets_a_new_connection(own_connection):
     """What CONN_HEALTH_CHECKS promises: the first query after a restart does not fail."""
     pid = server_pid(own_connection)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    end_session(pid)
     new_connections = []
 
     def record(sender, connection, **kwargs):
