@@ -9,7 +9,8 @@ the socket, and both wait to be read. So here a connection is usable when libpq 
 thinks it is and its socket has nothing to read, which asks the kernel, not the server.
 A connection that fails this check is closed and the request opens a new one, as with
 Django's check. A path that fails silently (no reply at all) stalls a query the same
-way with either check.
+way with either check. A session ended in the same instant (its server process not yet
+gone) can still pass; the request's first query then fails, as with no check at all.
 """
 
 from __future__ import annotations
