@@ -99,7 +99,7 @@ def test_recycled_workers_serve_and_their_metrics_add_up_in_the_master(gunicorn)
     assert len(workers) >= 2
     _, metrics = get(metrics_url)
     counted = re.search(
-        r'^django_http_requests_total_by_view_transport_method_total\{[^}]*view="bench-limit"'
+        r'^django_http_responses_total_by_status_view_method_total\{[^}]*view="bench-limit"'
         r"[^}]*\} (\S+)$",
         metrics,
         re.MULTILINE,

@@ -69,6 +69,24 @@ def test_requests_and_queries_are_counted_by_view_and_status(metrics_port, user_
     assert not [name for name, _ in after if name.endswith("_created")]
 
 
+@pytest.mark.django_db
+def test_unknown_paths_and_methods_share_one_label_each(metrics_port, client):
+    """A client choosing paths and methods cannot add series (label values) at will."""
+    before = scrape(metrics_port)
+    assert client.get("/no-such-page/").status_code == 404
+    assert client.get("/another-one/").status_code == 404
+    assert client.generic("BREW", "/accounts/login/").status_code == 405
+    after = scrape(metrics_port)
+
+    def delta(**labels):
+        name = "django_http_responses_total_by_status_view_method_total"
+        return (value(after, name, **labels) or 0) - (value(before, name, **labels) or 0)
+
+    assert delta(view="<unnamed view>", method="GET", status="404") == 2
+    assert delta(view="login", method="<invalid method>", status="405") == 1
+    assert not [key for key in after if "BREW" in dict(key[1]).values()]
+
+
 def test_the_metrics_port_answers_health_and_nothing_else(metrics_port):
     with urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=5) as response:
         assert response.status == 200

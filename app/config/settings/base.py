@@ -53,9 +53,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: probes answer before host validation, sessions or the database are touched.
     "core.middleware.HealthCheckMiddleware",
-    # Requests and their latency by view (probes above are not counted), and the request
+    # Responses and their latency by view (probes above are not counted), and the request
     # id every log line of the request carries (returned in X-Request-ID).
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "observability.middleware.RequestMetricsMiddleware",
     "observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -67,8 +67,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.UserTimezoneMiddleware",
-    # Last: sees the response status after every other middleware (observability/).
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
