@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from accounts.models import User
+from accounts.models import Session, User
 
 
 @admin.register(User)
@@ -11,3 +11,10 @@ class TodoUserAdmin(UserAdmin):
         ("Profile", {"fields": ("display_name", "time_zone", "email_reminders")}),
     )
     list_display = ("username", "email", "display_name", "is_staff", "date_joined")
+    actions = ["sign_out_everywhere"]
+
+    @admin.action(description="Sign out selected users on every device")
+    def sign_out_everywhere(self, request, queryset):
+        # Sessions are not listed in the admin: their keys are credentials.
+        ended, _ = Session.objects.filter(user__in=queryset).delete()
+        self.message_user(request, f"Ended {ended} session(s).")

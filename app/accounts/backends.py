@@ -1,12 +1,18 @@
-"""Django's ModelBackend, with the user of each signed-in request read as plain SQL.
+"""Django's ModelBackend, with the user of each signed-in request read without the ORM.
 
-Every signed-in request loads its user. Through the ORM that cost about 0.49 ms of CPU,
-most of it building the query; one SQL statement over the same columns, turned into a
-User the way the ORM does (`Model.from_db`), costs 0.18 ms (docs/performance.md).
-Signing in, permissions and `user_can_authenticate` are ModelBackend's.
+Every signed-in request loads its user. Usually it comes with the session, read in the
+same statement (accounts/sessions.py); otherwise (a session saved before the user
+column existed, a check outside a request) one plain SQL statement over the same
+columns, turned into a User the way the ORM does (`Model.from_db`): 0.18 ms of CPU where
+the ORM's query cost 0.49 ms (docs/performance.md). Signing in, permissions and
+`user_can_authenticate` are ModelBackend's.
 """
 
+from __future__ import annotations
+
 import functools
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ValidationError
@@ -14,28 +20,59 @@ from django.db import connections
 
 from accounts.models import User
 
+# The user the current request's session row named, while that request is authenticated.
+_session_user: ContextVar[User | None] = ContextVar("session_user", default=None)
+
 
 @functools.cache
-def _user_select() -> tuple[str, list[str]]:
-    """The SQL reading one user's concrete fields by primary key, and their attribute names."""
-    fields = User._meta.concrete_fields
-    columns = ", ".join(f'"{field.column}"' for field in fields)
-    sql = f"SELECT {columns} FROM {User._meta.db_table} WHERE {User._meta.pk.column} = %s"  # noqa: S608 (names from the model)
-    return sql, [field.attname for field in fields]
+def user_columns(table_alias: str) -> tuple[str, list[str]]:
+    """A user's concrete columns for a SELECT (primary key first), and their attribute names."""
+    fields = sorted(User._meta.concrete_fields, key=lambda field: not field.primary_key)
+    columns = ", ".join(f'{table_alias}."{field.column}"' for field in fields)
+    return columns, [field.attname for field in fields]
+
+
+def user_pk(value) -> int | None:
+    """The user primary key a session holds (a string), or None when it holds none."""
+    if value is None:
+        return None
+    try:
+        return User._meta.pk.to_python(value)
+    except ValidationError:
+        return None
+
+
+@contextmanager
+def session_user(user: User | None):
+    """Within the block, get_user() takes `user` when asked for its id, without a query."""
+    token = _session_user.set(user)
+    try:
+        yield
+    finally:
+        _session_user.reset(token)
 
 
 class UserBackend(ModelBackend):
     def get_user(self, user_id):
-        try:
-            pk = User._meta.pk.to_python(user_id)
-        except ValidationError:
+        pk = user_pk(user_id)
+        if pk is None:
             return None
-        sql, attnames = _user_select()
+        user = _session_user.get()
+        if user is None or user.pk != pk:
+            user = self._read_user(pk)
+        if user is None:
+            return None
+        return user if self.user_can_authenticate(user) else None
+
+    @staticmethod
+    def _read_user(pk: int) -> User | None:
+        columns, attnames = user_columns("u")
         database = User._default_manager.db
         with connections[database].cursor() as cursor:
-            cursor.execute(sql, [pk])
+            cursor.execute(
+                f"SELECT {columns} FROM {User._meta.db_table} u "  # noqa: S608 (names from the model)
+                f"WHERE u.{User._meta.pk.column} = %s",
+                [pk],
+            )
             row = cursor.fetchone()
-        if row is None:
-            return None
-        user = User.from_db(database, attnames, row)
-        return user if self.user_can_authenticate(user) else None
+        return None if row is None else User.from_db(database, attnames, row)

@@ -2,6 +2,7 @@ import zoneinfo
 from functools import cache
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 
 
@@ -32,3 +33,22 @@ class User(AbstractUser):
     @property
     def name(self) -> str:
         return self.display_name or self.username
+
+
+class Session(AbstractBaseSession):
+    """A browser's session (Django's columns), with the signed-in user in a column too.
+
+    Django keeps the user's id only inside the signed session data. As a column, the
+    session and its user are read in one statement on every request (accounts/sessions.py),
+    a user's sessions go when the user is deleted, and the admin can list and end them.
+    """
+
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"
+    )
+
+    @classmethod
+    def get_session_store_class(cls):
+        from accounts.sessions import SessionStore
+
+        return SessionStore

@@ -130,14 +130,14 @@ def test_a_write_is_on_the_next_page(user_client, user, data, write):
     assert after == fresh_page(user_client)
 
 
-def test_a_stored_page_costs_three_queries_and_no_rendering(user_client, data):
+def test_a_stored_page_costs_two_queries_and_no_rendering(user_client, data):
     first = user_client.get(LIST)
     assert first.context is not None  # rendered
     with CaptureQueriesContext(connection) as queries:
         second = user_client.get(LIST)
     assert second.context is None  # no template rendered
-    # The session, the user, the fingerprint.
-    assert len(queries) == 3, "\n".join(q["sql"] for q in queries.captured_queries)
+    # The session with its user, the fingerprint.
+    assert len(queries) == 2, "\n".join(q["sql"] for q in queries.captured_queries)
 
 
 def test_each_browser_gets_its_own_working_csrf_token(user, data):

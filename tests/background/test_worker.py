@@ -185,10 +185,10 @@ def _post_as(user, port: int, path: str, data: dict) -> tuple[int, str]:
     (production cookies are Secure, which a plain-HTTP client would not send back)."""
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
     from django.middleware.csrf import _get_new_csrf_string
+    from django.utils.module_loading import import_string
 
-    session = SessionStore()
+    session = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()

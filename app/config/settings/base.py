@@ -62,7 +62,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with the user read in the session's statement (accounts/sessions.py).
+    "accounts.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -178,9 +179,9 @@ STORAGES = {
 
 # --- Security (hardened further in production.py) -----------------------------------------
 SESSION_COOKIE_HTTPONLY = True
-# Sessions and users stay in the database (see REDIS_URL); both are read with one plain
-# SQL statement per request instead of an ORM query (core/sessions.py, accounts/backends.py).
-SESSION_ENGINE = "core.sessions"
+# Sessions stay in the database (see REDIS_URL), in a table with a user column: a request
+# reads its session and its user in one plain SQL statement (accounts/sessions.py).
+SESSION_ENGINE = "accounts.sessions"
 AUTHENTICATION_BACKENDS = ["accounts.backends.UserBackend"]
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -252,6 +253,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "delete-old-notifications": {
         "task": "notifications.tasks.delete_old_notifications",
+        "schedule": 24 * 60 * 60.0,
+    },
+    "delete-expired-sessions": {
+        "task": "accounts.tasks.delete_expired_sessions",
         "schedule": 24 * 60 * 60.0,
     },
 }
