@@ -1,8 +1,8 @@
 """Django's ModelBackend, with the user of each signed-in request read without the ORM.
 
 Every signed-in request loads its user. Usually it comes with the session, read in the
-same statement (accounts/sessions.py); otherwise (a session saved before the user
-column existed, a check outside a request) one plain SQL statement over the same
+same statement (accounts/sessions.py); otherwise (a row whose user column is empty or
+names someone else, a check outside a request) one plain SQL statement over the same
 columns, turned into a User the way the ORM does (`Model.from_db`): 0.18 ms of CPU where
 the ORM's query cost 0.49 ms (docs/performance.md). Signing in, permissions and
 `user_can_authenticate` are ModelBackend's.

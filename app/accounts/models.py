@@ -40,7 +40,8 @@ class Session(AbstractBaseSession):
 
     Django keeps the user's id only inside the signed session data. As a column, the
     session and its user are read in one statement on every request (accounts/sessions.py),
-    a user's sessions go when the user is deleted, and the admin can list and end them.
+    a user's sessions go when the user is deleted, and the admin can end them (an action of
+    the users list).
     """
 
     user = models.ForeignKey(
