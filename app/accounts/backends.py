@@ -32,6 +32,14 @@ def user_columns(table_alias: str) -> tuple[str, list[str]]:
     return columns, [field.attname for field in fields]
 
 
+@functools.cache
+def _user_select() -> tuple[str, list[str]]:
+    """The SQL reading one user by primary key, and its columns' attribute names."""
+    columns, attnames = user_columns("u")
+    sql = f"SELECT {columns} FROM {User._meta.db_table} u WHERE u.{User._meta.pk.column} = %s"  # noqa: S608 (names from the model)
+    return sql, attnames
+
+
 def user_pk(value) -> int | None:
     """The user primary key a session holds (a string), or None when it holds none."""
     if value is None:
@@ -66,13 +74,9 @@ class UserBackend(ModelBackend):
 
     @staticmethod
     def _read_user(pk: int) -> User | None:
-        columns, attnames = user_columns("u")
+        sql, attnames = _user_select()
         database = User._default_manager.db
         with connections[database].cursor() as cursor:
-            cursor.execute(
-                f"SELECT {columns} FROM {User._meta.db_table} u "  # noqa: S608 (names from the model)
-                f"WHERE u.{User._meta.pk.column} = %s",
-                [pk],
-            )
+            cursor.execute(sql, [pk])
             row = cursor.fetchone()
         return None if row is None else User.from_db(database, attnames, row)

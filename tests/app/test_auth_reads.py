@@ -138,13 +138,12 @@ def test_expired_sessions_are_deleted_daily(client, user, other_user):
     assert list(Session.objects.values_list("pk", flat=True)) == [live]
 
 
-def test_the_admin_signs_users_out_everywhere(client, user, other_user, make_user):
+def test_the_admin_signs_users_out_everywhere(admin_client, user, other_user):
     phone, laptop, bystander = Client(), Client(), Client()
     phone.force_login(user)
     laptop.force_login(user)
     bystander.force_login(other_user)
-    client.force_login(make_user("root", is_staff=True, is_superuser=True))
-    response = client.post(
+    response = admin_client.post(
         reverse("admin:accounts_user_changelist"),
         {"action": "sign_out_everywhere", "_selected_action": [user.pk]},
         follow=True,
