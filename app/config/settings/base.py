@@ -2,7 +2,7 @@
 
 `local.py` and `test.py` only give other *defaults* for the same variables (they set
 them in `os.environ` before importing this module), so web, worker and beat read one
-contract everywhere. The README's settings table documents each variable.
+contract everywhere. docs/settings.md documents each variable.
 """
 
 from __future__ import annotations
