@@ -1,4 +1,6 @@
-"""Playwright drives a real Chromium against pytest-django's live server.
+"""Playwright drives a real Chromium against pytest-django's live server, or, for the
+journey (test_journey.py), against any running app: `pytest tests/browser/test_journey.py
+--base-url http://todo.localhost:8080` (what `invoke cluster.check` runs through the ingress).
 
 Debian's /usr/bin/chromium is used when present (CI installs it), else the browser
 that `playwright install chromium` downloads; PLAYWRIGHT_CHROMIUM_EXECUTABLE overrides.
@@ -63,3 +65,13 @@ def signed_in_page(page, live_server, make_user):
     page.wait_for_url(f"{live_server.url}/")
     page.user = user
     return page
+
+
+@pytest.fixture
+def app_url(request, base_url) -> str:
+    """The app under test: --base-url if given, else pytest-django's live server on the
+    test database."""
+    if base_url:
+        return base_url.rstrip("/")
+    request.getfixturevalue("transactional_db")
+    return request.getfixturevalue("live_server").url

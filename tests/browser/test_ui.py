@@ -12,45 +12,6 @@ from todos.models import Todo
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_sign_up_add_complete_filter_delete_with_htmx(page, live_server):
-    page.goto(f"{live_server.url}/accounts/signup/")
-    page.get_by_label("Username").fill("newbie")
-    page.get_by_label("Email").fill("newbie@example.com")
-    page.get_by_label("Password", exact=True).fill("correct-horse-battery-9")
-    page.get_by_label("Password confirmation").fill("correct-horse-battery-9")
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_text("Welcome, newbie!")).to_be_visible()
-
-    # A marker on window survives only if the page is never reloaded.
-    page.evaluate("window.__noReload = true")
-    for title in ("Buy milk", "Walk the dog", "File taxes"):
-        page.get_by_label("New todo").fill(title)
-        page.get_by_role("button", name="Add", exact=True).click()
-        expect(page.locator(".todo-title", has_text=title)).to_be_visible()
-        expect(page.get_by_label("New todo")).to_have_value("")
-    expect(page.locator(".todo")).to_have_count(3)
-
-    page.get_by_role("button", name="Complete “Walk the dog”").click()
-    expect(page.locator(".todo-done .todo-title")).to_have_text("Walk the dog")
-
-    page.get_by_label("Status").select_option("done")
-    expect(page.locator(".todo")).to_have_count(1)
-    expect(page).to_have_url(f"{live_server.url}/?status=done")
-    page.get_by_label("Status").select_option("")
-    expect(page.locator(".todo")).to_have_count(3)
-
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete “Buy milk”").click()
-    expect(page.locator(".todo")).to_have_count(2)
-    expect(page.get_by_text("Deleted “Buy milk”.")).to_be_visible()
-
-    assert page.evaluate("window.__noReload") is True
-    assert sorted(Todo.objects.values_list("title", "status")) == [
-        ("File taxes", "open"),
-        ("Walk the dog", "done"),
-    ]
-
-
 def test_quick_add_shows_errors_in_place(signed_in_page):
     page = signed_in_page
     page.get_by_role("button", name="Add", exact=True).click()
