@@ -253,6 +253,9 @@ def test_migrate_job_is_an_argocd_hook_ordered_after_what_it_needs(manifests, ov
 
     prerequisites = [one(docs, "ServiceAccount", "todo"), one(docs, "ConfigMap", "todo-config")]
     prerequisites += find(docs, "NetworkPolicy") + find(docs, "ExternalSecret")
+    # The Secret it reads where the overlay renders it, and the in-cluster database.
+    prerequisites += find(docs, "Secret") + find(docs, "StatefulSet")
+    prerequisites += [s for s in find(docs, "Service") if s["metadata"]["name"] != "web"]
     for doc in prerequisites:
         assert wave(doc) < wave(job), f"{k8s.object_id(doc)} must exist before migrate runs"
     for name in APP_PROCESSES:
