@@ -44,9 +44,7 @@ def find(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:
         doc
         for doc in docs
         if doc["kind"] == kind
-        and (
-            name is None or doc["metadata"]["name"] == name or k8s.generated_base_name(doc) == name
-        )
+        and (name is None or k8s.generated_base_name_of(doc["metadata"]["name"]) == name)
     ]
 
 

@@ -186,9 +186,8 @@ def test_components_render_valid_objects(component_docs, overlay):
 
 
 def test_components_pass_checkov_with_the_overlays_skip_list(with_components):
-    failures = k8s.run_checkov(with_components)
-    unexpected, _, _ = k8s.split_checkov_failures(failures, k8s.checkov_skips(), with_components)
-    assert [f"{f.check} {f.overlay} {f.resource}: {f.title}" for f in unexpected] == []
+    problems, _ = k8s.checkov_problems(with_components)
+    assert problems == []
 
 
 @cloud_overlays
