@@ -1,16 +1,13 @@
-"""`invoke up` and `invoke down` against fake docker, kind, kubectl and tilt on PATH.
-
-The fakes record every command and keep the state they pretend to manage, so these
-tests see what `up` would run on a real machine: the first run creates the registry,
-the cluster, the node registry config, the network link, the registry ConfigMap and
-the ingress controller in kind's documented order; a second run creates nothing; a
-missing or old tool, a stopped Docker, low inotify limits or a busy port stop it
-before anything changes, each with a one-line fix.
-"""
+"""`invoke up`, `invoke down` and `invoke cluster.check` against recording fakes of docker,
+kind, ctlptl, kubectl, tilt, pytest and git on PATH: the commands they run, in order, with
+their arguments; and the preflight, which reports every problem at once before anything
+changes. The real run of these steps is CI's `cluster` job."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,217 +15,234 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 import tasks
-from ops import cluster
+from ops import cluster, k8s
+from tests.fakes import FakeTools, install
 
-# Commands that only look: everything else a run records is a change.
-READ_ONLY = (
-    ("docker", "info"),
-    ("docker", "inspect"),
-    ("kind", "version"),
-    ("kind", "get"),
-    ("kubectl", "version"),
-    ("tilt", "version"),
-)
+from .fake_cluster_tools import WEB_IMAGE
 
-
-def is_change(call: dict) -> bool:
-    tool, args = call["tool"], call["args"]
-    if (tool, args[0]) in READ_ONLY:
-        return False
-    if tool == "docker" and args[:1] == ["exec"] and "cat" in args:
-        return False
-    return not (tool == "kubectl" and ("get" in args or "rollout" in args))
-
-
-def command(call: dict) -> str:
-    return " ".join([call["tool"], *call["args"]])
+TOOLS = ("docker", "kind", "ctlptl", "kubectl", "tilt", "pytest", "git")
+PINNED = {tool: pin["version"][1:] for tool, pin in cluster.VERSIONS["tools"].items()}
+CONTOUR = cluster.VERSIONS["manifests"]["contour"]
+# The two objects of Contour's manifest that `up` changes or waits for.
+CONTOUR_MANIFEST = f"""\
+kind: Namespace
+metadata: {{name: projectcontour}}
+---
+kind: Deployment
+metadata: {{name: contour, namespace: projectcontour}}
+spec:
+  template:
+    spec:
+      containers: [{{args: [serve], image: "ghcr.io/projectcontour/contour:{CONTOUR["version"]}"}}]
+"""
 
 
-def changes(calls: list[dict]) -> list[str]:
-    return [command(call) for call in calls if is_change(call)]
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def up(**options) -> None:
-    cluster.up(Context(), **options)
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, str]:
+    return {target: k8s.render(target) for target in (*k8s.OVERLAYS, *k8s.ARGOCD_TARGETS)}
 
 
-def expected_first_run() -> list[str]:
-    port = cluster.REGISTRY_PORT
-    hosts_dir = f"/etc/containerd/certs.d/localhost:{port}"
+@pytest.fixture
+def fakes(tmp_path, monkeypatch, rendered) -> FakeTools:
+    """The fakes alone on PATH at the pinned versions, nothing created yet; cluster.yaml with
+    free host ports; inotify limits that suffice; downloads and Tilt's exec recorded."""
+    # Rendered before PATH holds only the fakes; rendering is tested in tests/k8s.
+    monkeypatch.setattr(k8s, "render", rendered.__getitem__)
+    state = {"docker_running": True, "versions": PINNED, "created": False, "contour": None}
+    fakes = install(tmp_path, Path(__file__).with_name("fake_cluster_tools.py"), TOOLS, state)
+    monkeypatch.setenv("PATH", str(fakes.bin_dir))
+    for name, value in fakes.env.items():
+        monkeypatch.setenv(name, value)
+    config = cluster.cluster_config()
+    config["Registry"]["port"] = free_port()
+    [mapping] = config["Cluster"]["kindV1Alpha4Cluster"]["nodes"][0]["extraPortMappings"]
+    mapping["hostPort"] = free_port()
+    monkeypatch.setattr(cluster, "CLUSTER_FILE", tmp_path / "cluster.yaml")
+    cluster.CLUSTER_FILE.write_text(yaml.safe_dump_all(config.values()))
+    inotify = tmp_path / "inotify"
+    inotify.mkdir()
+    for name, minimum in cluster.INOTIFY_MINIMUMS.items():
+        (inotify / name).write_text(f"{minimum}\n")
+    monkeypatch.setattr(cluster, "INOTIFY_DIR", inotify)
+    fakes.downloads = []
+    fakes.exec = []
+
+    def download(url, sha256):
+        fakes.downloads.append(url)
+        return CONTOUR_MANIFEST if url == CONTOUR["url"] else f"# {url}\n"
+
+    monkeypatch.setattr(cluster, "download", download)
+    monkeypatch.setattr(cluster.os, "execvp", lambda file, argv: fakes.exec.append(argv))
+    return fakes
+
+
+def commands(calls: list[dict]) -> list[str]:
+    """What ran, oldest first, without the questions: versions, Docker's state, the clusters."""
+    questions = (["version"], ["info"], ["inspect"], ["get", "clusters"])
     return [
-        f"docker run --detach --restart=always --publish 127.0.0.1:{port}:5000 "
-        f"--network bridge --name kind-registry {cluster.REGISTRY_IMAGE}",
-        f"kind create cluster --name todo --config {cluster.KIND_CONFIG} --wait 120s",
-        f"docker exec todo-control-plane mkdir -p {hosts_dir}",
-        f"docker exec --interactive todo-control-plane cp /dev/stdin {hosts_dir}/hosts.toml",
-        "docker network connect kind kind-registry",
-        "kubectl --context kind-todo apply -f -",
-        "kubectl --context kind-todo apply --server-side -f -",
+        " ".join([call["tool"], *call["args"]])
+        for call in calls
+        if not any(call["args"][: len(question)] == question for question in questions)
     ]
 
 
-def test_up_and_down_are_top_level_invoke_tasks():
-    assert tasks.ns.tasks["up"] is cluster.up
-    assert tasks.ns.tasks["down"] is cluster.down
-
-
-def test_first_up_creates_everything_in_kinds_documented_order(fake_tools):
-    up(no_tilt=True)
-
-    assert changes(fake_tools.calls()) == expected_first_run()
-    state = fake_tools.state
-    assert state["registry"]["running"] and "kind" in state["registry"]["networks"]
-    assert state["created_from_config"] == cluster.load_kind_config()
-    todo = state["clusters"]["todo"]
-    hosts = f"/etc/containerd/certs.d/localhost:{cluster.REGISTRY_PORT}/hosts.toml"
-    assert todo["files"] == {hosts: '[host."http://kind-registry:5000"]\n'}
-    configmap = todo["objects"]["ConfigMap/kube-public/local-registry-hosting"]
-    hosting = yaml.safe_load(configmap["data"]["localRegistryHosting.v1"])
-    assert hosting["host"] == f"localhost:{cluster.REGISTRY_PORT}"
-    contour = todo["objects"]["Deployment/projectcontour/contour"]
-    assert contour["spec"]["template"]["spec"]["containers"][0]["image"] == cluster.CONTOUR_IMAGE
-
-
-def test_second_up_creates_nothing(fake_tools, capsys):
-    up(no_tilt=True)
-    fake_tools.calls()
-    after_first = fake_tools.state
-    capsys.readouterr()
-
-    up(no_tilt=True)
-
-    # Only the ConfigMap is re-applied (kubectl apply is itself idempotent), and kubectl
-    # reports it unchanged; the ingress manifest is not even downloaded again.
-    assert changes(fake_tools.calls()) == ["kubectl --context kind-todo apply -f -"]
-    assert "configmap/local-registry-hosting unchanged" in capsys.readouterr().out
-    assert fake_tools.state == after_first
-
-
-def test_up_repairs_only_what_is_missing(fake_tools):
-    up(no_tilt=True)
-    fake_tools.calls()
-    registry = fake_tools.state["registry"]
-    fake_tools.update(registry=registry | {"running": False})
-
-    up(no_tilt=True)
-    assert changes(fake_tools.calls()) == [
-        "docker start kind-registry",
-        "kubectl --context kind-todo apply -f -",
-    ]
-
-    fake_tools.update(registry=None)  # deleted by hand: recreated and reconnected
-    up(no_tilt=True)
-    assert changes(fake_tools.calls()) == [
-        expected_first_run()[0],
-        "docker network connect kind kind-registry",
-        "kubectl --context kind-todo apply -f -",
+def creates_the_cluster() -> list[str]:
+    context = "kubectl --context kind-todo"
+    return [
+        f"ctlptl apply -f {cluster.CLUSTER_FILE}",
+        f"{context} --namespace projectcontour get deployment contour -o "
+        "jsonpath={.spec.template.spec.containers[0].image}",
+        f"{context} apply --server-side -f -",
+        f"{context} -n projectcontour rollout status deployment/contour --timeout=5m",
+        f"{context} -n projectcontour rollout status daemonset/envoy --timeout=5m",
     ]
 
 
-def test_up_hands_over_to_tilt_on_the_kind_context_with_tiltfile_args(fake_tools):
+def test_up_down_and_cluster_check_are_invoke_tasks():
+    assert tasks.ns.tasks["up"] is cluster.up and tasks.ns.tasks["down"] is cluster.down
+    assert tasks.ns.collections["cluster"].tasks["check"] is cluster.check
+
+
+def test_up_creates_the_cluster_with_ctlptl_adds_the_ingress_then_becomes_tilt(fakes):
     cluster.up(Context(remainder="--only-web --web-port 8001"))
 
-    last = fake_tools.calls()[-1]
-    assert command(last) == "tilt up --context kind-todo -- --only-web --web-port 8001"
-
-
-@pytest.mark.parametrize("tool", ["docker", "kind", "kubectl", "tilt"])
-def test_a_missing_tool_stops_up_with_its_install_link(fake_tools, capsys, tool):
-    fake_tools.remove(tool)
-
-    with pytest.raises(Exit, match="nothing was changed"):
-        up()
-
-    problems = capsys.readouterr().err.splitlines()
-    assert problems == [
-        f"error: `{tool}` is not installed. Fix: install it: {cluster.INSTALL_URLS[tool]}"
+    assert commands(fakes.calls()) == creates_the_cluster()
+    assert fakes.downloads == [CONTOUR["url"]]
+    assert fakes.exec == [
+        ["tilt", "up", "--context", "kind-todo", "--", "--only-web", "--web-port", "8001"]
     ]
-    assert changes(fake_tools.calls()) == []
 
 
-def test_tilt_is_not_needed_with_no_tilt(fake_tools):
-    fake_tools.remove("tilt")
-    up(no_tilt=True)
-    assert changes(fake_tools.calls()) == expected_first_run()
+def test_the_ingress_controller_reports_an_address_and_is_applied_once(fakes):
+    cluster.up(Context(), no_tilt=True)
+    [apply] = [c for c in fakes.calls() if "--server-side" in c["args"]]
+    [contour] = [d for d in yaml.safe_load_all(apply["stdin"]) if d["kind"] == "Deployment"]
+    args = contour["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["serve", "--ingress-status-address=127.0.0.1"]
+
+    cluster.up(Context(), no_tilt=True)  # ctlptl reconciles; Contour is already there
+    assert not [c for c in commands(fakes.calls()) if "apply" in c and "ctlptl" not in c]
+    assert fakes.exec == []
 
 
-def test_docker_not_running(fake_tools, capsys):
-    fake_tools.update(docker_running=False)
-
-    with pytest.raises(Exit):
-        up()
-
-    assert capsys.readouterr().err.splitlines() == [
-        "error: Docker is not running (`docker info` failed). "
-        "Fix: start Docker Desktop, or `sudo systemctl start docker` on Linux"
+def test_down_deletes_the_cluster_and_its_registry_with_ctlptl(fakes):
+    cluster.down(Context())
+    assert commands(fakes.calls()) == [
+        f"ctlptl delete -f {cluster.CLUSTER_FILE} --ignore-not-found"
     ]
-    assert changes(fake_tools.calls()) == []
 
 
-def test_every_too_old_tool_is_reported_at_once(fake_tools, capsys):
-    fake_tools.update(versions={"kind": "0.31.0", "kubectl": "1.32.9", "tilt": "0.34.2"})
-
-    with pytest.raises(Exit, match="3 problem"):
-        up()
-
-    assert capsys.readouterr().err.splitlines() == [
-        f"error: kind 0.31.0 is too old, 0.32.0 or newer is needed. "
-        f"Fix: upgrade it: {cluster.INSTALL_URLS['kind']}",
-        f"error: kubectl 1.32.9 is too old, 1.33.0 or newer is needed. "
-        f"Fix: upgrade it: {cluster.INSTALL_URLS['kubectl']}",
-        f"error: tilt 0.34.2 is too old, 0.35.0 or newer is needed. "
-        f"Fix: upgrade it: {cluster.INSTALL_URLS['tilt']}",
-    ]
-    assert changes(fake_tools.calls()) == []
-
-
-def test_low_inotify_limits_give_the_sysctl_fix(fake_tools, capsys):
-    (cluster.INOTIFY_DIR / "max_user_watches").write_text("8192\n")
+def test_every_preflight_problem_is_reported_at_once_and_nothing_changes(fakes, capsys):
+    fakes.remove("tilt")
+    fakes.update(versions=PINNED | {"kind": "0.31.0"})
     (cluster.INOTIFY_DIR / "max_user_instances").write_text("128\n")
-
-    with pytest.raises(Exit):
-        up()
-
-    assert capsys.readouterr().err.splitlines() == [
-        "error: inotify limits too low for kind and Tilt (max_user_watches=8192, "
-        "max_user_instances=128). Fix: sudo sysctl fs.inotify.max_user_watches=524288 "
-        "fs.inotify.max_user_instances=512 (persist it in /etc/sysctl.d/99-kind.conf)"
-    ]
-
-
-def test_a_busy_ingress_port_stops_up_before_anything_is_created(fake_tools, capsys):
-    port = cluster.host_ports(cluster.load_kind_config())[0]
+    port = cluster.ingress_port()
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        with pytest.raises(Exit):
-            up()
+        with pytest.raises(Exit, match="4 problem"):
+            cluster.up(Context())
 
-    [problem] = capsys.readouterr().err.splitlines()
-    assert problem.startswith(f"error: port {port} on 127.0.0.1 is in use")
-    assert "Fix: " in problem and "kind-config.yaml" in problem
-    assert changes(fake_tools.calls()) == []
-
-
-def test_an_ingress_manifest_with_another_checksum_is_not_applied(fake_tools, monkeypatch):
-    monkeypatch.setattr(cluster, "CONTOUR_MANIFEST_SHA256", "0" * 64)
-
-    with pytest.raises(Exit, match="expected 0000"):
-        up(no_tilt=True)
-
-    assert "kubectl --context kind-todo apply --server-side -f -" not in changes(fake_tools.calls())
-
-
-def test_down_deletes_cluster_and_registry_then_finds_nothing(fake_tools):
-    up(no_tilt=True)
-    fake_tools.calls()
-
-    cluster.down(Context())
-    assert changes(fake_tools.calls()) == [
-        "kind delete cluster --name todo",
-        "docker rm --force --volumes kind-registry",
+    kind, tilt = cluster.VERSIONS["tools"]["kind"], cluster.VERSIONS["tools"]["tilt"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: kind 0.31.0 is too old, {kind['minimum']} or newer is needed (CI uses "
+        f"{kind['version']}). Fix: upgrade it: {kind['install']}",
+        f"error: `tilt` is not installed. Fix: install it: {tilt['install']}",
+        "error: inotify limits too low for kind and Tilt (max_user_instances=128). Fix: sudo "
+        "sysctl fs.inotify.max_user_instances=512 (persist it in /etc/sysctl.d/99-kind.conf)",
+        f"error: port {port} on 127.0.0.1 is in use, the ingress needs it. Fix: stop what "
+        f"listens there (`lsof -i :{port}`), or change the Cluster's hostPort in cluster.yaml",
     ]
-    assert fake_tools.state["clusters"] == {} and fake_tools.state["registry"] is None
+    assert commands(fakes.calls()) == []
 
-    cluster.down(Context())
-    assert changes(fake_tools.calls()) == []
+
+def test_a_stopped_docker_is_reported_with_its_fix(fakes, capsys):
+    fakes.update(docker_running=False)
+    with pytest.raises(Exit, match="1 problem"):
+        cluster.down(Context())
+    assert "error: Docker is not running" in capsys.readouterr().err
+    assert commands(fakes.calls()) == []
+
+
+def check_steps() -> list[str]:
+    kubectl = "kubectl --context kind-todo"
+    url = f"http://todo.localhost:{cluster.ingress_port()}"
+    return [
+        *creates_the_cluster(),
+        "tilt ci --context kind-todo",
+        f"pytest tests/browser/test_journey.py --base-url {url} -p no:cacheprovider",
+        f"{kubectl} --namespace todo get deployment web -o "
+        "jsonpath={.spec.template.spec.containers[0].image}",
+        "tilt down --context kind-todo",
+        f"{kubectl} apply --server-side -f -",
+        f"{kubectl} apply -f -",
+        f"{kubectl} -n argocd apply --server-side --force-conflicts -f -",
+        f"{kubectl} -n argocd wait deployment --all --for=condition=Available --timeout=5m",
+        *[f"{kubectl} apply --dry-run=server -f -"] * 8,
+        f"{kubectl} apply -f -",
+        f"{kubectl} -n argocd wait application/todo-local "
+        "--for=jsonpath={.status.sync.status}=Synced --timeout=10m",
+        f"{kubectl} -n argocd wait application/todo-local "
+        "--for=jsonpath={.status.health.status}=Healthy --timeout=10m",
+    ]
+
+
+def test_check_runs_every_step_in_order_with_what_each_applies(fakes):
+    repo_url, revision = "https://github.com/acme/todo", "a" * 40
+    cluster.check(Context(), repo_url=repo_url, revision=revision)
+
+    calls = fakes.calls()
+    assert commands(calls) == check_steps()
+    applied = [call["stdin"] for call in calls if call["stdin"] is not None][1:]  # after Contour
+    crds, namespace, argocd, *dry_runs, application = applied
+    assert all(f"# {crd['source']}" in crds for crd in cluster.VERSIONS["crds"].values())
+    files = sum(len(crd["sha256"]) for crd in cluster.VERSIONS["crds"].values())
+    assert crds.count("\n---\n") == files - 1  # one stream, one apply
+    assert yaml.safe_load(namespace)["metadata"]["name"] == "argocd"
+    assert argocd == f"# {cluster.VERSIONS['manifests']['argo-cd']['url']}\n"
+    assert dry_runs == [k8s.render(t) for t in (*k8s.CLOUD_OVERLAYS, *k8s.ARGOCD_TARGETS)]
+    source = yaml.safe_load(application)["spec"]["source"]
+    assert source == {
+        "repoURL": repo_url,
+        "targetRevision": revision,
+        "path": "kustomize/overlays/local",
+        "kustomize": {"images": [f"todo={WEB_IMAGE}"]},  # what Tilt built and pushed
+    }
+
+
+def test_check_syncs_the_configured_repository_at_head_by_default(fakes):
+    cluster.check(Context())
+
+    [application] = [c["stdin"] for c in fakes.calls() if "todo-local" in (c["stdin"] or "")]
+    source = yaml.safe_load((k8s.KUSTOMIZE_DIR / "argocd/base/source.yaml").read_text())
+    spec = yaml.safe_load(application)["spec"]["source"]
+    assert (spec["repoURL"], spec["targetRevision"]) == (source["data"]["repoURL"], "f" * 40)
+
+
+def test_check_stops_at_the_first_failing_step(fakes):
+    fakes.update(failing=["tilt ci"])
+    with pytest.raises(Exit, match="`tilt ci --context kind-todo` failed"):
+        cluster.check(Context(), revision="a" * 40)
+    assert commands(fakes.calls())[-1] == "tilt ci --context kind-todo"
+
+
+def test_check_shows_argocd_status_when_the_application_never_gets_healthy(fakes, capsys):
+    wait = "kubectl --context kind-todo -n argocd wait application/todo-local"
+    fakes.update(failing=[f"{wait} --for=jsonpath={{.status.health"])
+    with pytest.raises(Exit, match="failed"):
+        cluster.check(Context(), revision="a" * 40)
+    assert '"health": {"status": "Degraded"}' in capsys.readouterr().err
+
+
+def test_a_download_whose_checksum_differs_is_refused(tmp_path):
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text("kind: ConfigMap\n")
+    assert cluster.download(manifest.as_uri(), hashlib.sha256(b"kind: ConfigMap\n").hexdigest())
+    with pytest.raises(Exit, match=r"versions\.yaml expects 0000"):
+        cluster.download(manifest.as_uri(), "0" * 64)

@@ -1,0 +1,117 @@
+"""versions.yaml, the one place for what the cluster loop downloads, and what reads it: the
+pins are well-formed, the CI `cluster` job installs exactly these tools and checks each
+checksum, docs/cluster.md's install table agrees, and cluster.yaml's images are pinned to a
+Kubernetes the manifests and the ingress controller support."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from ops import cluster, k8s
+from ops.tools import REPO_ROOT
+
+VERSIONS = cluster.VERSIONS
+TOOLS = VERSIONS["tools"]
+SHA256 = re.compile(r"[0-9a-f]{64}")
+VERSION = re.compile(r"v\d+\.\d+\.\d+")
+PLATFORMS = {"linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"}
+CI = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text())
+
+
+def as_tuple(version: str) -> tuple[int, ...]:
+    return tuple(map(int, version[1:].split(".")))
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_each_tool_is_pinned_with_a_checksum_per_platform(name):
+    tool = TOOLS[name]
+    assert VERSION.fullmatch(tool["version"]) and VERSION.fullmatch(tool["minimum"])
+    assert as_tuple(tool["minimum"]) <= as_tuple(tool["version"])
+    assert tool["install"].startswith("https://")
+    assert set(tool["downloads"]) == PLATFORMS
+    for download in tool["downloads"].values():
+        assert download["url"].startswith("https://")
+        assert tool["version"][1:] in download["url"]
+        assert SHA256.fullmatch(download["sha256"])
+    assert len({d["sha256"] for d in tool["downloads"].values()}) == len(PLATFORMS)
+
+
+def test_manifests_and_crds_are_pinned_to_a_release_with_checksums():
+    for manifest in VERSIONS["manifests"].values():
+        assert manifest["url"].startswith("https://")
+        assert f"/{manifest['version']}/" in manifest["url"]
+        assert SHA256.fullmatch(manifest["sha256"])
+    for crds in VERSIONS["crds"].values():
+        assert f"/{crds['version']}/" in crds["source"] and crds["source"].endswith("/")
+        assert crds["sha256"] and all(map(SHA256.fullmatch, crds["sha256"].values()))
+    assert VERSIONS["crds"]["argo-cd"]["version"] == VERSIONS["manifests"]["argo-cd"]["version"]
+
+
+def test_every_custom_resource_the_manifests_may_use_has_its_crd_pinned():
+    files = [name for crds in VERSIONS["crds"].values() for name in crds["sha256"]]
+    for api_version, kind in k8s.CUSTOM_RESOURCES:
+        group = api_version.split("/")[0]
+        assert [f for f in files if kind.lower() in f and (group in f or "-crd" in f)], kind
+
+
+def test_the_ci_job_installs_these_tools_and_refuses_a_wrong_checksum(tmp_path):
+    """The job's install step, run here with a curl that downloads the wrong bytes."""
+    job = CI["jobs"]["cluster"]
+    [install] = [s["run"] for s in job["steps"] if "sha256sum" in s.get("run", "")]
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    curl = fake_bin / "curl"
+    curl.write_text('#!/bin/sh\nwhile [ "$1" != --output ]; do shift; done\necho no > "$2"\n')
+    curl.chmod(0o755)
+    env = os.environ | {
+        "PATH": f"{fake_bin}:{os.environ['PATH']}",
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_PATH": str(tmp_path / "github-path"),
+    }
+    result = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", install],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
+    assert not (tmp_path / "bin" / "kind").exists(), "nothing is installed unverified"
+    listed = [line.split() for line in (tmp_path / "tools.txt").read_text().splitlines()]
+    assert listed == [
+        [name, tool["downloads"]["linux-amd64"]["url"], tool["downloads"]["linux-amd64"]["sha256"]]
+        for name, tool in TOOLS.items()
+    ]
+    assert job["runs-on"] == "ubuntu-latest"
+    assert "uv run invoke cluster.check" in job["steps"][-1]["run"]
+
+
+def test_the_ci_job_raises_the_inotify_limits_the_preflight_asks_for():
+    scripts = "\n".join(s.get("run", "") for s in CI["jobs"]["cluster"]["steps"])
+    for name, minimum in cluster.INOTIFY_MINIMUMS.items():
+        assert f"fs.inotify.{name}={minimum}" in scripts
+
+
+def test_the_install_table_in_docs_agrees_with_versions_yaml():
+    docs = (REPO_ROOT / "docs" / "cluster.md").read_text()
+    for name, tool in TOOLS.items():
+        row = f"| {name} | {tool['version']} | {tool['minimum']} | {tool['install']} |"
+        assert row in docs.splitlines(), f"docs/cluster.md lacks the row: {row}"
+
+
+def test_cluster_yaml_pins_its_images_to_a_supported_kubernetes():
+    config = cluster.cluster_config()
+    assert re.fullmatch(r"registry:[\d.]+@sha256:[0-9a-f]{64}", config["Registry"]["image"])
+    assert config["Cluster"]["registry"] == config["Registry"]["name"]
+    [node] = config["Cluster"]["kindV1Alpha4Cluster"]["nodes"]
+    minor = re.fullmatch(r"kindest/node:v(\d+\.\d+)\.\d+@sha256:[0-9a-f]{64}", node["image"])[1]
+    assert minor in k8s.KUBERNETES_VERSIONS
+    assert minor in VERSIONS["manifests"]["contour"]["kubernetes"]
+    assert all(m["listenAddress"] == "127.0.0.1" for m in node["extraPortMappings"])
+    assert config["Registry"]["listenAddress"] == "127.0.0.1"
