@@ -15,7 +15,6 @@ from todos.export import csv_filename, todo_csv_rows
 from todos.filters import SORT_LABELS, TodoFilter
 from todos.forms import CategoryForm, QuickAddForm, TodoForm
 from todos.models import Category, Todo
-from todos.page_cache import ListPageCache
 
 PAGE_SIZE = 25
 
@@ -41,10 +40,6 @@ def _with_messages(request, html: str) -> HttpResponse:
 @login_required
 @require_GET
 def todo_list(request):
-    partial = bool(request.htmx) and request.htmx.target == "todo-list"
-    cache = ListPageCache(request, variant="rows" if partial else "page")
-    if (response := cache.cached_response()) is not None:
-        return response
     categories = list(request.user.categories.all())
     todo_filter = TodoFilter.from_query(request.GET, {category.pk for category in categories})
     todos = todo_filter.apply(Todo.objects.for_user(request.user).select_related("category"))
@@ -55,15 +50,14 @@ def todo_list(request):
         "categories": categories,
         "sort_labels": SORT_LABELS,
         "quick_add": QuickAddForm(user=request.user),
-        **cache.render_context(),
     }
-    if partial:
+    if request.htmx and request.htmx.target == "todo-list":
         # Keep the address bar shareable, with only the filters in effect.
         query = todo_filter.querystring(page=request.GET.get("page", ""))
         response = render(request, "todos/_list.html", context)
         push_url(response, f"{request.path}?{query}" if query else request.path)
-        return cache.store(response, keep_headers=("HX-Push-Url",))
-    return cache.store(render(request, "todos/list.html", context))
+        return response
+    return render(request, "todos/list.html", context)
 
 
 @login_required

@@ -253,7 +253,7 @@ class TestList:
         }
 
     def titles(self, client, **params) -> list[str]:
-        """The titles the page shows (read from the HTML: a stored page has no context)."""
+        """The titles the page shows, read from its HTML."""
         response = client.get(LIST, params)
         assert response.status_code == 200
         return [

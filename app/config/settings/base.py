@@ -131,15 +131,6 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Rendered todo list pages (todos/page_cache.py), in each process's own memory: about
-# 40 KB a page, so the default 500 entries stay under 25 MB per process.
-# LIST_PAGE_CACHE_SECONDS=0 renders every page.
-LIST_PAGE_CACHE_SECONDS = env.int("LIST_PAGE_CACHE_SECONDS", default=300)
-CACHES["pages"] = {
-    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-    "LOCATION": "todo-list-pages",
-    "OPTIONS": {"MAX_ENTRIES": env.int("LIST_PAGE_CACHE_ENTRIES", default=500)},
-}
 
 # --- Accounts -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
