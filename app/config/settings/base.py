@@ -37,7 +37,6 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
-    "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -62,8 +61,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    # Django's, with the user read in the session's statement (accounts/sessions.py).
-    "accounts.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -92,15 +90,15 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The same backend, counting queries, their duration and errors, and new connections
-    # for the metrics endpoint (django-prometheus), with a health check that needs no
-    # round trip to the server (core/postgresql/base.py).
-    DATABASES["default"]["ENGINE"] = "core.postgresql"
-    # Parameters travel apart from the SQL (no quoting of every value in Python), and a
-    # statement a connection has run 5 times is prepared: PostgreSQL stops planning it on
-    # every request. Needs a direct connection or a pooler in session mode (the managed
-    # PgBouncer pool is; transaction mode would need PgBouncer 1.21+ with prepared
-    # statement support).
+    # Django's backend, instrumented by django-prometheus: queries, their errors and new
+    # connections (and their errors) for the metrics endpoint and the alerts.
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    # Both documented options of the backend and psycopg: parameters travel apart from the
+    # SQL (server_side_binding: no quoting of every value in Python), and a statement a
+    # connection has run 5 times is prepared (prepare_threshold, which Django turns off
+    # unless set), so PostgreSQL stops planning it on every request. Needs a direct
+    # connection or a pooler in session mode (the managed PgBouncer pool is; transaction
+    # mode would need PgBouncer 1.21+ with prepared statement support).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=5
     )
@@ -114,7 +112,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 # redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis with TLS.
-# Sessions stay in the database (Django's default), so the site keeps working while the
+# Sessions are in the database (SESSION_ENGINE), so the site keeps working while the
 # broker is down; only background work waits for it.
 # Unset means the embedded default (local development only): no Redis at all.
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -170,10 +168,9 @@ STORAGES = {
 
 # --- Security (hardened further in production.py) -----------------------------------------
 SESSION_COOKIE_HTTPONLY = True
-# Sessions stay in the database (see REDIS_URL), in a table with a user column: a request
-# reads its session and its user in one plain SQL statement (accounts/sessions.py).
+# Django's database sessions, in a table that also names the signed-in user, so that a
+# user's sessions go with the user and the admin can end them (accounts/sessions.py).
 SESSION_ENGINE = "accounts.sessions"
-AUTHENTICATION_BACKENDS = ["accounts.backends.UserBackend"]
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
