@@ -114,7 +114,7 @@ def todo_toggle(request, pk):
     else:
         todo.mark_done()
         messages.success(request, f"Completed “{todo.title}”.")
-    todo.save(update_fields=["status", "completed_at", "is_overdue", "updated_at"])
+    todo.save(update_fields=["status", "completed_at", "updated_at"])
     if request.htmx:
         return _with_messages(request, _item_html(request, todo))
     return redirect(_list_url(request))

@@ -149,7 +149,7 @@ class TestEditCompleteDelete:
         todo = make_todo(
             user, due_at=past, remind_at=past, remind_before=timedelta(0), reminded_at=past
         )
-        Todo.objects.filter(pk=todo.pk).update(is_overdue=True)
+        assert todo.shows_overdue
         later = timezone.now() + timedelta(days=1)
         response = user_client.post(
             reverse("todos:edit", args=[todo.pk]),
@@ -159,7 +159,7 @@ class TestEditCompleteDelete:
         todo.refresh_from_db()
         assert todo.title == "Moved"
         assert todo.reminded_at is None and todo.remind_at == todo.due_at
-        assert todo.is_overdue is False
+        assert not todo.shows_overdue
 
     def test_edit_form_shows_the_current_reminder_choice(self, user_client, user):
         due = timezone.now() + timedelta(days=1)
@@ -171,15 +171,15 @@ class TestEditCompleteDelete:
 
     def test_toggle_completes_and_reopens(self, user_client, user):
         todo = make_todo(user, due_at=timezone.now() - timedelta(days=1))
-        Todo.objects.filter(pk=todo.pk).update(is_overdue=True)
         url = reverse("todos:toggle", args=[todo.pk])
         user_client.post(url)
         todo.refresh_from_db()
         assert todo.status == Todo.Status.DONE and todo.completed_at is not None
-        assert todo.is_overdue is False
+        assert not todo.shows_overdue
         response = user_client.post(url, HTTP_HX_REQUEST="true")
         todo.refresh_from_db()
         assert todo.status == Todo.Status.OPEN and todo.completed_at is None
+        assert todo.shows_overdue, "reopened and still past due"
         assert f'id="todo-{todo.pk}"' in response.content.decode()
 
     def test_toggle_is_post_only(self, user_client, user):
@@ -339,6 +339,16 @@ class TestList:
         taxes = html.split(f'id="todo-{todos["taxes"].pk}"')[1].split("</li>")[0]
         assert "Overdue" in taxes
 
+    def test_overdue_is_open_and_past_due_at_the_moment_of_reading(self, user_client, user):
+        now = timezone.now()
+        make_todo(user, title="late", due_at=now - timedelta(minutes=1))
+        make_todo(user, title="done late", due_at=now - timedelta(days=1), status="done")
+        make_todo(user, title="undated")
+        soon = make_todo(user, title="soon", due_at=now + timedelta(minutes=1))
+        assert self.titles(user_client, due="overdue") == ["late"]
+        Todo.objects.filter(pk=soon.pk).update(due_at=now - timedelta(seconds=1))
+        assert set(self.titles(user_client, due="overdue")) == {"late", "soon"}
+
     def test_pagination(self, user_client, user):
         Todo.objects.bulk_create(Todo(user=user, title=f"t{i}") for i in range(30))
         first = user_client.get(LIST)
@@ -403,3 +413,21 @@ def test_state_changes_without_csrf_token_are_refused(client, user):
     todo.refresh_from_db()
     assert todo.status == Todo.Status.OPEN
     assert Todo.objects.count() == 1
+
+
+def test_the_admin_filters_and_marks_overdue_todos(admin_client, user):
+    now = timezone.now()
+    make_todo(user, title="late", due_at=now - timedelta(hours=1))
+    make_todo(user, title="done late", due_at=now - timedelta(hours=1), status=Todo.Status.DONE)
+    make_todo(user, title="undated")
+    changelist = reverse("admin:todos_todo_changelist")
+
+    def shown(**params):
+        response = admin_client.get(changelist, params)
+        assert response.status_code == 200
+        return response, {todo.title for todo in response.context["cl"].result_list}
+
+    page, overdue = shown(overdue="yes")
+    assert overdue == {"late"}
+    assert page.content.decode().count('alt="True"') == 1  # the overdue column
+    assert shown(overdue="no")[1] == {"done late", "undated"}

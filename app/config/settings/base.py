@@ -234,11 +234,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},  # a scan that waited a minute is replaced by the next
     },
-    "mark-overdue": {
-        "task": "todos.tasks.mark_overdue",
-        "schedule": 60.0,
-        "options": {"expires": 55},
-    },
     "delete-old-notifications": {
         "task": "notifications.tasks.delete_old_notifications",
         "schedule": 24 * 60 * 60.0,
