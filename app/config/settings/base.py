@@ -111,24 +111,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 
-# redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis with TLS.
-# Sessions are in the database (SESSION_ENGINE), so the site keeps working while the
-# broker is down; only background work waits for it.
+# The Celery broker: redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis
+# with TLS. Nothing else uses it (no cache is configured: nothing calls one), and sessions
+# are in the database, so the site keeps working while the broker is down; only
+# background work waits for it.
 # Unset means the embedded default (local development only): no Redis at all.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_USES_TLS = REDIS_URL.startswith("rediss://")
-
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "todo",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Accounts -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
