@@ -15,10 +15,15 @@ from ops import bench, cluster, image, k8s, release, tf
 from ops.tools import APP_DIR, REPO_ROOT
 
 DEV_STATE = REPO_ROOT / ".dev"
+# The filesystem broker's queue of the local settings without REDIS_URL (config/settings/
+# base.py): kombu does not create it, nor .dev/ where the SQLite database goes.
+DEV_BROKER_QUEUE = DEV_STATE / "broker" / "queue"
 
 
 def _local_env(**extra: str) -> dict[str, str]:
-    """Environment for processes started on this machine: local settings unless told otherwise."""
+    """Environment for processes started on this machine: local settings unless told
+    otherwise, and the folders their embedded defaults write to."""
+    DEV_BROKER_QUEUE.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env.update(extra)
@@ -35,7 +40,6 @@ def dev(c, port=8000, web_only=False):
     """Run web, worker, beat and the Celery exporter with auto-reload (Ctrl-C stops all)."""
     from honcho.manager import Manager
 
-    DEV_STATE.mkdir(exist_ok=True)
     env = _local_env(HOST="127.0.0.1", PORT=str(port), CELERY_HEARTBEAT_DIR=str(DEV_STATE))
     print("Applying migrations...", flush=True)
     c.run(f"{APP_DIR / 'bin' / 'migrate'}", env=env, pty=False)

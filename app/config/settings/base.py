@@ -169,16 +169,13 @@ SECURE_REFERRER_POLICY = "same-origin"
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if not REDIS_URL:
     # Embedded default: a broker that needs no server, shared by processes on one machine.
+    # kombu does not create the queue folder: `invoke dev` does, before it starts them.
     _BROKER_DIR = REPO_ROOT / ".dev" / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "control_folder": str(_BROKER_DIR / "control"),
-        "processed_folder": str(_BROKER_DIR / "processed"),
-        "store_processed": False,
     }
-    for _folder in ("queue", "control", "processed"):
-        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)  # kombu does not create them
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than the longest task ETA/countdown: an unacked task is redelivered after it.
