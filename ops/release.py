@@ -258,7 +258,8 @@ def rendered_images(env: Environment, kustomization: str) -> set[str]:
         shutil.copytree(k8s.KUSTOMIZE_DIR, Path(tmp) / k8s.KUSTOMIZE_DIR.name)
         (Path(tmp) / env.overlay_file).write_text(kustomization)
         try:
-            docs = k8s.documents(k8s.render(f"{tmp}/{env.overlay_dir}"))  # a folder's path
+            # render() takes a folder's path as well as an overlay's name.
+            docs = k8s.documents(k8s.render(f"{tmp}/{env.overlay_dir}"))
         except k8s.RenderError as error:
             raise Exit(f"error: the edited overlay does not render: {error}", code=1) from None
     pods = [doc.get("spec", {}).get("template", {}).get("spec", {}) for doc in docs]
@@ -298,12 +299,12 @@ def preflight(env: Environment, tools: list[str], engine=False, fetch=()) -> lis
             f"Fix: git switch {env.branch}"
         )
     problems += remote_problems(env, fetch)
-    if (
-        engine
-        and docker
-        and sh(["docker", "version", "--format", "{{.Server.Version}}"]).returncode
-    ):
-        problems.append("no Docker engine is reachable. Fix: start Docker, or set DOCKER_HOST")
+    engine_check = ["docker", "version", "--format", "{{.Server.Version}}"]
+    if engine and docker and (answer := sh(engine_check)).returncode:
+        problems.append(
+            f"no Docker engine is reachable ({said(answer)}). Fix: start Docker, or point "
+            "DOCKER_HOST at a running engine"
+        )
     if docker and sh(["docker", "buildx", "version"]).returncode:
         problems.append(
             "`docker buildx` is missing. Fix: install the buildx plugin "
