@@ -31,17 +31,20 @@ NODE_BIN = NODE_MODULES / ".bin"
 OS_RELEASE = Path("/etc/os-release")
 
 
-def chromium_executable() -> str | None:
+def chromium_executable(playwright=None) -> str | None:
     """The Chromium the browser tests and Lighthouse drive: PLAYWRIGHT_CHROMIUM_EXECUTABLE,
-    else the distribution's `chromium` on PATH, else the one `playwright install` fetched."""
+    else the distribution's `chromium` on PATH, else the one `playwright install` fetched
+    (asked of `playwright`, a running Playwright, or of one started here)."""
     if configured := os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE"):
         return configured
     if found := shutil.which("chromium"):
         return found
-    from playwright.sync_api import sync_playwright
+    if playwright is None:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        downloaded = playwright.chromium.executable_path
+        with sync_playwright() as started:
+            return chromium_executable(started)
+    downloaded = playwright.chromium.executable_path
     return downloaded if Path(downloaded).exists() else None
 
 

@@ -36,8 +36,8 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def chromium():
-    executable = chromium_executable()
+def chromium(playwright):
+    executable = chromium_executable(playwright)
     if not executable:
         pytest.exit(
             f"No Chromium for the browser tests: `{SETUP_COMMAND}` installs one, or skip"
