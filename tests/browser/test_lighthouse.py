@@ -1,6 +1,7 @@
 """Lighthouse (npm, pinned by package-lock.json) against gunicorn with production settings,
 in Chromium, on the sign-in page and a signed-in list page: accessibility and best
-practices 100, performance at least 95. The scores are printed (docs/performance.md)."""
+practices 100, performance at least 95 (the median of three runs when one falls short).
+The scores are printed (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -98,15 +99,26 @@ def failed_audits(report: dict, category: str) -> list[str]:
     ]
 
 
-def check(name: str, report: dict) -> None:
+def check(name: str, audit) -> None:
+    """Accessibility and best practices are the same from run to run; the performance
+    score moves with the machine's load, so below its minimum it is the median of three
+    runs that counts, as Lighthouse CI asserts it."""
+    report = audit()
     found = scores(report)
     print(f"\nLighthouse {report['lighthouseVersion']}, {name}: {found}")
-    for category, minimum in MINIMUM.items():
-        assert found[category] >= minimum, (category, failed_audits(report, category))
+    for category in ("accessibility", "best-practices"):
+        assert found[category] >= MINIMUM[category], (category, failed_audits(report, category))
+    runs = [found["performance"]]
+    if runs[0] < MINIMUM["performance"]:
+        runs += [scores(audit())["performance"] for _ in range(2)]
+        print(f"performance below {MINIMUM['performance']} once; three runs: {runs}")
+    median = sorted(runs)[len(runs) // 2]
+    assert median >= MINIMUM["performance"], (runs, failed_audits(report, "performance"))
 
 
 def test_the_sign_in_page(production_web, chromium, tmp_path):
-    check("sign-in page", lighthouse(f"{production_web}/accounts/login/", chromium, tmp_path))
+    url = f"{production_web}/accounts/login/"
+    check("sign-in page", lambda: lighthouse(url, chromium, tmp_path))
 
 
 def test_the_list_page_of_a_signed_in_user(production_web, chromium, tmp_path, make_user):
@@ -126,4 +138,22 @@ def test_the_list_page_of_a_signed_in_user(production_web, chromium, tmp_path, m
     browser.force_login(user)
     session = browser.cookies[settings.SESSION_COOKIE_NAME].value
     headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"}
-    check("list page", lighthouse(f"{production_web}/", chromium, tmp_path, headers))
+    check("list page", lambda: lighthouse(f"{production_web}/", chromium, tmp_path, headers))
+
+
+@pytest.mark.parametrize(
+    ("performance", "passes"), [([100], True), ([90, 96, 97], True), ([90, 80, 97], False)]
+)
+def test_a_low_performance_score_is_judged_by_the_median_of_three(performance, passes):
+    def report(score: int) -> dict:
+        categories = {name: {"score": 1.0, "auditRefs": []} for name in CATEGORIES}
+        categories["performance"]["score"] = score / 100
+        return {"lighthouseVersion": "test", "categories": categories, "audits": {}}
+
+    runs = iter(performance)
+    if passes:
+        check("page", lambda: report(next(runs)))
+    else:
+        with pytest.raises(AssertionError):
+            check("page", lambda: report(next(runs)))
+    assert next(runs, None) is None  # one run, or three
