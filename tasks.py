@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, task
 
-from ops import bench, cluster, image, k8s, release, tf
+from ops import bench, cluster, image, k8s, prerequisites, release, tf
 from ops.tools import APP_DIR, REPO_ROOT
 
 DEV_STATE = REPO_ROOT / ".dev"
@@ -74,7 +74,13 @@ def dev(c, port=8000, web_only=False):
     iterable=["path"],
 )
 def test(c, k="", path=None, no_browser=False):
-    """Run the whole test suite on the real PostgreSQL and Redis (see README)."""
+    """Run the whole test suite on the real PostgreSQL and Redis (see README).
+
+    Checks first that the machine has every tool the selected tests run (Chromium, wrk,
+    redis-server, Node.js and the tools of package-lock.json, terraform) and stops at once,
+    naming the one command that installs them, when one is missing.
+    """
+    prerequisites.preflight(path, skip=("tests/browser",) if no_browser else ())
     args = ["pytest"]
     if k:
         args += ["-k", repr(k)]
@@ -109,7 +115,7 @@ def manage(c):
     )
 
 
-ns = Collection(dev, test, lint, fmt, manage)
+ns = Collection(dev, test, lint, fmt, manage, prerequisites.setup)
 ns.add_collection(image.ns)
 ns.add_collection(k8s.ns)
 ns.add_collection(tf.ns)

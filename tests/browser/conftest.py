@@ -1,14 +1,12 @@
 """Playwright drives a real Chromium against pytest-django's live server.
 
-Debian's /usr/bin/chromium is used when present (CI installs it), else the browser
-that `playwright install chromium` downloads; PLAYWRIGHT_CHROMIUM_EXECUTABLE overrides.
+PLAYWRIGHT_CHROMIUM_EXECUTABLE when set, else the distribution's `chromium` (Debian's;
+`invoke setup` installs it), else the browser that `playwright install chromium` fetched.
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
+
+from ops.prerequisites import SETUP_COMMAND, chromium_executable
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root in a container-like sandbox
@@ -38,19 +36,26 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args, playwright):
-    executable = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE") or shutil.which("chromium")
-    if not executable and not Path(playwright.chromium.executable_path).exists():
+def chromium(playwright):
+    executable = chromium_executable(playwright)
+    if not executable:
         pytest.exit(
-            "No Chromium for the browser tests: install Debian's (`sudo apt-get install chromium`),"
-            " or Playwright's (`uv run playwright install chromium`), or skip them with"
-            " `uv run invoke test --no-browser`.",
+            f"No Chromium for the browser tests: `{SETUP_COMMAND}` installs one, or skip"
+            " them with `uv run invoke test --no-browser`.",
             returncode=3,
         )
-    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
-    if executable:
-        args["executable_path"] = executable
-    return args
+    return executable
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args, chromium):
+    return {**browser_type_launch_args, "args": CHROMIUM_ARGS, "executable_path": chromium}
+
+
+@pytest.fixture(scope="session")
+def base_url(pytestconfig, request):
+    """Where the browser goes: --base-url when given, else pytest-django's live server."""
+    return pytestconfig.getoption("--base-url") or request.getfixturevalue("live_server").url
 
 
 @pytest.fixture
