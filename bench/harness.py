@@ -53,8 +53,6 @@ DATABASE_NAME = "todo_bench"
 REDIS_DB = 13  # tests use 9, the image smoke test 12
 PASSWORD = "bench-passw0rd"  # noqa: S105 (seeded users of a throwaway database)
 SEED = 1
-# A browser's hard reload: the todo list renders instead of coming from its page cache.
-HARD_RELOAD = {"Cache-Control": "no-cache"}
 # The limit reference measured again after each endpoint: seconds of warm-up and measure.
 LIMIT_CHECK_WARMUP, LIMIT_CHECK_SECONDS = 2.0, 10.0
 
@@ -386,16 +384,8 @@ def measure(
     request = endpoint.request
     wrk.run(wrk_path, base_url, request, load, load.warmup)
     # Counted after the warm-up, on warm connections: the steady state, not first-use setup.
-    # Once rendered (a hard reload skips the list page cache), then as the load meets it:
-    # the fewest of three, since the page may be stored in another worker than this one.
     queries = endpoint.session.count_queries(
-        request.method, request.paths[0], request.body, request.headers | HARD_RELOAD
-    )
-    stored_queries = min(
-        endpoint.session.count_queries(
-            request.method, request.paths[0], request.body, request.headers
-        )
-        for _ in range(3)
+        request.method, request.paths[0], request.body, request.headers
     )
     cpu_before = tree_cpu_seconds(server_pid)
     result = wrk.run(wrk_path, base_url, request, load, load.duration)
@@ -407,10 +397,9 @@ def measure(
         f"  {endpoint.name:<14} {result.requests_per_second:8,.0f} req/s  "
         f"p99 {result.p99_ms:7.1f} ms  {result.errors} errors "
         f"({result.socket_errors} socket/timeout)  {queries} queries"
-        + (f" ({stored_queries} from the page cache)" if stored_queries != queries else "")
         + (f"  {cpu_ms:.2f} CPU ms/req" if cpu_ms is not None else "")
     )
-    return Row(endpoint.name, endpoint.label, result, queries, cpu_ms, stored_queries)
+    return Row(endpoint.name, endpoint.label, result, queries, cpu_ms)
 
 
 def check_limit(

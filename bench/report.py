@@ -17,10 +17,8 @@ class Row:
     name: str  # short key, as given to --only
     label: str
     result: Result
-    queries: int | None  # SQL statements of one rendered request; None: not measured
+    queries: int | None  # SQL statements of one request; None: not measured
     cpu_ms: float | None = None  # gunicorn's CPU time per request; None: not measured
-    # SQL statements when the page comes from the list page cache; None: not cached.
-    stored_queries: int | None = None
     # The limit reference's req/s measured just before and just after this row (their
     # mean); None: compare with the limit row itself.
     limit_around: float | None = None
@@ -45,25 +43,17 @@ def _cells(row: Row, limit: Row | None) -> list[str]:
         f"{row.result.p50_ms:.1f}",
         f"{row.result.p99_ms:.1f}",
         f"{row.result.errors:,}",
-        _queries(row),
+        "-" if row.queries is None else str(row.queries),
         "-" if row.cpu_ms is None else f"{row.cpu_ms:.2f}",
         "-" if ratio is None else f"{ratio:.0%}",
     ]
 
 
-def _queries(row: Row) -> str:
-    if row.queries is None:
-        return "-"
-    if row.stored_queries is None or row.stored_queries == row.queries:
-        return str(row.queries)
-    return f"{row.queries} / {row.stored_queries}"
-
-
 def queries_legend(rows: list[Row]) -> str | None:
-    """What "6 / 3" in the queries column means, when a row shows it."""
-    if all(row.stored_queries in (None, row.queries) for row in rows):
+    """How the queries column was counted, when a row shows a count."""
+    if all(row.queries is None for row in rows):
         return None
-    return "queries: rendered / served from the list page cache, where the two differ"
+    return "queries: SQL statements of one request, counted after the warm-up"
 
 
 def limit_legend(checks: list[float]) -> str | None:

@@ -36,12 +36,9 @@ class User(AbstractUser):
 
 
 class Session(AbstractBaseSession):
-    """A browser's session (Django's columns), with the signed-in user in a column too.
-
-    Django keeps the user's id only inside the signed session data. As a column, the
-    session and its user are read in one statement on every request (accounts/sessions.py),
-    a user's sessions go when the user is deleted, and the admin can end them (an action of
-    the users list).
+    """A browser's session: Django's three columns, and the signed-in user's id in a column
+    of its own (accounts/sessions.py fills it in on every save), so that deleting a user
+    deletes their sessions and the admin can end them (an action of the users list).
     """
 
     user = models.ForeignKey(

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -17,8 +16,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         send_welcome_email_on_commit(user)
-        # Signed in by the backend that reads users back (the first; more may follow).
-        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+        login(request, user)
         messages.success(request, f"Welcome, {user.name}! Add your first todo below.")
         return redirect("todos:list")
     return render(request, "registration/signup.html", {"form": form})

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import django.forms
 from django.conf import settings
-from django.contrib.auth import get_backends
-from django.core.cache import caches
 from django.forms.renderers import get_default_renderer
 from django.template import TemplateSyntaxError, engines
 from django.urls import get_resolver
@@ -39,10 +37,7 @@ def warm_up() -> None:
             backend.engine.template_context_processors  # noqa: B018 (imports them)
             _compile_templates(backend, backend.engine.dirs)
         _compile_templates(get_default_renderer().engine, [FORM_TEMPLATE_DIR])
-    for alias in settings.CACHES:
-        caches[alias]  # imports the backend; it connects on first use only
     # Classes settings name that Django imports when a request first needs them.
-    get_backends()
     import_string(settings.MESSAGE_STORAGE)
     import_string(settings.SESSION_SERIALIZER)
 

@@ -39,9 +39,12 @@ def enqueue_emails(notification_ids: list[int]) -> None:
 
 
 def send_welcome_email_on_commit(user) -> Notification:
+    # Read from the start: the user did not ask for it, so a new account shows no unread
+    # badge. The row still carries the email's delivery (exactly once, like reminders).
     notification = Notification.objects.create(
         user=user,
         kind=Notification.Kind.WELCOME,
+        read_at=timezone.now(),
         title="Welcome to Todo",
         body=(
             f"Hi {user.name}, your account is ready. Add todos with due dates and reminders; "

@@ -1,7 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -27,7 +29,18 @@ def mark_read(request, pk):
         notification.read_at = timezone.now()
         notification.save(update_fields=["read_at"])
     if request.htmx:
-        return render(request, "notifications/_item.html", {"notification": notification})
+        # The row, then out of band what the unread count drives: the header's badge and
+        # the "Mark all read" button.
+        html = render_to_string(
+            "notifications/_item.html", {"notification": notification}, request=request
+        )
+        state = {
+            "oob": True,
+            "unread_count": request.user.notifications.filter(read_at=None).count(),
+        }
+        for fragment in ("notifications/_badge.html", "notifications/_mark_all.html"):
+            html += render_to_string(fragment, state, request=request)
+        return HttpResponse(html)
     return redirect(safe_next_url(request, default="notifications:list"))
 
 

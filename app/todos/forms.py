@@ -100,7 +100,13 @@ class QuickAddForm(OwnedByUserForm):
     class Meta:
         model = Todo
         fields = ("title", "due_at", "priority")
-        widgets = {"due_at": DATETIME_INPUT}
+        widgets = {
+            # `n` focuses it (static/js/app.js reads aria-keyshortcuts; the help page lists it).
+            "title": forms.TextInput(
+                attrs={"aria-keyshortcuts": "n", "placeholder": "What needs doing?"}
+            ),
+            "due_at": DATETIME_INPUT,
+        }
 
     def save(self, commit=True):
         todo = super().save(commit=False)

@@ -35,9 +35,8 @@ class TodoQuerySet(models.QuerySet):
         return self.filter(status=Todo.Status.OPEN)
 
     def overdue(self, now=None):
-        """Open todos past due: marked by the background job or passed since its last run."""
-        now = now or timezone.now()
-        return self.open().filter(Q(is_overdue=True) | Q(due_at__lt=now))
+        """Open todos whose due time has passed (the index on user, status, due_at serves it)."""
+        return self.open().filter(due_at__lt=now or timezone.now())
 
 
 class Todo(models.Model):
@@ -69,8 +68,6 @@ class Todo(models.Model):
         Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="todos"
     )
     status = models.CharField(max_length=4, choices=Status, default=Status.OPEN)
-    # Set in bulk by the periodic overdue task; cleared when completed or moved later.
-    is_overdue = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -88,12 +85,6 @@ class Todo(models.Model):
                 name="todo_reminder_pending",
                 condition=Q(status="open", reminded_at__isnull=True, remind_at__isnull=False),
             ),
-            # The overdue task reads only open todos not yet marked.
-            models.Index(
-                fields=["due_at"],
-                name="todo_overdue_pending",
-                condition=Q(status="open", is_overdue=False, due_at__isnull=False),
-            ),
         ]
 
     def __str__(self) -> str:
@@ -105,9 +96,8 @@ class Todo(models.Model):
 
     @property
     def shows_overdue(self) -> bool:
-        if self.is_done or self.due_at is None:
-            return False
-        return self.is_overdue or self.due_at < timezone.now()
+        """Overdue is derived, never stored: open and past its due time, right now."""
+        return not self.is_done and self.due_at is not None and self.due_at < timezone.now()
 
     def set_schedule(self, due_at, remind_at=None, remind_before: timedelta | None = None):
         """Set due and reminder times; a reminder moved into the future will fire again."""
@@ -118,13 +108,10 @@ class Todo(models.Model):
         if remind_at != self.remind_at:
             self.reminded_at = None
         self.remind_at = remind_at
-        if due_at is None or due_at > timezone.now():
-            self.is_overdue = False
 
     def mark_done(self):
         self.status = self.Status.DONE
         self.completed_at = timezone.now()
-        self.is_overdue = False
 
     def reopen(self):
         self.status = self.Status.OPEN

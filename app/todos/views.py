@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
-from django.http import HttpResponse, StreamingHttpResponse
+from django.db.models import Count, Q
+from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.template.loader import render_to_string
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import push_url, reswap, retarget
 
@@ -15,55 +18,100 @@ from todos.export import csv_filename, todo_csv_rows
 from todos.filters import SORT_LABELS, TodoFilter
 from todos.forms import CategoryForm, QuickAddForm, TodoForm
 from todos.models import Category, Todo
-from todos.page_cache import ListPageCache
 
 PAGE_SIZE = 25
+
+
+class CountedPaginator(Paginator):
+    """A Paginator given its count: the list's one statistics query has it already."""
+
+    def __init__(self, object_list, per_page, count: int):
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
 
 
 def _list_url(request) -> str:
     return safe_next_url(request, default="todos:list")
 
 
-def _item_html(request, todo: Todo) -> str:
-    """One row of the list, for an htmx swap into the page the user is on."""
-    page_url = request.htmx.current_url_abs_path or resolve_url("todos:list")
-    return render_to_string(
-        "todos/_item.html", {"todo": todo, "next_url": page_url}, request=request
+def _list_stats(user, todo_filter: TodoFilter) -> dict[str, int]:
+    """What the list page derives from the todos, in one query: how many match the filters
+    (the count and the empty state), are done (clear-done) and overdue (the summary)."""
+    todos = Todo.objects.for_user(user)
+    matching = (
+        Count("pk", filter=Q(pk__in=todo_filter.apply(todos).values("pk")))
+        if todo_filter.is_active
+        else Count("pk")
+    )
+    return todos.aggregate(
+        matching=matching,
+        done=Count("pk", filter=Q(status=Todo.Status.DONE)),
+        overdue=Count("pk", filter=Q(pk__in=todos.overdue().values("pk"))),
     )
 
 
-def _with_messages(request, html: str) -> HttpResponse:
-    """An htmx fragment plus the flash messages, swapped out-of-band into the page."""
-    html += render_to_string("includes/messages.html", {"oob": True}, request=request)
-    return HttpResponse(html)
+def _page_filter(request) -> TodoFilter:
+    """The filters of the list page an htmx request comes from (its URL, which htmx sends)."""
+    params = QueryDict(urlsplit(request.htmx.current_url or "").query)
+    category_ids = (
+        set(request.user.categories.values_list("pk", flat=True)) if "category" in params else set()
+    )
+    return TodoFilter.from_query(params, category_ids)
+
+
+def _shown(todo: Todo, todo_filter: TodoFilter) -> bool:
+    """Whether the page's filters let the todo appear in its list."""
+    if not todo_filter.is_active:
+        return True
+    return todo_filter.apply(Todo.objects.filter(pk=todo.pk)).exists()
+
+
+def _htmx_change(request, todo: Todo | None, extra_html: str = "") -> HttpResponse:
+    """The answer to an htmx change of one todo: its row (none when it was deleted, or when
+    the page's filters hide it), then out of band everything on the page derived from the
+    todos (summary, empty state, clear-done), the flash messages and `extra_html`."""
+    todo_filter = _page_filter(request)
+    html = ""
+    if todo is not None:
+        if _shown(todo, todo_filter):
+            page_url = request.htmx.current_url_abs_path or resolve_url("todos:list")
+            html = render_to_string(
+                "todos/_item.html", {"todo": todo, "next_url": page_url}, request=request
+            )
+        else:
+            messages.info(request, f"“{todo.title}” is not shown: it does not match the filters.")
+    state = {"filter": todo_filter, "stats": _list_stats(request.user, todo_filter)}
+    html += render_to_string("todos/_list_state.html", state, request=request)
+    return HttpResponse(html + extra_html)
 
 
 @login_required
 @require_GET
 def todo_list(request):
-    partial = bool(request.htmx) and request.htmx.target == "todo-list"
-    cache = ListPageCache(request, variant="rows" if partial else "page")
-    if (response := cache.cached_response()) is not None:
-        return response
     categories = list(request.user.categories.all())
     todo_filter = TodoFilter.from_query(request.GET, {category.pk for category in categories})
     todos = todo_filter.apply(Todo.objects.for_user(request.user).select_related("category"))
-    page = Paginator(todos, PAGE_SIZE).get_page(request.GET.get("page"))
+    stats = _list_stats(request.user, todo_filter)
+    page = CountedPaginator(todos, PAGE_SIZE, stats["matching"]).get_page(request.GET.get("page"))
     context = {
         "page": page,
+        "stats": stats,
         "filter": todo_filter,
         "categories": categories,
         "sort_labels": SORT_LABELS,
         "quick_add": QuickAddForm(user=request.user),
-        **cache.render_context(),
     }
-    if partial:
+    if request.htmx and request.htmx.target == "todo-list":
         # Keep the address bar shareable, with only the filters in effect.
         query = todo_filter.querystring(page=request.GET.get("page", ""))
         response = render(request, "todos/_list.html", context)
         push_url(response, f"{request.path}?{query}" if query else request.path)
-        return cache.store(response, keep_headers=("HX-Push-Url",))
-    return cache.store(render(request, "todos/list.html", context))
+        return response
+    return render(request, "todos/list.html", context)
 
 
 @login_required
@@ -81,13 +129,13 @@ def todo_create(request):
         todo = form.save()
         messages.success(request, f"Added “{todo.title}”.")
         if request.htmx:
-            html = _item_html(request, todo)
-            html += render_to_string(
+            # The quick-add form comes back empty, out of band, with the row.
+            quick_add = render_to_string(
                 "todos/_quick_add.html",
                 {"quick_add": QuickAddForm(user=request.user), "oob": True},
                 request=request,
             )
-            return _with_messages(request, html)
+            return _htmx_change(request, todo, extra_html=quick_add)
         return redirect(_list_url(request))
     if quick:
         # Show the errors in place of the quick-add form instead of adding a row.
@@ -120,9 +168,9 @@ def todo_toggle(request, pk):
     else:
         todo.mark_done()
         messages.success(request, f"Completed “{todo.title}”.")
-    todo.save(update_fields=["status", "completed_at", "is_overdue", "updated_at"])
+    todo.save(update_fields=["status", "completed_at", "updated_at"])
     if request.htmx:
-        return _with_messages(request, _item_html(request, todo))
+        return _htmx_change(request, todo)
     return redirect(_list_url(request))
 
 
@@ -134,7 +182,7 @@ def todo_delete(request, pk):
         todo.delete()
         messages.success(request, f"Deleted “{todo.title}”.")
         if request.htmx:
-            return _with_messages(request, "")
+            return _htmx_change(request, None)
         return redirect(_list_url(request))
     return render(request, "todos/confirm_delete.html", {"todo": todo})
 

@@ -32,6 +32,7 @@ def test_signup_logs_in_and_queues_a_welcome_email(client, django_capture_on_com
     assert client.get(reverse("todos:list")).context["user"] == user
     welcome = Notification.objects.get(user=user, kind=Notification.Kind.WELCOME)
     assert welcome.email_status == Notification.EmailStatus.PENDING
+    assert welcome.is_read  # a new account shows no unread notification it did not cause
     assert len(callbacks) == 1  # the email is enqueued only once the signup is committed
 
 

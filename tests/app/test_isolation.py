@@ -31,6 +31,7 @@ PUBLIC = {
     "password_reset_complete",
     "admin:login",
     "admin:logout",
+    "help",
 }
 ALLOWED_FOREIGN_STATUS = {403, 404, 405}
 

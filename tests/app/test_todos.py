@@ -25,6 +25,87 @@ def make_todo(user, **fields) -> Todo:
     return Todo.objects.create(user=user, **fields)
 
 
+def top_level_elements(fragment: str) -> list[tuple[str, bool]]:
+    """(id, swapped out of band) of each top-level element of an htmx response."""
+    from html.parser import HTMLParser
+
+    found, depth = [], [0]
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if depth[0] == 0:
+                found.append((dict(attrs).get("id", tag), "hx-swap-oob" in dict(attrs)))
+            if tag not in {"input", "br", "img", "meta", "link", "use"}:
+                depth[0] += 1
+
+        def handle_endtag(self, tag):
+            if tag not in {"input", "br", "img", "meta", "link", "use"}:
+                depth[0] -= 1
+
+    Parser().feed(fragment)
+    return found
+
+
+def htmx_post(client, url, data=None, page=LIST):
+    """A POST as htmx sends it from `page` (its URL carries the page's filters)."""
+    return client.post(
+        url, data or {}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{page}"
+    ).content.decode()
+
+
+def fragment(html_text: str, element_id: str) -> str:
+    match = re.search(rf'<(\w+) id="{element_id}"[^>]*>(.*?)</\1>\s*(?=<|$)', html_text, re.S)
+    assert match, f"no #{element_id} in the response"
+    return match.group(2)
+
+
+class TestPageStateOutOfBand:
+    """After each htmx change, everything the page derives from the todos comes along."""
+
+    def test_quick_add_to_an_empty_list_sends_the_count_and_hides_the_empty_state(
+        self, user_client, user
+    ):
+        html_text = htmx_post(
+            user_client, CREATE, {"form": "quick", "title": "First", "priority": 2}
+        )
+        todo = Todo.objects.get(user=user)
+        elements = top_level_elements(html_text)
+        assert elements[0] == (f"todo-{todo.pk}", False)  # the row, swapped in place
+        oob = {element for element, is_oob in elements if is_oob}
+        assert oob == {"todo-summary", "todo-empty", "clear-done", "messages", "quick-add"}
+        assert "1 todo<" in fragment(html_text, "todo-summary")
+        assert fragment(html_text, "todo-empty").strip() == ""
+        assert fragment(html_text, "clear-done").strip() == ""  # nothing done yet
+
+    def test_completing_shows_clear_done_and_deleting_the_last_brings_the_empty_state_back(
+        self, user_client, user
+    ):
+        todo = make_todo(user, title="Only one")
+        done = htmx_post(user_client, reverse("todos:toggle", args=[todo.pk]))
+        assert "Clear 1 done" in fragment(done, "clear-done")
+        deleted = htmx_post(user_client, reverse("todos:delete", args=[todo.pk]))
+        assert "0 todos" in fragment(deleted, "todo-summary")
+        assert "Nothing to do yet" in fragment(deleted, "todo-empty")
+        assert fragment(deleted, "clear-done").strip() == ""
+
+    def test_counts_follow_the_filters_of_the_page_the_change_comes_from(self, user_client, user):
+        make_todo(user, title="Open one")
+        todo = make_todo(user, title="Will be done")
+        html_text = htmx_post(
+            user_client, reverse("todos:toggle", args=[todo.pk]), page=f"{LIST}?status=open"
+        )
+        # Done now, so the open-only page drops the row and counts what it still shows.
+        assert not any(element == f"todo-{todo.pk}" for element, _ in top_level_elements(html_text))
+        assert "1 todo matches your filters" in fragment(html_text, "todo-summary")
+        assert "does not match the filters" in html_text
+
+    def test_the_summary_counts_overdue_todos(self, user_client, user):
+        make_todo(user, title="Late", due_at=timezone.now() - timedelta(hours=1))
+        make_todo(user, title="Later", due_at=timezone.now() + timedelta(days=1))
+        html_text = user_client.get(LIST).content.decode()
+        assert "2 todos" in html_text and "1 overdue" in html_text
+
+
 class TestCreate:
     def test_full_form_creates_with_every_field(self, user_client, user):
         category = Category.objects.create(user=user, name="Home")
@@ -149,7 +230,7 @@ class TestEditCompleteDelete:
         todo = make_todo(
             user, due_at=past, remind_at=past, remind_before=timedelta(0), reminded_at=past
         )
-        Todo.objects.filter(pk=todo.pk).update(is_overdue=True)
+        assert todo.shows_overdue
         later = timezone.now() + timedelta(days=1)
         response = user_client.post(
             reverse("todos:edit", args=[todo.pk]),
@@ -159,7 +240,7 @@ class TestEditCompleteDelete:
         todo.refresh_from_db()
         assert todo.title == "Moved"
         assert todo.reminded_at is None and todo.remind_at == todo.due_at
-        assert todo.is_overdue is False
+        assert not todo.shows_overdue
 
     def test_edit_form_shows_the_current_reminder_choice(self, user_client, user):
         due = timezone.now() + timedelta(days=1)
@@ -171,15 +252,15 @@ class TestEditCompleteDelete:
 
     def test_toggle_completes_and_reopens(self, user_client, user):
         todo = make_todo(user, due_at=timezone.now() - timedelta(days=1))
-        Todo.objects.filter(pk=todo.pk).update(is_overdue=True)
         url = reverse("todos:toggle", args=[todo.pk])
         user_client.post(url)
         todo.refresh_from_db()
         assert todo.status == Todo.Status.DONE and todo.completed_at is not None
-        assert todo.is_overdue is False
+        assert not todo.shows_overdue
         response = user_client.post(url, HTTP_HX_REQUEST="true")
         todo.refresh_from_db()
         assert todo.status == Todo.Status.OPEN and todo.completed_at is None
+        assert todo.shows_overdue, "reopened and still past due"
         assert f'id="todo-{todo.pk}"' in response.content.decode()
 
     def test_toggle_is_post_only(self, user_client, user):
@@ -201,7 +282,8 @@ class TestEditCompleteDelete:
         response = user_client.post(reverse("todos:delete", args=[todo.pk]), HTTP_HX_REQUEST="true")
         html = response.content.decode()
         assert response.status_code == 200
-        assert html.lstrip().startswith('<div id="messages"') and "Deleted “Old”" in html
+        assert all(oob for _, oob in top_level_elements(html))  # nothing in the row's place
+        assert "Deleted “Old”" in html
 
     def test_clear_done_deletes_only_own_done_todos(self, user_client, user, other_user):
         make_todo(user, title="open")
@@ -253,7 +335,7 @@ class TestList:
         }
 
     def titles(self, client, **params) -> list[str]:
-        """The titles the page shows (read from the HTML: a stored page has no context)."""
+        """The titles the page shows, read from its HTML."""
         response = client.get(LIST, params)
         assert response.status_code == 200
         return [
@@ -339,6 +421,16 @@ class TestList:
         taxes = html.split(f'id="todo-{todos["taxes"].pk}"')[1].split("</li>")[0]
         assert "Overdue" in taxes
 
+    def test_overdue_is_open_and_past_due_at_the_moment_of_reading(self, user_client, user):
+        now = timezone.now()
+        make_todo(user, title="late", due_at=now - timedelta(minutes=1))
+        make_todo(user, title="done late", due_at=now - timedelta(days=1), status="done")
+        make_todo(user, title="undated")
+        soon = make_todo(user, title="soon", due_at=now + timedelta(minutes=1))
+        assert self.titles(user_client, due="overdue") == ["late"]
+        Todo.objects.filter(pk=soon.pk).update(due_at=now - timedelta(seconds=1))
+        assert set(self.titles(user_client, due="overdue")) == {"late", "soon"}
+
     def test_pagination(self, user_client, user):
         Todo.objects.bulk_create(Todo(user=user, title=f"t{i}") for i in range(30))
         first = user_client.get(LIST)
@@ -403,3 +495,21 @@ def test_state_changes_without_csrf_token_are_refused(client, user):
     todo.refresh_from_db()
     assert todo.status == Todo.Status.OPEN
     assert Todo.objects.count() == 1
+
+
+def test_the_admin_filters_and_marks_overdue_todos(admin_client, user):
+    now = timezone.now()
+    make_todo(user, title="late", due_at=now - timedelta(hours=1))
+    make_todo(user, title="done late", due_at=now - timedelta(hours=1), status=Todo.Status.DONE)
+    make_todo(user, title="undated")
+    changelist = reverse("admin:todos_todo_changelist")
+
+    def shown(**params):
+        response = admin_client.get(changelist, params)
+        assert response.status_code == 200
+        return response, {todo.title for todo in response.context["cl"].result_list}
+
+    page, overdue = shown(overdue="yes")
+    assert overdue == {"late"}
+    assert page.content.decode().count('alt="True"') == 1  # the overdue column
+    assert shown(overdue="no")[1] == {"done late", "undated"}

@@ -17,7 +17,6 @@ from notifications import services
 from notifications.models import Notification
 from notifications.tasks import delete_old_notifications, deliver_email, scan_reminders
 from todos.models import Todo
-from todos.tasks import mark_overdue
 
 Status = Notification.EmailStatus
 
@@ -213,27 +212,6 @@ class TestEmailDelivery:
         welcome = Notification.objects.get(kind="welcome")
         deliver_email.apply(args=[welcome.pk])
         assert mailoutbox[0].to == ["wendy@example.com"] and "Welcome" in mailoutbox[0].subject
-
-
-@pytest.mark.django_db
-def test_overdue_is_marked_and_cleared_in_two_queries(user):
-    now = timezone.now()
-    late = Todo.objects.create(user=user, title="late", due_at=now - timedelta(hours=1))
-    done = Todo.objects.create(
-        user=user, title="done", due_at=now - timedelta(hours=1), status=Todo.Status.DONE
-    )
-    moved = Todo.objects.create(user=user, title="moved", due_at=now + timedelta(days=1))
-    Todo.objects.filter(pk__in=[done.pk, moved.pk]).update(is_overdue=True)
-    Todo.objects.bulk_create(
-        Todo(user=user, title=f"late {i}", due_at=now - timedelta(days=i + 1)) for i in range(100)
-    )
-    with CaptureQueriesContext(connection) as queries:
-        result = mark_overdue.apply().get()
-    assert len(queries) == 2
-    assert result == {"marked": 101, "cleared": 2}
-    assert Todo.objects.get(pk=late.pk).is_overdue
-    assert not Todo.objects.get(pk=done.pk).is_overdue
-    assert not Todo.objects.get(pk=moved.pk).is_overdue
 
 
 @pytest.mark.django_db

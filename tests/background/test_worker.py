@@ -83,7 +83,7 @@ def own_redis(tmp_path):
     """A Redis of this test's own on a free loopback port, persisting to disk (AOF)."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server")
+        pytest.fail("redis-server is not installed: uv run invoke setup")
     port = free_port()
     data = tmp_path / "redis"
     data.mkdir()

@@ -65,15 +65,15 @@ def test_markdown_table():
     assert lines[3] == "| todo list, 50 todos | 500 | 5.0 | 40.0 | 0 | 6 | 12.50 | 25% |"
 
 
-def test_a_page_served_from_the_cache_shows_both_query_counts():
-    cached = Row("list-50", "todo list, 50 todos", result(900), 6, 1.5, stored_queries=3)
-    uncached = Row("create", "create todo (POST, htmx)", result(300), 3, 5.0, stored_queries=3)
-    assert markdown_table([cached, uncached]).splitlines()[2:] == [
-        "| todo list, 50 todos | 900 | 5.0 | 40.0 | 0 | 6 / 3 | 1.50 | - |",
-        "| create todo (POST, htmx) | 300 | 5.0 | 40.0 | 0 | 3 | 5.00 | - |",
+def test_the_queries_column_is_explained_when_a_row_shows_a_count():
+    counted = Row("list-50", "todo list, 50 todos", result(900), 6, 1.5)
+    uncounted = Row("login", "login page, anonymous", result(700), None)
+    assert markdown_table([counted, uncounted]).splitlines()[2:] == [
+        "| todo list, 50 todos | 900 | 5.0 | 40.0 | 0 | 6 | 1.50 | - |",
+        "| login page, anonymous | 700 | 5.0 | 40.0 | 0 | - | - | - |",
     ]
-    assert "rendered / served from the list page cache" in queries_legend([cached, uncached])
-    assert queries_legend([uncached]) is None
+    assert "SQL statements of one request" in queries_legend([counted, uncounted])
+    assert queries_legend([uncounted]) is None
 
 
 def test_without_a_limit_row_there_is_no_ratio():

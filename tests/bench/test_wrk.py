@@ -114,7 +114,7 @@ def recording_server():
 def test_wrk_sends_the_request_cycles_paths_and_counts_unexpected_statuses(recording_server):
     base_url, seen = recording_server
     wrk_path = shutil.which("wrk")
-    assert wrk_path, "wrk is needed: sudo apt-get install -y wrk"
+    assert wrk_path, "wrk is needed: uv run invoke setup"
     request = wrk.Request(
         "POST",
         ("/ok/", "/missing/"),

@@ -2,15 +2,13 @@
 journey (test_journey.py), against any running app: `pytest tests/browser/test_journey.py
 --base-url http://todo.localhost:8080` (what `invoke cluster.check` runs through the ingress).
 
-Debian's /usr/bin/chromium is used when present (CI installs it), else the browser
-that `playwright install chromium` downloads; PLAYWRIGHT_CHROMIUM_EXECUTABLE overrides.
+PLAYWRIGHT_CHROMIUM_EXECUTABLE when set, else the distribution's `chromium` (Debian's;
+`invoke setup` installs it), else the browser that `playwright install chromium` fetched.
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
+
+from ops.prerequisites import SETUP_COMMAND, chromium_executable
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root in a container-like sandbox
@@ -33,26 +31,38 @@ def _orm_beside_playwright():
         yield
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
+    running_app = config.getoption("--base-url")
     for item in items:
         if "tests/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+        # The live server serves from the test database; the app --base-url names has its own.
+        if item.get_closest_marker("any_app") and not running_app:
+            item.add_marker(pytest.mark.django_db(transaction=True))
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args, playwright):
-    executable = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE") or shutil.which("chromium")
-    if not executable and not Path(playwright.chromium.executable_path).exists():
+def chromium(playwright):
+    executable = chromium_executable(playwright)
+    if not executable:
         pytest.exit(
-            "No Chromium for the browser tests: install Debian's (`sudo apt-get install chromium`),"
-            " or Playwright's (`uv run playwright install chromium`), or skip them with"
-            " `uv run invoke test --no-browser`.",
+            f"No Chromium for the browser tests: `{SETUP_COMMAND}` installs one, or skip"
+            " them with `uv run invoke test --no-browser`.",
             returncode=3,
         )
-    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
-    if executable:
-        args["executable_path"] = executable
-    return args
+    return executable
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args, chromium):
+    return {**browser_type_launch_args, "args": CHROMIUM_ARGS, "executable_path": chromium}
+
+
+@pytest.fixture(scope="session")
+def base_url(pytestconfig, request):
+    """Where the browser goes: --base-url when given, else pytest-django's live server."""
+    given = pytestconfig.getoption("--base-url")
+    return given.rstrip("/") if given else request.getfixturevalue("live_server").url
 
 
 @pytest.fixture
@@ -65,13 +75,3 @@ def signed_in_page(page, live_server, make_user):
     page.wait_for_url(f"{live_server.url}/")
     page.user = user
     return page
-
-
-@pytest.fixture
-def app_url(request, base_url) -> str:
-    """The app under test: --base-url if given, else pytest-django's live server on the
-    test database."""
-    if base_url:
-        return base_url.rstrip("/")
-    request.getfixturevalue("transactional_db")
-    return request.getfixturevalue("live_server").url

@@ -8,12 +8,14 @@ signs up a user of its own each run.
 
 import uuid
 
+import pytest
 from playwright.sync_api import expect
 
 
-def test_sign_up_add_complete_filter_delete_with_htmx(page, app_url):
+@pytest.mark.any_app
+def test_sign_up_add_complete_filter_delete_with_htmx(page, base_url):
     username = f"journey-{uuid.uuid4().hex[:8]}"
-    page.goto(f"{app_url}/accounts/signup/")
+    page.goto(f"{base_url}/accounts/signup/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Email").fill(f"{username}@example.com")
     page.get_by_label("Password", exact=True).fill("correct-horse-battery-9")
@@ -35,7 +37,7 @@ def test_sign_up_add_complete_filter_delete_with_htmx(page, app_url):
 
     page.get_by_label("Status").select_option("done")
     expect(page.locator(".todo")).to_have_count(1)
-    expect(page).to_have_url(f"{app_url}/?status=done")
+    expect(page).to_have_url(f"{base_url}/?status=done")
     page.get_by_label("Status").select_option("")
     expect(page.locator(".todo")).to_have_count(3)
 

@@ -7,15 +7,14 @@ import re
 import runpy
 
 import pytest
-from invoke import Context
 
 from ops import image
 from ops.tools import APP_DIR, REPO_ROOT
 from tests.dockerfile import context_inputs, copies, stage_chain, workdir
-from tests.image.conftest import environment, instructions
+from tests.image.conftest import APP_UID, DEPENDENCY_STEP, environment, instructions
 
 CONTRACT = (REPO_ROOT / "docs" / "contract.md").read_text()
-APP_USER = f"{image.APP_UID}:{image.APP_UID}"
+APP_USER = f"{APP_UID}:{APP_UID}"
 PROCESSES = ("web", "worker", "beat", "migrate")
 
 
@@ -58,8 +57,8 @@ def test_processes_run_as_the_fixed_non_root_user(stages, target):
     # Numeric, so that Kubernetes' runAsNonRoot can check it without /etc/passwd.
     assert users[-1].args == [APP_USER]
     created = " ".join(" ".join(i.args) for i in instructions(stages, target, "RUN"))
-    assert f"groupadd --gid {image.APP_UID} app" in created
-    assert f"useradd --uid {image.APP_UID} --gid app" in created
+    assert f"groupadd --gid {APP_UID} app" in created
+    assert f"useradd --uid {APP_UID} --gid app" in created
     # $HOME is where tools put runtime files: it must be the writable /tmp.
     assert "--home-dir /tmp" in created
 
@@ -122,7 +121,7 @@ def test_dependencies_install_from_the_lock_before_any_code(stages):
     assert context_inputs(list(stages.values()), "builder") == {"pyproject.toml", "uv.lock"}
     syncs = [i for i in builder.instructions if i.keyword == "RUN" and "uv" in i.args[:1]]
     assert len(syncs) == 1
-    assert " ".join(syncs[0].args) == image.DEPENDENCY_STEP
+    assert " ".join(syncs[0].args) == DEPENDENCY_STEP
     mounts = syncs[0].flags["mount"].split(";")
     assert "type=cache,target=/root/.cache/uv" in mounts
     # The production image carries neither uv nor the dev dependencies.
@@ -150,10 +149,24 @@ def test_oci_labels_come_from_build_args_after_every_layer(stages):
         assert labels[f"org.opencontainers.image.{name}"] == f"${{{arg}}}"
     declared = {i.args[0].split("=")[0] for i in runtime if i.keyword == "ARG"}
     # image.build passes exactly these build arguments.
-    assert declared == {"SOURCE", "REVISION", "VERSION"} == set(image.build_args(Context()))
+    assert declared == {"SOURCE", "REVISION", "VERSION"} == set(image.build_args())
     # A new commit changes the ARG values: nothing that builds a layer may follow them.
     first_arg = next(n for n, i in enumerate(runtime) if i.keyword == "ARG")
     assert not [i.keyword for i in runtime[first_arg:] if i.keyword in ("RUN", "COPY", "ADD")]
+
+
+@pytest.mark.parametrize(
+    ("remote", "url"),
+    [
+        ("git@github.com:acme/todo.git", "https://github.com/acme/todo"),
+        ("ssh://git@github.com/acme/todo.git", "https://github.com/acme/todo"),
+        ("https://token:x-oauth@github.com/acme/todo.git", "https://github.com/acme/todo"),
+        ("https://gitlab.example.com/group/todo/", "https://gitlab.example.com/group/todo"),
+        ("/srv/git/todo.git", ""),
+    ],
+)
+def test_the_source_label_is_the_remote_as_a_browsable_url_without_credentials(remote, url):
+    assert image.https_url(remote) == url
 
 
 def test_commands_are_the_start_scripts(stages):

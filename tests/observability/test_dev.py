@@ -1,13 +1,18 @@
-"""`invoke dev` runs the Celery exporter beside the app and says where the metrics are."""
+"""`invoke dev` runs the Celery exporter beside the app and says where the metrics are,
+and creates the folders the embedded defaults need."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from invoke import MockContext, Result
 
 import tasks
+from tests.processes import APP_DIR, app_env
 
 
 class RecordingManager:
@@ -53,3 +58,33 @@ def test_dev_web_only_prints_only_the_web_metrics(dev):
     started, output = dev(web_only=True)
     assert set(started) == {"web"}
     assert re.findall(r"Metrics of (\w+)", output) == ["web"]
+
+
+def test_dev_creates_the_folders_the_local_settings_write_to(dev, monkeypatch, tmp_path):
+    """Without DATABASE_URL/REDIS_URL the processes use SQLite and kombu's filesystem broker
+    under .dev/. kombu creates the broker's control folder but not its parent nor the queue
+    folder, so `invoke dev` creates them before it starts anything."""
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "o = s.CELERY_BROKER_TRANSPORT_OPTIONS;"
+        "print(o['data_folder_in'], o['data_folder_out'], o['control_folder'],"
+        "      s.DATABASES['default']['NAME'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=APP_DIR,
+        env=app_env(DJANGO_SETTINGS_MODULE="config.settings.local"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    queue_in, queue_out, control, database = map(Path, result.stdout.split())
+    assert queue_in == queue_out == tasks.DEV_BROKER_QUEUE
+    assert control.parent == tasks.DEV_BROKER_QUEUE.parent
+    assert database.parent == tasks.DEV_STATE
+
+    fresh_queue = tmp_path / "broker" / "queue"
+    monkeypatch.setattr(tasks, "DEV_BROKER_QUEUE", fresh_queue)
+    dev(web_only=True)
+    assert fresh_queue.is_dir()

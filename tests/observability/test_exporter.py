@@ -115,7 +115,7 @@ def queue_name():
 def test_queue_lengths_are_the_messages_waiting_in_redis(queue_name):
     assert queue_lengths(celery_app, [queue_name]) == {queue_name: 0}
     for _ in range(3):
-        celery_app.send_task("todos.tasks.mark_overdue", queue=queue_name)
+        celery_app.send_task("notifications.tasks.scan_reminders", queue=queue_name)
     assert queue_lengths(celery_app, [queue_name]) == {queue_name: 3}
 
 

@@ -148,7 +148,7 @@ def test_the_middleware_sets_the_id_for_the_view_and_the_response(rf):
 
 
 def test_a_task_published_during_a_request_carries_its_id():
-    headers = {"task": "todos.tasks.mark_overdue", "id": "t-1"}
+    headers = {"task": "notifications.tasks.scan_reminders", "id": "t-1"}
     logs.add_request_id_header(headers=headers)
     assert logs.TASK_HEADER not in headers, "no request, no header"
     logs.start_request("req-7")

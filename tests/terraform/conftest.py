@@ -1,34 +1,51 @@
-"""Offline proof of terraform/: shared, session-scoped results (each is computed once)."""
+"""Shared by the terraform tests: HCL as python-hcl2 reads it, the offline terraform runs, and
+the rendered overlays (each computed once per session)."""
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
+import hcl2
 import pytest
 
 from ops import k8s, tf
 
+HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+
+
+@cache
+def parse(file: Path) -> dict:
+    """One .tf or .tfvars file: blocks are lists of dicts, strings unquoted, no comments."""
+    with file.open() as handle:
+        document = hcl2.load(handle, serialization_options=HCL_OPTIONS)
+    return {key: value for key, value in document.items() if not key.startswith("__")}
+
+
+def hcl(configuration: str) -> dict[str, list]:
+    """Every top-level block of a configuration under terraform/, merged by kind."""
+    merged: dict[str, list] = {}
+    for file in sorted((tf.TERRAFORM_DIR / configuration).glob("*.tf")):
+        for kind, blocks in parse(file).items():
+            merged.setdefault(kind, []).extend(blocks)
+    return merged
+
+
+def named(configuration: str, kind: str) -> dict[str, dict]:
+    """The blocks of one kind with a single label (variable, module, locals) by name."""
+    return {
+        name: body for block in hcl(configuration).get(kind, []) for name, body in block.items()
+    }
+
 
 @pytest.fixture(scope="session")
-def offline_validation() -> dict[tuple[str, str], str]:
-    """(configuration, step) -> outcome of terraform init/validate/test from the provider mirror.
-
-    Needs terraform and a filesystem mirror with hashicorp/aws; where none exists (a
-    machine without one) the tests that use this skip and say why.
-    """
-    if tf.provider_mirror() is None:
-        pytest.skip(
-            "no Terraform provider mirror with hashicorp/aws (set TF_PROVIDER_MIRROR to one); "
-            "`uv run invoke tf.validate` checks the same with the registry"
-        )
-    aws_only = [c for c in tf.configurations() if c.aws_only]
-    report = tf.validation_report(aws_only, registry=False)
-    return {(name, step): outcome for name, step, outcome in report}
-
-
-@pytest.fixture(scope="session")
-def provider_schemas() -> dict:
-    import json
-
-    return json.loads(tf.SCHEMAS_FILE.read_text())
+def offline_validation() -> dict[str, list[tuple[str, str]]]:
+    """configuration -> (step, outcome) of terraform init/validate/test from the provider mirror."""
+    mirror = tf.provider_mirror()
+    if mirror is None:
+        pytest.skip(f"no Terraform provider mirror: {tf.MIRROR_FIX}")
+    offline = [c.name for c in tf.configurations() if c.offline]
+    return tf.validation_report(offline, mirror)
 
 
 @pytest.fixture(scope="session")

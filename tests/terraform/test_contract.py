@@ -10,6 +10,7 @@ import pytest
 
 from ops import tf
 from ops.tools import REPO_ROOT
+from tests.terraform.conftest import hcl, named
 
 CONTRACT = (REPO_ROOT / "docs" / "contract.md").read_text()
 RDS_SECRET_NAME = "rds!db-0a1b2c3d-4e5f-6789-abcd-ef0123456789"  # how RDS names it
@@ -21,17 +22,8 @@ def contract_secret() -> tuple[str, set[str]]:
     return match.group(1), set(re.findall(r"`(\w+)`", match.group(2)))
 
 
-def hcl(path: str) -> dict:
-    """All top-level blocks of a configuration, merged by kind."""
-    merged: dict = {}
-    for document in tf.configuration_at(tf.TERRAFORM_DIR / path).parsed():
-        for kind, blocks in document.items():
-            merged.setdefault(kind, []).extend(blocks if isinstance(blocks, list) else [blocks])
-    return merged
-
-
 def locals_of(path: str) -> dict:
-    return {k: v for block in hcl(path).get("locals", []) for k, v in block.items()}
+    return named(path, "locals")
 
 
 def resource(path: str, tf_type: str, name: str) -> dict:
@@ -42,17 +34,11 @@ def resource(path: str, tf_type: str, name: str) -> dict:
 
 
 def variable_default(path: str, name: str):
-    for block in hcl(path).get("variable", []):
-        if name in block:
-            return block[name].get("default")
-    raise KeyError(name)
+    return named(path, "variable")[name].get("default")
 
 
 def module_call(path: str, name: str) -> dict:
-    for block in hcl(path).get("module", []):
-        if name in block:
-            return block[name]
-    raise KeyError(name)
+    return named(path, "module")[name]
 
 
 def one(objects: list[dict], kind: str, name: str) -> dict:
@@ -81,8 +67,7 @@ def aws_secret_documents() -> dict[str, set[str]]:
 
 def test_terraform_tags_every_secret_the_external_secret_needs():
     secret_tags = locals_of("aws/stacks/infra")["secret_tags"]
-    infra = hcl("aws/stacks/infra")["module"]
-    calls = {name: arguments for block in infra for name, arguments in block.items()}
+    calls = named("aws/stacks/infra", "module")
     # the app secrets and the RDS instance (RDS copies its tags onto its secret) get them
     assert calls["app_secrets"]["secret_tags"] == "${local.secret_tags}"
     assert calls["postgres"]["secret_tags"] == "${local.secret_tags}"
@@ -199,7 +184,7 @@ def test_do_secret_values_come_from_the_private_managed_services():
     # the names the tooling stack looks up are the ones the infra stack creates
     names = locals_of("do/stacks/tooling")["names"]
     infra_name = locals_of("do/stacks/infra")["name"]
-    calls = {n: a for block in hcl("do/stacks/infra")["module"] for n, a in block.items()}
+    calls = named("do/stacks/infra", "module")
     assert names["cluster"] == infra_name
     assert names["postgres"] == calls["postgres"]["name"].replace("${local.name}", infra_name)
     assert names["valkey"] == calls["valkey"]["name"].replace("${local.name}", infra_name)

@@ -1,5 +1,6 @@
-"""The invoke tf.* tasks, without a cloud: argument checks, preflight messages, and the
-terraform commands `tf.plan` / `tf.apply` run, in order, with the right state key and vars."""
+"""The invoke tf.* tasks without a cloud: the terraform commands tf.plan / tf.apply run, in
+order, with the right state key and var files; and the preflight, which stops before any of
+them with the missing piece and its fix."""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from ops import tf
 
 @pytest.fixture
 def terraform_tree(tmp_path, monkeypatch):
-    """terraform/ copied to a scratch folder, with a backend.hcl and tfvars for every stack."""
-    tree = tf.copy_tree(tmp_path / "terraform")
-    for cloud in tf.CLOUDS:
-        shutil.copy(tree / cloud / "backend.hcl.example", tree / cloud / "backend.hcl")
-        for example in (tree / cloud / "stacks").glob("*/*.tfvars.example"):
-            shutil.copy(example, example.with_suffix(""))
+    """terraform/ in a scratch folder, every .example copied to the file it stands for."""
+    tree = tmp_path / "terraform"
+    shutil.copytree(tf.TERRAFORM_DIR, tree, ignore=shutil.ignore_patterns(".terraform*"))
+    for example in tree.rglob("*.example"):
+        shutil.copy(example, example.with_suffix(""))
     monkeypatch.setattr(tf, "TERRAFORM_DIR", tree)
     monkeypatch.setattr(tf, "REPO_ROOT", tmp_path)
     monkeypatch.setattr(tf, "render", lambda target: f"# rendered {target}\n")
@@ -28,13 +28,11 @@ def terraform_tree(tmp_path, monkeypatch):
     return tree
 
 
-def commands(context: MockContext) -> list[str]:
+def run(task, **arguments) -> list[str]:
+    """The commands a task ran (each terraform call succeeds)."""
+    context = MockContext(run=Result(), repeat=True)
+    task(context, **arguments)
     return [call.args[0] for call in context.run.call_args_list]
-
-
-def test_state_keys():
-    assert tf.state_key("aws", "prod", "infra") == "aws/prod/infra.tfstate"
-    assert tf.state_key("do", "stage", "shared") == "do/shared.tfstate"
 
 
 @pytest.mark.parametrize(
@@ -50,27 +48,34 @@ def test_rejects_unknown_choices(arguments, message):
         tf.plan(MockContext(), **arguments)
 
 
-def test_plan_runs_every_environment_stack_in_order(terraform_tree):
-    context = MockContext(run=Result(), repeat=True)
-    tf.plan(context, cloud="aws", env="stage")
-    run = commands(context)
-    stacks = [c.split("-chdir=")[1].split()[0].rsplit("/", 1)[1] for c in run]
+def test_plan_inits_and_plans_every_environment_stack_in_order(terraform_tree):
+    commands = run(tf.plan, cloud="aws", env="stage")
+    stacks = [command.split("-chdir=")[1].split()[0].rsplit("/", 1)[1] for command in commands]
     assert stacks == ["infra", "infra", "tooling", "tooling", "apps", "apps"]
-    inits, plans = run[0::2], run[1::2]
-    assert all(" init " in c and "-backend-config=key=aws/stage/" in c for c in inits)
-    assert "key=aws/stage/tooling.tfstate" in inits[1]
-    assert all(" plan " in c and "-var=environment=stage" in c for c in plans)
-    assert "stage.tfvars" in plans[0] and "argocd-aws-stage.tfvars.json" in plans[2]
-    assert not any(" apply " in c for c in run)
+    inits, plans = commands[0::2], commands[1::2]
+    for stack, init in zip(("infra", "tooling", "apps"), inits, strict=True):
+        assert " init " in init and f"-backend-config=key=aws/stage/{stack}.tfstate" in init
+        assert f"-backend-config={terraform_tree}/aws/backend.hcl" in init
+    assert all(" plan " in plan and "-var=environment=stage" in plan for plan in plans)
+    common = f"-var-file={terraform_tree}/aws/common.tfvars"
+    assert plans[0].index(common) < plans[0].index("infra/stage.tfvars"), "the stack's file wins"
+    assert common in plans[1] and "tooling/stage.tfvars" not in plans[1], "tooling has no own"
+    assert plans[2].endswith("argocd-aws-stage.tfvars.json")
+    assert not any(" apply " in command for command in commands)
 
 
-def test_apply_with_yes_applies_each_stack_after_its_plan(terraform_tree):
-    context = MockContext(run=Result(), repeat=True)
-    tf.apply(context, cloud="do", env="prod", stack="tooling", yes=True)
-    run = commands(context)
-    assert [c.split()[2] for c in run] == ["init", "plan", "apply"]
-    assert "key=do/prod/tooling.tfstate" in run[0]
-    assert run[2].endswith("tooling.tfplan")
+def test_shared_stack_has_one_state_per_account_and_no_environment(terraform_tree):
+    init, plan = run(tf.plan, cloud="do", env="prod", stack="shared")
+    assert "key=do/shared.tfstate" in init
+    assert "do/common.tfvars" in plan and "shared/shared.tfvars" in plan
+    assert "-var=environment" not in plan
+
+
+def test_apply_with_yes_applies_each_plan_it_made(terraform_tree):
+    commands = run(tf.apply, cloud="do", env="prod", stack="tooling", yes=True)
+    assert [command.split()[2] for command in commands] == ["init", "plan", "apply"]
+    assert "key=do/prod/tooling.tfstate" in commands[0]
+    assert commands[2].endswith("tooling.tfplan")
 
 
 def test_apply_without_a_terminal_asks_for_yes(terraform_tree, monkeypatch):
@@ -78,41 +83,37 @@ def test_apply_without_a_terminal_asks_for_yes(terraform_tree, monkeypatch):
     context = MockContext(run=Result(), repeat=True)
     with pytest.raises(Exit, match="run again with --yes"):
         tf.apply(context, cloud="aws", env="stage", stack="infra")
-    assert not any(" apply " in c for c in commands(context))
+    assert not any(" apply " in call.args[0] for call in context.run.call_args_list)
 
 
-def test_shared_stack_has_one_state_per_account(terraform_tree):
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("aws/backend.hcl", r"aws/backend.hcl is missing. Fix: copy backend.hcl.example"),
+        ("aws/common.tfvars", r"aws/common.tfvars is missing. Fix: copy common.tfvars.example"),
+        ("aws/stacks/apps/stage.tfvars", r"apps/stage.tfvars is missing. Fix: copy stage.tfvars"),
+    ],
+)
+def test_preflight_names_the_missing_file_before_any_stack_runs(terraform_tree, missing, message):
+    (terraform_tree / missing).unlink()
     context = MockContext(run=Result(), repeat=True)
-    tf.plan(context, cloud="aws", env="prod", stack="shared")
-    init, plan = commands(context)
-    assert "key=aws/shared.tfstate" in init
-    assert "shared.tfvars" in plan and "-var=environment" not in plan
+    with pytest.raises(Exit, match=message):
+        tf.apply(context, cloud="aws", env="stage", yes=True)
+    assert context.run.call_args_list == [], "nothing ran: infra is not applied without apps"
 
 
-def test_missing_backend_config_names_the_fix(terraform_tree):
-    (terraform_tree / "aws" / "backend.hcl").unlink()
-    with pytest.raises(Exit, match=r"backend.hcl is missing. Fix: copy backend.hcl.example"):
-        tf.plan(MockContext(run=Result(), repeat=True), cloud="aws", env="stage")
-
-
-def test_missing_tfvars_names_the_example(terraform_tree):
-    (terraform_tree / "do" / "stacks" / "infra" / "prod.tfvars").unlink()
-    with pytest.raises(Exit, match=r"prod.tfvars is missing. Fix: copy prod.tfvars.example"):
-        tf.plan(MockContext(run=Result(), repeat=True), cloud="do", env="prod", stack="infra")
-
-
-def test_digitalocean_needs_its_token(terraform_tree, monkeypatch):
+def test_digitalocean_needs_its_token_and_spaces_keys(terraform_tree, monkeypatch):
     monkeypatch.delenv("DIGITALOCEAN_TOKEN")
     with pytest.raises(Exit, match="DIGITALOCEAN_TOKEN is not set"):
-        tf.plan(MockContext(run=Result(), repeat=True), cloud="do", env="stage")
+        run(tf.plan, cloud="do", env="stage")
+    monkeypatch.setenv("DIGITALOCEAN_TOKEN", "test-token")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    with pytest.raises(Exit, match=r"AWS_ACCESS_KEY_ID is not set\. Fix: export your Spaces"):
+        run(tf.plan, cloud="do", env="stage")
 
 
-def test_every_environment_stack_has_tfvars_examples_for_both_environments():
-    for cloud in tf.CLOUDS:
-        for stack in tf.ENVIRONMENT_STACKS:
-            for env in tf.ENVIRONMENTS:
-                assert (tf.stack_dir(cloud, stack) / f"{env}.tfvars.example").is_file(), (
-                    f"{cloud}/{stack}/{env}"
-                )
-        assert (tf.stack_dir(cloud, "shared") / "shared.tfvars.example").is_file()
-        assert (tf.TERRAFORM_DIR / cloud / "backend.hcl.example").is_file()
+def test_validate_offline_without_a_mirror_says_how_to_get_one(monkeypatch):
+    monkeypatch.delenv("TF_PROVIDER_MIRROR", raising=False)
+    context = MockContext(run=Result(), repeat=True)
+    with pytest.raises(Exit, match=r"TF_PROVIDER_MIRROR .* `terraform providers mirror`"):
+        tf.validate(context, offline=True)

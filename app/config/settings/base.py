@@ -37,7 +37,6 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
-    "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
@@ -62,8 +61,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    # Django's, with the user read in the session's statement (accounts/sessions.py).
-    "accounts.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -92,15 +90,15 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The same backend, counting queries, their duration and errors, and new connections
-    # for the metrics endpoint (django-prometheus), with a health check that needs no
-    # round trip to the server (core/postgresql/base.py).
-    DATABASES["default"]["ENGINE"] = "core.postgresql"
-    # Parameters travel apart from the SQL (no quoting of every value in Python), and a
-    # statement a connection has run 5 times is prepared: PostgreSQL stops planning it on
-    # every request. Needs a direct connection or a pooler in session mode (the managed
-    # PgBouncer pool is; transaction mode would need PgBouncer 1.21+ with prepared
-    # statement support).
+    # Django's backend, instrumented by django-prometheus: queries, their errors and new
+    # connections (and their errors) for the metrics endpoint and the alerts.
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    # Both documented options of the backend and psycopg: parameters travel apart from the
+    # SQL (server_side_binding: no quoting of every value in Python), and a statement a
+    # connection has run 5 times is prepared (prepare_threshold, which Django turns off
+    # unless set), so PostgreSQL stops planning it on every request. Needs a direct
+    # connection or a pooler in session mode (the managed PgBouncer pool is; transaction
+    # mode would need PgBouncer 1.21+ with prepared statement support).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=5
     )
@@ -113,33 +111,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 
-# redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis with TLS.
-# Sessions stay in the database (Django's default), so the site keeps working while the
-# broker is down; only background work waits for it.
+# The Celery broker: redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis
+# with TLS. Nothing else uses it (no cache is configured: nothing calls one), and sessions
+# are in the database, so the site keeps working while the broker is down; only
+# background work waits for it.
 # Unset means the embedded default (local development only): no Redis at all.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_USES_TLS = REDIS_URL.startswith("rediss://")
-
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "todo",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Rendered todo list pages (todos/page_cache.py), in each process's own memory: about
-# 40 KB a page, so the default 500 entries stay under 25 MB per process.
-# LIST_PAGE_CACHE_SECONDS=0 renders every page.
-LIST_PAGE_CACHE_SECONDS = env.int("LIST_PAGE_CACHE_SECONDS", default=300)
-CACHES["pages"] = {
-    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-    "LOCATION": "todo-list-pages",
-    "OPTIONS": {"MAX_ENTRIES": env.int("LIST_PAGE_CACHE_ENTRIES", default=500)},
-}
 
 # --- Accounts -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -179,10 +157,9 @@ STORAGES = {
 
 # --- Security (hardened further in production.py) -----------------------------------------
 SESSION_COOKIE_HTTPONLY = True
-# Sessions stay in the database (see REDIS_URL), in a table with a user column: a request
-# reads its session and its user in one plain SQL statement (accounts/sessions.py).
+# Django's database sessions, in a table that also names the signed-in user, so that a
+# user's sessions go with the user and the admin can end them (accounts/sessions.py).
 SESSION_ENGINE = "accounts.sessions"
-AUTHENTICATION_BACKENDS = ["accounts.backends.UserBackend"]
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -192,16 +169,13 @@ SECURE_REFERRER_POLICY = "same-origin"
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if not REDIS_URL:
     # Embedded default: a broker that needs no server, shared by processes on one machine.
+    # kombu does not create the queue folder: `invoke dev` does, before it starts them.
     _BROKER_DIR = REPO_ROOT / ".dev" / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "control_folder": str(_BROKER_DIR / "control"),
-        "processed_folder": str(_BROKER_DIR / "processed"),
-        "store_processed": False,
     }
-    for _folder in ("queue", "control", "processed"):
-        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)  # kombu does not create them
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than the longest task ETA/countdown: an unacked task is redelivered after it.
@@ -245,11 +219,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.scan_reminders",
         "schedule": 60.0,
         "options": {"expires": 55},  # a scan that waited a minute is replaced by the next
-    },
-    "mark-overdue": {
-        "task": "todos.tasks.mark_overdue",
-        "schedule": 60.0,
-        "options": {"expires": 55},
     },
     "delete-old-notifications": {
         "task": "notifications.tasks.delete_old_notifications",

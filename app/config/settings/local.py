@@ -1,8 +1,9 @@
 """Local development (`invoke dev`, the Tilt local overlay): debug on, embedded defaults.
 
 With no DATABASE_URL/REDIS_URL set this runs on a SQLite file and a filesystem broker
-under .dev/, so a fresh clone needs no services; set them to use PostgreSQL and Redis.
-An optional .env file at the repository root is read first.
+under .dev/ (which `invoke` creates before it starts a process), so a fresh clone needs
+no services; set them to use PostgreSQL and Redis. An optional .env file at the
+repository root is read first.
 """
 
 import os
@@ -19,7 +20,6 @@ os.environ.setdefault("DJANGO_LOG_FORMAT", "text")
 if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
     # Embedded defaults (a checkout, not the image: there both URLs are set and the
     # code directory is read-only): state files live in the repository's .dev/.
-    _DEV_STATE.mkdir(exist_ok=True)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{_DEV_STATE / 'db.sqlite3'}")
     os.environ.setdefault("CELERY_HEARTBEAT_DIR", str(_DEV_STATE))
 

@@ -14,8 +14,8 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import *  # noqa: F403
 from .base import DATABASES
 
-# The project's PostgreSQL backend (base.py); any other database is refused.
-if DATABASES["default"]["ENGINE"] != "core.postgresql":
+# The PostgreSQL backend of base.py; any other database is refused.
+if DATABASES["default"]["ENGINE"] != "django_prometheus.db.backends.postgresql":
     raise ImproperlyConfigured("Tests run on PostgreSQL only: set DATABASE_URL=postgres://...")
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -200,8 +200,6 @@ def _lived_in_todo(rng, user, categories, now, anchor) -> Todo:
     if rng.random() < done_share:
         todo.status = Todo.Status.DONE
         todo.completed_at = min(now, due_at or now) - timedelta(minutes=rng.randint(1, 3000))
-    elif due_at is not None and due_at < now:
-        todo.is_overdue = True  # as the periodic overdue task has marked it
     if todo.remind_at is not None and todo.remind_at <= now:
         todo.reminded_at = todo.remind_at  # the scan sent it when it came due
     return todo
@@ -212,7 +210,6 @@ def _due_reminder_todo(rng, user, categories, now, anchor) -> Todo:
     remind_at = anchor - timedelta(minutes=rng.randint(1, 2 * 24 * 60))
     remind_before = rng.choice(REMINDER_OFFSETS)
     todo.set_schedule(remind_at + remind_before, remind_before=remind_before)
-    todo.is_overdue = todo.due_at < now
     return todo
 
 

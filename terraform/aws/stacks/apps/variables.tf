@@ -1,11 +1,18 @@
+# Common to every stack of terraform/aws, each declaring them alike: values from
+# terraform/aws/common.tfvars, environment from `invoke tf.plan --env` (terraform/README.md).
 variable "project" {
-  description = "Project name (as in the infra stack)."
+  description = "Project name. Resources are named <project>-<environment>: that is how each stack finds what the ones before it made."
   type        = string
   default     = "todo"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.project))
+    error_message = "project must be 2-21 lowercase letters, digits or hyphens, starting with a letter."
+  }
 }
 
 variable "environment" {
-  description = "Environment: stage or prod."
+  description = "Environment: stage or prod (`invoke tf.plan --env` passes it)."
   type        = string
 
   validation {
@@ -15,7 +22,7 @@ variable "environment" {
 }
 
 variable "region" {
-  description = "AWS region of the environment (and of its Secrets Manager entries)."
+  description = "AWS region of every stack, e.g. eu-central-1."
   type        = string
 
   validation {

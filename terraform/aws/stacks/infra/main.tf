@@ -19,7 +19,7 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   name       = "${var.project}-${var.environment}"
-  production = var.environment == "prod"
+  production = var.environment == "prod" # multi-AZ, deletion protection, NAT per AZ, failover
 
   tags = {
     Project     = var.project

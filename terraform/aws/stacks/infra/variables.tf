@@ -1,5 +1,7 @@
+# Common to every stack of terraform/aws, each declaring them alike: values from
+# terraform/aws/common.tfvars, environment from `invoke tf.plan --env` (terraform/README.md).
 variable "project" {
-  description = "Project name; prefixes every resource name."
+  description = "Project name. Resources are named <project>-<environment>: that is how each stack finds what the ones before it made."
   type        = string
   default     = "todo"
 
@@ -10,7 +12,7 @@ variable "project" {
 }
 
 variable "environment" {
-  description = "Environment this stack builds: stage or prod. prod turns on multi-AZ, deletion protection, a NAT per AZ and cache failover."
+  description = "Environment: stage or prod (`invoke tf.plan --env` passes it)."
   type        = string
 
   validation {
@@ -20,7 +22,7 @@ variable "environment" {
 }
 
 variable "region" {
-  description = "AWS region, e.g. eu-central-1."
+  description = "AWS region of every stack, e.g. eu-central-1."
   type        = string
 
   validation {

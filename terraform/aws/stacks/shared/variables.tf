@@ -1,5 +1,7 @@
+# Common to every stack of terraform/aws, each declaring them alike: values from
+# terraform/aws/common.tfvars, environment from `invoke tf.plan --env` (terraform/README.md).
 variable "project" {
-  description = "Project name; the ECR repository and the deploy role are named after it."
+  description = "Project name. Resources are named <project>-<environment>: that is how each stack finds what the ones before it made."
   type        = string
   default     = "todo"
 
@@ -10,7 +12,7 @@ variable "project" {
 }
 
 variable "region" {
-  description = "AWS region of the registry (the same as the environments')."
+  description = "AWS region of every stack, e.g. eu-central-1."
   type        = string
 
   validation {

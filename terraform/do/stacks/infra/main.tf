@@ -4,7 +4,7 @@
 
 locals {
   name       = "${var.project}-${var.environment}"
-  production = var.environment == "prod"
+  production = var.environment == "prod" # HA control plane, standby nodes, larger sizes
   tags       = [var.project, var.environment]
 }
 

@@ -1,5 +1,7 @@
+# Common to every stack of terraform/do, each declaring them alike: values from
+# terraform/do/common.tfvars, environment from `invoke tf.plan --env` (terraform/README.md).
 variable "project" {
-  description = "Project name; prefixes every resource name."
+  description = "Project name. Resources are named <project>-<environment>: that is how each stack finds what the ones before it made."
   type        = string
   default     = "todo"
 
@@ -10,7 +12,7 @@ variable "project" {
 }
 
 variable "environment" {
-  description = "Environment: stage or prod. prod adds an HA control plane and standby database and cache nodes."
+  description = "Environment: stage or prod (`invoke tf.plan --env` passes it)."
   type        = string
 
   validation {

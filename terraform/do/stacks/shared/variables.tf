@@ -1,3 +1,16 @@
+# Common to every stack of terraform/do, each declaring them alike: values from
+# terraform/do/common.tfvars, environment from `invoke tf.plan --env` (terraform/README.md).
+variable "project" {
+  description = "Project name. Resources are named <project>-<environment>: that is how each stack finds what the ones before it made."
+  type        = string
+  default     = "todo"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.project))
+    error_message = "project must be 2-21 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
 variable "registry_name" {
   description = "Name of the account's container registry (DOCR allows one per account; globally unique)."
   type        = string

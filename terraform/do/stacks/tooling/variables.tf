@@ -1,11 +1,18 @@
+# Common to every stack of terraform/do, each declaring them alike: values from
+# terraform/do/common.tfvars, environment from `invoke tf.plan --env` (terraform/README.md).
 variable "project" {
-  description = "Project name (as in the infra stack)."
+  description = "Project name. Resources are named <project>-<environment>: that is how each stack finds what the ones before it made."
   type        = string
   default     = "todo"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.project))
+    error_message = "project must be 2-21 lowercase letters, digits or hyphens, starting with a letter."
+  }
 }
 
 variable "environment" {
-  description = "Environment: stage or prod."
+  description = "Environment: stage or prod (`invoke tf.plan --env` passes it)."
   type        = string
 
   validation {

@@ -1,0 +1,45 @@
+"""The var-file layout (terraform/README.md, 'Settings'): terraform/<cloud>/common.tfvars sets
+what every stack of the cloud declares, alike; each stack's own example sets only what that
+stack declares; together with what `invoke tf.plan` adds, they leave no variable unset."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops import tf
+from tests.terraform.conftest import named, parse
+
+STACKS = [(cloud, stack) for cloud in tf.CLOUDS for stack in tf.STACKS]
+PASSED_BY_INVOKE = {"environment", "argocd_manifests_yaml"}
+
+
+def common(cloud: str) -> set[str]:
+    return set(parse(tf.TERRAFORM_DIR / cloud / "common.tfvars.example"))
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+def test_every_stack_declares_the_common_variables_alike(cloud):
+    for variable in common(cloud):
+        declarations = [named(f"{cloud}/stacks/{s}", "variable").get(variable) for s in tf.STACKS]
+        assert None not in declarations, f"a stack of {cloud} does not declare {variable}"
+        assert all(d == declarations[0] for d in declarations), f"{cloud}: {variable} differs"
+    environments = [
+        named(f"{c}/stacks/{s}", "variable")["environment"]
+        for c in tf.CLOUDS
+        for s in tf.ENVIRONMENT_STACKS
+    ]
+    assert all(d == environments[0] for d in environments), "environment differs"
+
+
+@pytest.mark.parametrize(("cloud", "stack"), STACKS, ids=[f"{c}/{s}" for c, s in STACKS])
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_the_examples_set_each_stack_exactly_its_variables(cloud, stack, env):
+    declared = named(f"{cloud}/stacks/{stack}", "variable")
+    examples = [f.with_suffix(".tfvars.example") for f in tf.var_files(cloud, env, stack)]
+    assert examples[0].name == "common.tfvars.example", "common.tfvars first, the stack's last"
+    own = set().union(*(parse(file) for file in examples[1:]))
+    assert not own & common(cloud), f"{stack}'s example repeats a common value"
+    given = common(cloud) | own | (PASSED_BY_INVOKE & set(declared))
+    assert given <= set(declared), f"undeclared in {stack}: {given - set(declared)}"
+    required = {name for name, body in declared.items() if "default" not in body}
+    assert required <= given, f"{cloud}/{stack} would ask for {required - given}"

