@@ -254,7 +254,8 @@ def check(c, repo_url="", revision=""):
     [ingress] = [d for d in k8s.documents(k8s.render(k8s.LOCAL_OVERLAY)) if d["kind"] == "Ingress"]
     url = f"http://{ingress['spec']['rules'][0]['host']}:{ingress_port()}"
     _run("pytest", "tests/browser/test_journey.py", "--base-url", url, "-p", "no:cacheprovider")
-    # Later steps that need Tilt's deployment (edit-to-served times through live_update) go here.
+    # The place for a later step that needs the app Tilt deployed, such as timing an edit
+    # until it is served through live_update (under a `tilt up` of its own: `tilt ci` exits).
     if not (image := _image(context, "todo", "web")):
         raise Exit("error: deployment/web has no image after `tilt ci`", code=1)
     _run("tilt", "down", "--context", context)
@@ -273,6 +274,8 @@ def check(c, repo_url="", revision=""):
     _kubectl(context, "-n", "argocd", *install, stdin=download(argocd["url"], argocd["sha256"]))
     available = ("deployment", "--all", "--for=condition=Available", "--timeout=5m")
     _kubectl(context, "-n", "argocd", "wait", *available)
+    # The cloud overlays hold no Namespace (Argo CD creates it): their dry run needs the
+    # `todo` namespace of the local overlay, which `tilt down` leaves in place by default.
     for target in k8s.CLOUD_OVERLAYS + k8s.ARGOCD_TARGETS:
         _kubectl(context, "apply", "--dry-run=server", "-f", "-", stdin=k8s.render(target))
 
