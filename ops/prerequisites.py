@@ -89,6 +89,9 @@ TOOLS = (
         present=lambda: shutil.which("npm") is not None and not stale_node_packages(),
     ),
     Tool("terraform", ("tests/terraform",), manual=TERRAFORM_FIX),
+    # The CI cluster job's install step, which tests/tilt runs, checks downloads with it;
+    # macOS has no sha256sum of its own.
+    Tool("sha256sum", ("tests/tilt",), apt="coreutils", brew="coreutils"),
 )
 
 
