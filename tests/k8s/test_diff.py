@@ -33,6 +33,8 @@ ALLOWED: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("ConfigMap/todo-config", ("data", "DJANGO_CSRF_TRUSTED_ORIGINS")),
         # Who may reach web: the cloud ingress controller's namespace, or the local one's.
         ("NetworkPolicy/web-ingress", ("spec", "ingress")),
+        # cert-manager's HTTP-01 solver pods, where a certificate is issued.
+        ("NetworkPolicy/acme-http01-solver", ()),
     ],
     "where data runs": [
         *[
