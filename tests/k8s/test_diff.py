@@ -23,7 +23,12 @@ ALLOWED: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("PodDisruptionBudget/*", ()),
     ],
     "resources": [("*", (*CONTAINERS, "resources"))],
-    "image": [("*", (*CONTAINERS, "image")), ("*", (*CONTAINERS, "imagePullPolicy"))],
+    "image": [
+        ("*", (*CONTAINERS, "image")),
+        ("*", (*CONTAINERS, "imagePullPolicy")),
+        # DigitalOcean: the registry integration's pull secret (AWS nodes pull by IAM).
+        ("ServiceAccount/todo", ("imagePullSecrets",)),
+    ],
     "hosts/TLS": [
         ("Ingress/web", ("spec", "rules")),
         ("Ingress/web", ("spec", "tls")),

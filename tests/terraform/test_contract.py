@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
-from ops import tf
+from ops import k8s, tf
 from ops.tools import REPO_ROOT
 from tests.terraform.conftest import hcl, named
 
@@ -234,7 +235,6 @@ def test_ingress_and_tls_use_what_the_tooling_installs(cloud, aws_overlays, do_o
 @pytest.mark.parametrize("cloud", tf.CLOUDS)
 @pytest.mark.parametrize("env", tf.ENVIRONMENTS)
 def test_apps_stack_applies_the_argocd_objects_of_its_environment(cloud, env):
-    from ops import k8s
 
     objects = k8s.documents(k8s.render(f"argocd/{cloud}/{env}"))
     applications = [o for o in objects if o["kind"] == "Application"]
@@ -275,3 +275,22 @@ def test_aws_readme_lists_the_secrets_terraform_writes():
         ("rds!db-<uuid>" if n == RDS_SECRET_NAME else n): keys for n, keys in expected.items()
     }
     assert listed == expected
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_do_pods_pull_with_the_secret_the_registry_integration_writes(do_overlays, env):
+    """DOKS' registry integration (on in the kubernetes module) writes `registry-<registry>`
+    into every namespace and attaches it to `default` only: the `todo` ServiceAccount the
+    pods run as must list it, or every pull from DOCR fails."""
+    cluster = resource("do/modules/kubernetes", "digitalocean_kubernetes_cluster", "this")
+    assert cluster["registry_integration"] is True
+    objects = do_overlays[env]
+    overlay = REPO_ROOT / f"kustomize/overlays/do/{env}/kustomization.yaml"
+    (entry,) = [i for i in yaml.safe_load(overlay.read_text())["images"] if i["name"] == "todo"]
+    host, registry, _ = entry["newName"].split("/", 2)
+    assert host == "registry.digitalocean.com"
+    account = one(objects, "ServiceAccount", "todo")
+    assert account.get("imagePullSecrets") == [{"name": f"registry-{registry}"}]
+    for workload in (o for o in objects if o["kind"] in ("Deployment", "Job")):
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "todo", k8s.object_id(workload)
