@@ -11,7 +11,7 @@ import yaml
 
 from ops import k8s, tf
 from ops.tools import REPO_ROOT
-from tests.terraform.conftest import hcl, named
+from tests.terraform.conftest import hcl, named, parse
 
 CONTRACT = (REPO_ROOT / "docs" / "contract.md").read_text()
 RDS_SECRET_NAME = "rds!db-0a1b2c3d-4e5f-6789-abcd-ef0123456789"  # how RDS names it
@@ -294,3 +294,31 @@ def test_do_pods_pull_with_the_secret_the_registry_integration_writes(do_overlay
     for workload in (o for o in objects if o["kind"] in ("Deployment", "Job")):
         pod = workload["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == "todo", k8s.object_id(workload)
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_the_deploy_role_may_read_and_refresh_the_argo_cd_application(env):
+    """`invoke deploy --wait` in GitHub Actions runs as the shared stack's deploy role: the
+    infra example gives that role an access entry, whose group the apps stack binds to a Role
+    covering the kubectl calls ops/release.py makes (get, annotate = patch)."""
+    role = resource("aws/stacks/shared", "aws_iam_role", "github_deploy")["name"]
+    role = role.replace("${var.project}", variable_default("aws/stacks/shared", "project"))
+    example = parse(tf.TERRAFORM_DIR / f"aws/stacks/infra/{env}.tfvars.example")
+    assert [arn.rsplit("/", 1)[1] for arn in example["deploy_role_arns"]] == [role]
+    assert module_call("aws/stacks/infra", "eks")["deployer_principal_arns"] == (
+        "${var.deploy_role_arns}"
+    )
+    group = variable_default("aws/modules/eks", "deployer_group")
+    entry = resource("aws/modules/eks", "aws_eks_access_entry", "deployer")
+    assert entry["kubernetes_groups"] == ["${var.deployer_group}"]
+    assert module_call("aws/stacks/apps", "config")["deployer_group"] == group
+    config = "modules/cluster-config"
+    (rule,) = resource(config, "kubernetes_role_v1", "deployer")["rule"]
+    assert rule["api_groups"] == ["argoproj.io"] and rule["resources"] == ["applications"]
+    assert {"get", "patch"} <= set(rule["verbs"])
+    assert (
+        variable_default(config, "argocd_namespace")
+        == (locals_of("modules/cluster-tooling")["namespaces"]["argocd"])
+    )
+    (subject,) = resource(config, "kubernetes_role_binding_v1", "deployer")["subject"]
+    assert subject["kind"] == "Group" and subject["name"] == "${var.deployer_group}"
