@@ -11,7 +11,7 @@ import yaml
 
 from ops import k8s, tf
 from ops.tools import REPO_ROOT
-from tests.terraform.conftest import hcl, named, parse
+from tests.terraform.conftest import hcl, helm_values, named, parse
 
 CONTRACT = (REPO_ROOT / "docs" / "contract.md").read_text()
 RDS_SECRET_NAME = "rds!db-0a1b2c3d-4e5f-6789-abcd-ef0123456789"  # how RDS names it
@@ -322,3 +322,19 @@ def test_the_deploy_role_may_read_and_refresh_the_argo_cd_application(env):
     )
     (subject,) = resource(config, "kubernetes_role_binding_v1", "deployer")["subject"]
     assert subject["kind"] == "Group" and subject["name"] == "${var.deployer_group}"
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+def test_reloader_rolls_workloads_in_a_way_argo_cd_self_heal_leaves_alone(cloud):
+    """With selfHeal on, Reloader's default env-vars strategy is drift Argo CD reverts: each
+    secret rotation would mean OutOfSync, a revert and a second rollout."""
+    applications = [
+        doc
+        for env in tf.ENVIRONMENTS
+        for doc in k8s.documents(k8s.render(f"argocd/{cloud}/{env}"))
+        if doc["kind"] == "Application"
+    ]
+    assert any(app["spec"]["syncPolicy"]["automated"].get("selfHeal") for app in applications)
+    values = helm_values("modules/cluster-tooling", "reloader")["reloader"]
+    assert values["reloadStrategy"] == "annotations"
+    assert values["autoReloadAll"] is True
