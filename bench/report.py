@@ -75,8 +75,8 @@ def queries_legend(rows: list[Row]) -> str | None:
         return None
     return (
         "queries: SQL statements of one request, counted after the warm-up; the mix's are "
-        "the mean over its run (django_db_execute_total); cache hits: the cache "
-        "framework's reads that found their key (django_cache_get_hits_total)"
+        "the mean over its run (django_db_execute_total); cache hits: the share of list "
+        "rows read from the cache rather than rendered (todo_row_cache_hits_total)"
     )
 
 
