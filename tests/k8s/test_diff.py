@@ -36,6 +36,7 @@ ALLOWED: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("Ingress/web", ("metadata", "annotations", "cert-manager.io/cluster-issuer")),
         ("ConfigMap/todo-config", ("data", "DJANGO_ALLOWED_HOSTS")),
         ("ConfigMap/todo-config", ("data", "DJANGO_CSRF_TRUSTED_ORIGINS")),
+        ("ConfigMap/todo-config", ("data", "DJANGO_SITE_URL")),
         # Who may reach web: the cloud ingress controller's namespace, or the local one's.
         ("NetworkPolicy/web-ingress", ("spec", "ingress")),
         # cert-manager's HTTP-01 solver pods, where a certificate is issued.
