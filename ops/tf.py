@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
+import yaml
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.k8s import RenderError, render
+from ops import k8s
+from ops.k8s import RenderError, documents, render
 from ops.tools import REPO_ROOT, confirm, require
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
@@ -150,13 +152,26 @@ def plan_stack(c, cloud: str, env: str, stack: str, plan_file: Path, backend: li
 
 
 def _argocd_var_file(cloud: str, env: str, folder: Path) -> Path:
-    """The rendered kustomize/argocd/<cloud>/<env> as a var file for the apps stack."""
+    """The rendered kustomize/argocd/<cloud>/<env> as a var file for the apps stack; without
+    the Application while the overlay pins no release, so that Argo CD never syncs the
+    template's placeholder image (ImagePullBackOff, a failed migrate hook, Degraded)."""
+    from ops.release import image_entry  # ops.release imports this module
+
     try:
-        rendered = render(f"argocd/{cloud}/{env}")
+        docs = documents(render(f"argocd/{cloud}/{env}"))
     except RenderError as error:
         raise Exit(f"error: {error}", code=1) from error
+    overlay = k8s.KUSTOMIZE_DIR / "overlays" / cloud / env / "kustomization.yaml"
+    if not (pinned := image_entry(overlay.read_text())) or not pinned.is_release:
+        docs = [doc for doc in docs if doc["kind"] != "Application"]
+        print(
+            f"  note: overlays/{cloud}/{env} pins no release yet ({pinned}): the AppProject "
+            f"only. After `invoke deploy --env {env} --cloud {cloud}`, apply this stack again "
+            "to create the Application.",
+            flush=True,
+        )
     path = folder / f"argocd-{cloud}-{env}.tfvars.json"
-    path.write_text(json.dumps({"argocd_manifests_yaml": rendered}))
+    path.write_text(json.dumps({"argocd_manifests_yaml": yaml.safe_dump_all(docs)}))
     return path
 
 

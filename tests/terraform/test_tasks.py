@@ -4,13 +4,15 @@ them with the missing piece and its fix."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
-from ops import tf
+from ops import k8s, tf
+from ops.release import ImageRef, set_image
 
 
 @pytest.fixture
@@ -117,3 +119,25 @@ def test_validate_offline_without_a_mirror_says_how_to_get_one(monkeypatch):
     context = MockContext(run=Result(), repeat=True)
     with pytest.raises(Exit, match=r"TF_PROVIDER_MIRROR .* `terraform providers mirror`"):
         tf.validate(context, offline=True)
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+def test_apps_stack_creates_the_application_only_once_the_overlay_pins_a_release(
+    tmp_path, monkeypatch, cloud
+):
+    """Before the first `invoke deploy`, the overlay's image is the template's placeholder:
+    an Application would sync it (ImagePullBackOff, a failed migrate hook, Degraded)."""
+    tree = tmp_path / "kustomize"
+    shutil.copytree(k8s.KUSTOMIZE_DIR, tree)
+    monkeypatch.setattr(k8s, "KUSTOMIZE_DIR", tree)
+
+    def kinds() -> list[str]:
+        var_file = tf._argocd_var_file(cloud, "stage", tmp_path)
+        rendered = json.loads(var_file.read_text())["argocd_manifests_yaml"]
+        return sorted(doc["kind"] for doc in k8s.documents(rendered))
+
+    assert kinds() == ["AppProject"]
+    overlay = tree / f"overlays/{cloud}/stage/kustomization.yaml"
+    release = ImageRef("registry.example.com/todo", "a" * 40, "sha256:" + "b" * 64)
+    overlay.write_text(set_image(overlay.read_text(), release))
+    assert kinds() == ["AppProject", "Application"]
