@@ -4,7 +4,14 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from observability import tracing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+
+if tracing.enabled():
+    # Its middleware must be in MIDDLEWARE before the application builds the chain (in
+    # gunicorn's master, which preloads the app; workers start exporting in post_fork).
+    tracing.instrument_django()
 
 application = get_wsgi_application()
 
