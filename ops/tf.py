@@ -35,7 +35,7 @@ ENVIRONMENT_STACKS = STACKS[1:]
 TERRAFORM_FIX = "install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)"
 # The configurations that need only hashicorp/aws: `tf.validate --offline` can init them from a
 # provider mirror. The others need the registry (GitHub Actions runs them).
-OFFLINE = ("aws/modules/*", "aws/stacks/shared", "aws/stacks/infra")
+OFFLINE = ("aws/modules/*", "aws/stacks/shared", "aws/stacks/infra", "aws/bootstrap")
 DO_CREDENTIALS = {
     "DIGITALOCEAN_TOKEN": "export an API token "
     "(https://docs.digitalocean.com/reference/api/create-personal-access-token/)",
@@ -57,7 +57,8 @@ class Configuration:
 
     @property
     def is_stack(self) -> bool:
-        return self.name.split("/")[-2] == "stacks"
+        """A root module: a stack, or a cloud's bootstrap."""
+        return self.name.split("/")[-2] == "stacks" or self.name.endswith("/bootstrap")
 
     @property
     def offline(self) -> bool:
@@ -210,16 +211,21 @@ def configured(cloud: str) -> bool:
     return all(backend_file(cloud, env, "infra").is_file() for env in ENVIRONMENTS)
 
 
-def preflight(cloud: str, env: str, stack: str) -> None:
-    """Stop at the first missing piece, saying how to fix it."""
-    require("terraform", TERRAFORM_FIX)
-    for file in (backend_file(cloud, env, stack), *var_files(cloud, env, stack)):
+def need(*files: Path) -> None:
+    """Stop at the first missing settings file, saying which .example to copy."""
+    for file in files:
         if not file.is_file():
             raise Exit(
                 f"error: {file.relative_to(REPO_ROOT)} is missing. Fix: copy {file.name}.example "
                 "next to it and fill it in (terraform/README.md, 'Settings').",
                 code=1,
             )
+
+
+def preflight(cloud: str, env: str, stack: str) -> None:
+    """Stop at the first missing piece, saying how to fix it."""
+    require("terraform", TERRAFORM_FIX)
+    need(backend_file(cloud, env, stack), *var_files(cloud, env, stack))
     missing = [v for v in DO_CREDENTIALS if cloud == "do" and not os.environ.get(v)]
     if missing:
         raise Exit(f"error: {missing[0]} is not set. Fix: {DO_CREDENTIALS[missing[0]]}", code=1)
@@ -242,12 +248,16 @@ def saved_plan(target: Target, commit: str) -> Path:
 
 
 def _terraform(c, cloud: str, env: str, stack: str, *args: str, **run):
-    """terraform in a stack folder, echoed, with the environment's data dir."""
+    """terraform in a stack folder, with the environment's data dir."""
+    return _run(c, stack_dir(cloud, stack), data_dir(cloud, env, stack), *args, **run)
+
+
+def _run(c, folder: Path, data: Path | None, *args: str, **run):
+    """terraform -chdir=folder, echoed on stderr, never prompting."""
     terraform = require("terraform", TERRAFORM_FIX)
-    command = shlex.join([terraform, f"-chdir={stack_dir(cloud, stack)}", *args])
+    command = shlex.join([terraform, f"-chdir={folder}", *args])
     print(f"$ {command.replace(str(REPO_ROOT) + '/', '')}", file=sys.stderr, flush=True)
-    env = terraform_env(data_dir(cloud, env, stack))
-    return c.run(command, env=env, **{"pty": sys.stdout.isatty(), **run})
+    return c.run(command, env=terraform_env(data), **{"pty": sys.stdout.isatty(), **run})
 
 
 def plan_stack(
@@ -531,6 +541,30 @@ def drift(c, stack, env=""):
     print(f"{target}: drift reported in an issue")
 
 
+# --- bootstrap ---------------------------------------------------------------------------
+
+
+@task(help={"cloud": "do or aws", "destroy": "tear it down: the last step, after every stack"})
+def bootstrap(c, cloud, destroy=False):
+    """Once per account: the state bucket (a Space on DigitalOcean) and the credentials the
+    workflows use (AWS: GitHub OIDC roles; DigitalOcean: Spaces keys), from
+    terraform/<cloud>/bootstrap with local state. Shows the plan and asks first."""
+    if cloud not in CLOUDS:
+        raise Exit(f"error: --cloud must be one of {', '.join(CLOUDS)} (got {cloud!r})", code=2)
+    folder = TERRAFORM_DIR / cloud / "bootstrap"
+    files = [TERRAFORM_DIR / cloud / "common.tfvars", folder / "bootstrap.tfvars"]
+    need(*files)
+    plan_file = folder / ".terraform" / "bootstrap.tfplan"
+    _run(c, folder, None, "init", "-input=false")
+    flags = [f"-var-file={file}" for file in files] + (["-destroy"] if destroy else [])
+    _run(c, folder, None, "plan", "-input=false", f"-out={plan_file}", *flags)
+    if not confirm(f"{'Destroy' if destroy else 'Create'} the {cloud} bootstrap as planned?"):
+        raise Exit("tf.bootstrap: nothing changed (answer was not yes)", code=1)
+    _run(c, folder, None, "apply", "-input=false", str(plan_file))
+    if not destroy:  # the values for backend/*.hcl and the GitHub environments
+        _run(c, folder, None, "output")
+
+
 # --- fmt / validate ----------------------------------------------------------------------
 
 
@@ -612,7 +646,7 @@ def validate(c, offline=False):
 
 
 ns = Collection("tf")
-for each in (stacks, plan, apply, comment, drift):
+for each in (stacks, plan, apply, comment, drift, bootstrap):
     ns.add_task(each)
 ns.add_task(fmt)
 ns.add_task(validate)

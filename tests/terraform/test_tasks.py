@@ -315,3 +315,25 @@ def test_validate_offline_without_a_mirror_says_how_to_get_one(monkeypatch):
     monkeypatch.delenv("TF_PROVIDER_MIRROR", raising=False)
     with pytest.raises(Exit, match=r"TF_PROVIDER_MIRROR .* `terraform providers mirror`"):
         tf.validate(Recorder(), offline=True)
+
+
+def test_bootstrap_plans_then_applies_with_local_state_after_a_yes(terraform_tree, monkeypatch):
+    (terraform_tree / "aws" / "bootstrap" / "bootstrap.tfvars").unlink()
+    with pytest.raises(Exit, match=r"aws/bootstrap/bootstrap.tfvars is missing\. Fix: copy"):
+        tf.bootstrap(Recorder(), cloud="aws")
+    shutil.copy(
+        terraform_tree / "aws/bootstrap/bootstrap.tfvars.example",
+        terraform_tree / "aws/bootstrap/bootstrap.tfvars",
+    )
+    monkeypatch.setattr(tf, "confirm", lambda question: True)
+    context = Recorder()
+    tf.bootstrap(context, cloud="aws")
+    assert context.words(2) == ["init", "plan", "apply", "output"]
+    assert all("-chdir=" + str(terraform_tree / "aws/bootstrap") in c for c in context.commands)
+    assert "-backend-config" not in context.commands[0], "the bootstrap keeps its state locally"
+    assert "-var-file=" + str(terraform_tree / "aws/common.tfvars") in context.commands[1]
+    monkeypatch.setattr(tf, "confirm", lambda question: False)
+    context = Recorder()
+    with pytest.raises(Exit, match="nothing changed"):
+        tf.bootstrap(context, cloud="do", destroy=True)
+    assert context.words(2) == ["init", "plan"] and "-destroy" in context.commands[1]
