@@ -1,7 +1,9 @@
-"""Terraform for DigitalOcean and AWS: `invoke tf.plan`, `tf.apply`, `tf.fmt`, `tf.validate`.
+"""Terraform for DigitalOcean and AWS: `invoke tf.stacks`, `tf.plan`, `tf.apply`, `tf.comment`,
+`tf.drift`, `tf.bootstrap`, `tf.fmt`, `tf.validate`.
 
-Each task runs terraform itself; terraform/README.md explains the stacks, their state and the
-var files each one reads.
+Each task runs terraform (and the GitHub CLI for comments and issues) itself; the workflows
+terraform-plan.yml, terraform-apply.yml and drift.yml call these tasks. terraform/README.md
+explains the stacks, their state, the var files each one reads, and the pipeline.
 """
 
 from __future__ import annotations
