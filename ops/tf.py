@@ -344,13 +344,13 @@ def apply(c, stack, env="", changed_from="", yes=False, plan=False):
     chosen, commit = select(stack, env, changed_from), source_commit()
     missing = [t for t in chosen if not plan and not saved_plan(t, commit).is_file()]
     if commit.endswith("-dirty") or missing:
-        why = f"no saved plan of commit {commit[:12]} for {', '.join(map(str, missing))}"
-        if commit.endswith("-dirty"):
-            why = "terraform/ or kustomize/ has uncommitted changes"
         again = shlex.join(["invoke", "tf.plan", *(f"--stack={s}" for s in stack), f"--env={env}"])
+        why, fix = f"no saved plan of commit {commit[:12]} for {', '.join(map(str, missing))}", ""
+        if commit.endswith("-dirty"):
+            why, fix = "terraform/ or kustomize/ has uncommitted changes", "commit, then "
         raise Exit(
             f"error: tf.apply applies only a saved plan of the checked-out commit, and {why}. "
-            f"Fix: commit, run `{again}`, read the plan, then apply.",
+            f"Fix: {fix}run `{again}`, read the plan, then apply.",
             code=1,
         )
     for target in chosen:

@@ -184,7 +184,9 @@ def test_apply_refuses_without_a_saved_plan_of_this_commit(terraform_tree, monke
 def test_apply_refuses_uncommitted_changes(terraform_tree, monkeypatch):
     saved(terraform_tree, "aws", "stage", "infra")
     monkeypatch.setattr(tf, "source_commit", lambda: f"{COMMIT}-dirty")
-    with pytest.raises(Exit, match=r"has uncommitted changes\. Fix: commit, run"):
+    with pytest.raises(
+        Exit, match=r"has uncommitted changes\. Fix: commit, then run `invoke tf.plan"
+    ):
         tf.apply(Recorder(), stack=["aws/infra"], env="stage", yes=True)
 
 
