@@ -234,13 +234,15 @@ def preflight(cloud: str, env: str, stack: str) -> None:
 
 
 def source_commit() -> str:
-    """HEAD's commit, with `-dirty` when terraform/ or kustomize/ has uncommitted changes."""
+    """HEAD's commit, with `-dirty` when terraform/ or kustomize/ has uncommitted changes (but
+    for the provider lock files `terraform init` writes or extends)."""
 
     def git(*args: str) -> str:
         command = ["git", "-C", str(REPO_ROOT), *args]
         return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603
 
-    dirty = git("status", "--porcelain", "--", "terraform", "kustomize")
+    locks = ":(exclude,glob)**/.terraform.lock.hcl"
+    dirty = git("status", "--porcelain", "--", "terraform", "kustomize", locks)
     return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
 
 
@@ -291,8 +293,9 @@ def _argocd_var_file(cloud: str, env: str, folder: Path) -> Path:
     return path
 
 
-def plan_targets(c, chosen: list[Target], *flags: str) -> None:
-    """Check every target's files, then plan each into its saved plan of this commit."""
+def plan_targets(c, chosen: list[Target], *flags: str) -> str:
+    """Check every target's files, then plan each into its saved plan of this commit; returns
+    the commit."""
     for target in chosen:  # all of them before the first plan
         preflight(target.cloud, target.env, target.stack)
     commit = source_commit()
@@ -301,6 +304,7 @@ def plan_targets(c, chosen: list[Target], *flags: str) -> None:
         backend = backend_config(target.cloud, target.env, target.stack)
         plan_stack(c, *astuple(target), saved_plan(target, commit), backend, *flags)
     print(f"\nsaved as the plans of {commit[:12]}; `invoke tf.apply` with the same --stack")
+    return commit
 
 
 STACK_HELP = {
@@ -354,9 +358,7 @@ def apply(c, stack, env="", changed_from="", yes=False, plan=False):
             code=1,
         )
     for target in chosen:
-        if plan:
-            plan_targets(c, [target])
-        plan_file = saved_plan(target, commit)
+        plan_file = saved_plan(target, plan_targets(c, [target]) if plan else commit)
         print(f"\n=== apply {target} ===", flush=True)
         if not yes:
             _terraform(c, *astuple(target), "show", str(plan_file))

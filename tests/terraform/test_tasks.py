@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 
 import pytest
 from invoke import Context, Result
@@ -339,3 +340,21 @@ def test_bootstrap_plans_then_applies_with_local_state_after_a_yes(terraform_tre
     with pytest.raises(Exit, match="nothing changed"):
         tf.bootstrap(context, cloud="do", destroy=True)
     assert context.words(2) == ["init", "plan"] and "-destroy" in context.commands[1]
+
+
+def test_the_commit_of_a_plan_is_dirty_with_changes_but_not_with_provider_lock_files(tmp_path):
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    stack = tmp_path / "terraform" / "aws" / "stacks" / "infra"
+    stack.mkdir(parents=True)
+    (stack / "main.tf").write_text("# a stack\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "a stack"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tf, "REPO_ROOT", tmp_path)
+        assert tf.source_commit() == head.strip()
+        (stack / ".terraform.lock.hcl").write_text("# written by terraform init\n")
+        assert tf.source_commit() == head.strip(), "init's lock file is not a change"
+        (stack / "main.tf").write_text("# a changed stack\n")
+        assert tf.source_commit() == f"{head.strip()}-dirty"
