@@ -16,6 +16,8 @@ import pytest
 import redis
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
+from django.core import mail
+from django.urls import reverse
 from django.utils import timezone
 
 from config.celery import app as celery_app
@@ -42,6 +44,17 @@ def test_reminder_arrives_through_the_broker(user, process_env):
         )
     assert notification.title == "Reminder: Call the plumber"
     assert notification.user == user
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_password_reset_email_is_sent_by_the_worker(client, user, process_env):
+    response = client.post(reverse("password_reset"), {"email": user.email})
+    assert response.status_code == 302
+    assert mail.outbox == []  # the request sent nothing: it queued the address after commit
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        wait_for(lambda: mail.outbox, 20, "the password reset email")
+    [email] = mail.outbox
+    assert email.to == [user.email] and "/accounts/reset/" in email.body
 
 
 @pytest.mark.django_db(transaction=True)

@@ -24,7 +24,12 @@ ALLOWED: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("PodDisruptionBudget/*", ()),
     ],
     "resources": [("*", (*CONTAINERS, "resources"))],
-    "image": [("*", (*CONTAINERS, "image")), ("*", (*CONTAINERS, "imagePullPolicy"))],
+    "image": [
+        ("*", (*CONTAINERS, "image")),
+        ("*", (*CONTAINERS, "imagePullPolicy")),
+        # DigitalOcean: the registry integration's pull secret (AWS nodes pull by IAM).
+        ("ServiceAccount/todo", ("imagePullSecrets",)),
+    ],
     "hosts/TLS": [
         ("Ingress/web", ("spec", "rules")),
         ("Ingress/web", ("spec", "tls")),
@@ -32,8 +37,11 @@ ALLOWED: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("Ingress/web", ("metadata", "annotations", "cert-manager.io/cluster-issuer")),
         ("ConfigMap/todo-config", ("data", "DJANGO_ALLOWED_HOSTS")),
         ("ConfigMap/todo-config", ("data", "DJANGO_CSRF_TRUSTED_ORIGINS")),
+        ("ConfigMap/todo-config", ("data", "DJANGO_SITE_URL")),
         # Who may reach web: the cloud ingress controller's namespace, or the local one's.
         ("NetworkPolicy/web-ingress", ("spec", "ingress")),
+        # cert-manager's HTTP-01 solver pods, where a certificate is issued.
+        ("NetworkPolicy/acme-http01-solver", ()),
     ],
     "where data runs": [
         *[

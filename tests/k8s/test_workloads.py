@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from ops import k8s
@@ -270,6 +272,10 @@ def test_ingress_hosts_are_allowed_by_django(manifests, overlay):
     allowed = config["DJANGO_ALLOWED_HOSTS"].split(",")
     for rule in ingress["rules"]:
         assert rule["host"] in allowed
+    # Emailed links (password reset) point at the ingress's first host.
+    site = urlsplit(config["DJANGO_SITE_URL"])
+    assert site.hostname == ingress["rules"][0]["host"]
+    assert site.scheme == ("http" if overlay == k8s.LOCAL_OVERLAY else "https")
     if overlay == k8s.LOCAL_OVERLAY:
         assert [rule["host"] for rule in ingress["rules"]] == ["todo.localhost"]
         assert "tls" not in ingress

@@ -131,6 +131,10 @@ resource "helm_release" "reloader" {
       # after a password rotation), without annotating the manifests.
       autoReloadAll = true
       watchGlobally = true
+      # Roll by an annotation on the pod template, not an injected env var: Argo CD's
+      # self-heal takes the env var for drift and reverts it, a second rollout per
+      # rotation (Reloader's documentation recommends this strategy for GitOps).
+      reloadStrategy = "annotations"
     }
   })]
 }

@@ -102,6 +102,8 @@ module "eks" {
   public_access_cidrs  = var.cluster_public_access_cidrs
   kms_key_arn          = aws_kms_key.this.arn
   admin_principal_arns = var.cluster_admin_principal_arns
+  # May only read and refresh the Argo CD Application (cluster-config's deployer Role).
+  deployer_principal_arns = var.deploy_role_arns
 
   node_groups = {
     default = {

@@ -64,7 +64,8 @@ run "stage" {
   command = apply
 
   variables {
-    environment = "stage"
+    environment      = "stage"
+    deploy_role_arns = ["arn:aws:iam::111122223333:role/todo-github-deploy"]
   }
 
   # Tags RDS copied from the instance onto the secret it created.
@@ -86,6 +87,11 @@ run "stage" {
   assert {
     condition     = !module.valkey.automatic_failover_enabled
     error_message = "Stage's cache is a single node."
+  }
+
+  assert {
+    condition     = keys(module.eks.deployer_groups) == ["arn:aws:iam::111122223333:role/todo-github-deploy"] && module.eks.deployer_groups["arn:aws:iam::111122223333:role/todo-github-deploy"] == tolist(["todo-deployers"])
+    error_message = "The deploy role gets an access entry in the deployers' group."
   }
 
   assert {
