@@ -24,6 +24,14 @@ def require(tool: str, fix: str) -> str:
     return path
 
 
+def git(*args: str, check: bool = True) -> str:
+    """git's output in the repository; on failure stop with what git said, or "" (check=False)."""
+    result = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True)  # noqa: S603, S607
+    if result.returncode and check:
+        raise Exit(f"error: git {' '.join(args)} failed: {result.stderr.strip()}", code=1)
+    return "" if result.returncode else result.stdout.strip()
+
+
 def confirm(question: str) -> bool:
     """Ask on the terminal; True only for 'yes'. Without a terminal, stop and point at --yes."""
     if not sys.stdin.isatty():

@@ -35,7 +35,10 @@ def test_every_stack_declares_the_common_variables_alike(cloud):
 @pytest.mark.parametrize("env", tf.ENVIRONMENTS)
 def test_the_examples_set_each_stack_exactly_its_variables(cloud, stack, env):
     declared = named(f"{cloud}/stacks/{stack}", "variable")
-    examples = [f.with_suffix(".tfvars.example") for f in tf.var_files(cloud, env, stack)]
+    examples = [
+        f.with_suffix(".tfvars.example")
+        for f in tf.targets([f"{cloud}/{stack}"], env)[0].var_files()
+    ]
     assert examples[0].name == "common.tfvars.example", "common.tfvars first, the stack's last"
     own = set().union(*(parse(file) for file in examples[1:]))
     assert not own & common(cloud), f"{stack}'s example repeats a common value"
