@@ -130,12 +130,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 # The Celery broker: redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis
-# with TLS. Nothing else uses it (no cache is configured: nothing calls one), and sessions
-# are in the database, so the site keeps working while the broker is down; only
+# with TLS, and the cache below. Sessions are in the database and the cache's only caller
+# renders what it cannot read, so the site keeps working while Redis is down; only
 # background work waits for it.
 # Unset means the embedded default (local development only): no Redis at all.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_USES_TLS = REDIS_URL.startswith("rediss://")
+
+# The cache framework's one caller is the list's rendered rows (todos/rows.py). In Redis
+# every web process reads what any of them rendered (per process, 5 workers each had to
+# render every row once); each key gets a timeout, so a Redis that evicts only keys with
+# one (volatile-lru) never evicts the broker's queues. Short socket timeouts: a Redis that
+# hangs costs a request half a second, then its rows are rendered. Without Redis (`invoke
+# dev`), each process keeps its own.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "todo",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --- Accounts -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
