@@ -220,7 +220,8 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # a warning with the cause, once per
 if not REDIS_URL:
     # Embedded default (one development server, no Redis): counts in the process's memory.
     CACHES["ratelimit"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003"]  # "not shared": one process here
+    # "Not shared" and "not officially supported": true, and right for one process.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- Email ----------------------------------------------------------------------------
 # consolemail:// prints mail to the log; smtp+tls://user:pass@host:587 in the clouds.
