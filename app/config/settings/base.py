@@ -66,6 +66,8 @@ MIDDLEWARE = [
     # id every log line of the request carries (returned in X-Request-ID).
     "observability.middleware.RequestMetricsMiddleware",
     "observability.middleware.RequestContextMiddleware",
+    # 400 for a query string or form body that is not UTF-8 text, or holds a NUL.
+    "core.text_input.TextInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
