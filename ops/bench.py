@@ -89,11 +89,12 @@ def _guarded(step):
     from bench import NoResultError
     from bench.client import ClientError
     from bench.harness import BenchError
+    from bench.loop import LoopError
     from bench.processes import ProcessError
 
     try:
         return step()
-    except (BenchError, ClientError, NoResultError, ProcessError) as error:
+    except (BenchError, ClientError, LoopError, NoResultError, ProcessError) as error:
         raise Exit(f"error: {error}", code=1) from None
 
 
@@ -141,4 +142,26 @@ def worker(c):
     _verdicts(_worker())
 
 
-ns = Collection("bench", run, web, worker)
+@task(
+    help={
+        "tries": "rounds: each starts `invoke dev`, makes every edit once, then Ctrl-C (default 5)",
+        "port": "port of the measured `invoke dev` (default 16300; +1 and +2 for its metrics)",
+        "markdown": "print the table as Markdown (for docs/performance.md)",
+    }
+)
+def loop(c, tries=5, port=16300, markdown=False):
+    """Time the edit loop of `invoke dev`: each kind of saved file until it is served, Ctrl-C."""
+    from bench import loop as dev_loop
+    from bench.harness import machine
+
+    info = machine()
+    _say(f"invoke {' '.join(sys.argv[1:])}\n{info['date']} | {info['cpus']} CPUs ({info['cpu']})")
+    result = _guarded(lambda: dev_loop.run(tries, port, _say))
+    _say("\n" + dev_loop.table(result, markdown))
+    _say("load average at the end: " + " ".join(f"{load:.2f}" for load in result.load))
+    for line in result.sigkills:
+        _say(f"  {line}")
+    _verdicts(dev_loop.verdicts(result))
+
+
+ns = Collection("bench", run, web, worker, loop)

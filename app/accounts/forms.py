@@ -1,5 +1,7 @@
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import UserCreationForm
+from django.db import transaction
 
 from accounts.models import User, time_zone_choices
 
@@ -35,3 +37,19 @@ class ProfileForm(forms.ModelForm):
         if taken.exists():
             raise forms.ValidationError("An account with this email already exists.")
         return email
+
+
+class QueuedPasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, whose email the worker sends after commit (accounts.tasks).
+
+    The request only queues the address, known or not, so both answers take the same time
+    and none waits on SMTP. The view's options (templates, request, use_https) are not
+    passed on: the worker uses Django's default templates and DJANGO_SITE_URL for the link.
+    """
+
+    def save(self, **view_options):
+        from accounts.tasks import send_password_reset_email
+
+        email = self.cleaned_data["email"]
+        # robust: a broker outage must not turn the answer into a 500 (which would tell too).
+        transaction.on_commit(lambda: send_password_reset_email.delay(email), robust=True)

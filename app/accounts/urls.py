@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views
+from accounts.forms import QueuedPasswordResetForm
 
 app_name = "accounts"
 
@@ -17,6 +18,13 @@ auth_urlpatterns = [
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
+    ),
+    path(
+        "password_reset/",
+        views.limit_password_resets(
+            auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm)
+        ),
+        name="password_reset",
     ),
     path("", include("django.contrib.auth.urls")),
 ]

@@ -9,7 +9,7 @@ from celery import Celery, bootsteps, signals
 from celery.beat import PersistentScheduler
 
 from core import liveness
-from observability import logs
+from observability import logs, tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
@@ -18,6 +18,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Worker and beat log through Django's LOGGING (JSON lines with the task's context).
 signals.setup_logging.connect(logs.configure_celery_logging)
+# Traces (off unless OTEL_EXPORTER_OTLP_ENDPOINT is set): started in each pool process and
+# in beat, flushed when a pool process exits (observability/tracing.py).
+signals.worker_process_init.connect(tracing.start_worker_process)
+signals.worker_process_shutdown.connect(tracing.stop)
+signals.beat_init.connect(tracing.start_beat)
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):

@@ -76,6 +76,14 @@ def pre_fork(server, worker):
     gc.freeze()
 
 
+def post_fork(server, worker):
+    # Traces, if OTEL_EXPORTER_OTLP_ENDPOINT is set: the exporter's thread and connection
+    # belong to each worker, never to the master (observability/tracing.py).
+    from observability import tracing
+
+    tracing.start("web")
+
+
 def child_exit(server, worker):
     from observability import gunicorn_metrics
 

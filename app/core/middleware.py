@@ -2,6 +2,7 @@ import zoneinfo
 
 from django.http import JsonResponse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 from core.health import readiness
 
@@ -24,11 +25,8 @@ class HealthCheckMiddleware:
         if request.path == LIVENESS_PATH:
             return JsonResponse({"status": "ok"})
         if request.path == READINESS_PATH:
-            ready, checks = readiness()
-            return JsonResponse(
-                {"status": "ok" if ready else "fail", "checks": checks},
-                status=200 if ready else 503,
-            )
+            ready, status, checks = readiness()
+            return JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
         return self.get_response(request)
 
 
@@ -45,3 +43,17 @@ class UserTimezoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class PrivatePagesMiddleware:
+    """`Cache-Control: private, no-store` on every response to a signed-in user: their pages
+    and exports must not stay in a shared proxy or on a shared computer's disk."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response

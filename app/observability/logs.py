@@ -7,6 +7,8 @@ each record, and the JSON formatter writes them out. Web binds them per request
 the request id in its message headers; the worker binds it, with the task's id and
 name, while the task runs. So `request_id` follows one request from web into every
 task it caused.
+When tracing is on (tracing.py), each line also carries the `trace_id` and `span_id` of
+the span it was logged in, so a log line leads to its trace and back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import logging.config
 import re
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -27,6 +30,8 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:;=/+-]{1,128}")
 # Replaced, never mutated: a dict set in one request or task is never seen by another.
 _fields: ContextVar[dict[str, object] | None] = ContextVar("log_fields", default=None)
 _task_tokens: dict[str, Token] = {}
+# Set by tracing.start: the current span's ids. None while tracing is off.
+_trace_ids: Callable[[], dict[str, str]] | None = None
 
 
 def current() -> dict[str, object]:
@@ -54,11 +59,17 @@ def clear(**_: object) -> None:
     _fields.set(None)
 
 
+def include_trace_ids(source: Callable[[], dict[str, str]] | None) -> None:
+    global _trace_ids
+    _trace_ids = source
+
+
 class LogContextFilter(logging.Filter):
     """Adds the bound fields to every record (a field passed with `extra=` wins)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in current().items():
+        fields = {**current(), **_trace_ids()} if _trace_ids else current()
+        for key, value in fields.items():
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True

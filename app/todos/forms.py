@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django import forms
 
-from todos.models import Category, Todo
+from todos.models import Category, Todo, is_todo_time, validate_todo_time
 
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
@@ -37,6 +37,7 @@ class TodoForm(OwnedByUserForm):
     remind_at = forms.DateTimeField(
         label="Remind at",
         required=False,
+        validators=[validate_todo_time],
         widget=DATETIME_INPUT,
         help_text="For “At a time I choose”.",
     )
@@ -73,6 +74,17 @@ class TodoForm(OwnedByUserForm):
         due_at = cleaned.get("due_at")
         if reminder in REMINDER_OFFSETS and due_at is None and "due_at" not in self.errors:
             self.add_error("due_at", "Set a due time for a reminder relative to it.")
+        # The due time's own range is the model's check (after this one).
+        offset = REMINDER_OFFSETS.get(reminder)
+        if (
+            offset
+            and due_at is not None
+            and is_todo_time(due_at)
+            and not is_todo_time(due_at - offset)
+        ):
+            self.add_error(
+                "reminder", "This reminder would fall before 1900: choose a later due time."
+            )
         if (
             reminder == "custom"
             and cleaned.get("remind_at") is None

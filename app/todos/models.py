@@ -1,12 +1,47 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+# The times a todo may be due or remind at. A stored instant is shown in the user's zone,
+# up to 16 hours either side of UTC, and Python's datetime ends at years 1 and 9999
+# (PostgreSQL's timestamptz goes further, so it would store what Python cannot read back).
+# From 1900 to the end of 9998, a time is representable in every zone, and so is a
+# reminder up to MAX_REMIND_BEFORE before it. Checked by the fields' validators (forms,
+# admin, full_clean) and by the table's check constraints (anything else that writes);
+# TodoForm checks that a reminder's offset keeps it in range.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)  # exclusive
+MAX_REMIND_BEFORE = timedelta(days=365)
+TIME_RANGE_MESSAGE = "Choose a time from 1900 to 9998."
+
+
+def is_todo_time(value: datetime) -> bool:
+    return EARLIEST_TIME <= value < LATEST_TIME
+
+
+def validate_todo_time(value: datetime) -> None:
+    if not is_todo_time(value):
+        raise ValidationError(TIME_RANGE_MESSAGE, code="out_of_range")
+
+
+def validate_remind_before(value: timedelta) -> None:
+    if not timedelta(0) <= value <= MAX_REMIND_BEFORE:
+        raise ValidationError(
+            "A reminder is at most a year before the due time, never after it.",
+            code="out_of_range",
+        )
+
+
+def _in_range(field: str, low, high, high_inclusive: bool = False) -> models.Q:
+    upper = {f"{field}__lte" if high_inclusive else f"{field}__lt": high}
+    return models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gte": low}, **upper)
 
 
 class Category(models.Model):
@@ -59,11 +94,13 @@ class Todo(models.Model):
     )
     title = models.CharField(max_length=TITLE_MAX_LENGTH)
     notes = models.TextField(max_length=NOTES_MAX_LENGTH, blank=True)
-    due_at = models.DateTimeField("due", null=True, blank=True)
+    due_at = models.DateTimeField("due", null=True, blank=True, validators=[validate_todo_time])
     # Either a fixed time, or an offset before the due time (kept so that moving the
     # due date moves the reminder with it).
-    remind_at = models.DateTimeField("remind at", null=True, blank=True)
-    remind_before = models.DurationField(null=True, blank=True)
+    remind_at = models.DateTimeField(
+        "remind at", null=True, blank=True, validators=[validate_todo_time]
+    )
+    remind_before = models.DurationField(null=True, blank=True, validators=[validate_remind_before])
     reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
     priority = models.PositiveSmallIntegerField(choices=Priority, default=Priority.NORMAL)
     category = models.ForeignKey(
@@ -86,6 +123,24 @@ class Todo(models.Model):
                 fields=["remind_at"],
                 name="todo_reminder_pending",
                 condition=Q(status="open", reminded_at__isnull=True, remind_at__isnull=False),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=_in_range("due_at", EARLIEST_TIME, LATEST_TIME),
+                name="todo_due_at_in_range",
+                violation_error_message=TIME_RANGE_MESSAGE,
+            ),
+            models.CheckConstraint(
+                condition=_in_range("remind_at", EARLIEST_TIME, LATEST_TIME),
+                name="todo_remind_at_in_range",
+                violation_error_message=TIME_RANGE_MESSAGE,
+            ),
+            models.CheckConstraint(
+                condition=_in_range(
+                    "remind_before", timedelta(0), MAX_REMIND_BEFORE, high_inclusive=True
+                ),
+                name="todo_remind_before_in_range",
             ),
         ]
 

@@ -65,6 +65,29 @@ def base_url(pytestconfig, request):
     return given.rstrip("/") if given else request.getfixturevalue("live_server").url
 
 
+# How Chromium reports a Content-Security-Policy violation on the console.
+CSP_VIOLATION = "Content Security Policy"
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    """The CSP violations the test's pages reported (the `context` fixture below fills it)."""
+    return []
+
+
+@pytest.fixture
+def context(context, csp_violations):
+    """Every browser test fails on a Content-Security-Policy violation in any of its pages."""
+
+    def record(message):
+        if message.type == "error" and CSP_VIOLATION in message.text:
+            csp_violations.append(f"{message.location.get('url')}: {message.text}")
+
+    context.on("console", record)
+    yield context
+    assert csp_violations == [], "Content-Security-Policy violations:\n" + "\n".join(csp_violations)
+
+
 @pytest.fixture
 def signed_in_page(page, live_server, make_user):
     user = make_user("pat", password="a-Str0ng-passphrase")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import CSP_VIOLATION
 from todos.models import Todo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,3 +85,12 @@ def test_password_change(signed_in_page, live_server):
     page.get_by_label("Password").fill("brand-n3w-Passphrase")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Your todos")).to_be_visible()
+
+
+def test_a_content_security_policy_violation_is_caught(page, live_server, csp_violations):
+    """The check every browser test ends with can fail: an inline style is refused."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    with page.expect_console_message(lambda message: CSP_VIOLATION in message.text):
+        page.evaluate("document.head.insertAdjacentHTML('beforeend', '<style>p{}</style>')")
+    assert len(csp_violations) == 1 and "style-src" in csp_violations[0]
+    csp_violations.clear()  # seen on purpose: the fixture's own check passes

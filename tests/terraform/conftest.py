@@ -58,3 +58,16 @@ def aws_overlays() -> dict[str, list[dict]]:
 def do_overlays() -> dict[str, list[dict]]:
     """Objects of the rendered DigitalOcean overlays, by environment."""
     return {env: k8s.documents(k8s.render(f"do/{env}")) for env in tf.ENVIRONMENTS}
+
+
+def helm_values(configuration: str, release: str) -> dict:
+    """The values of a helm_release written as `values = [yamlencode({...})]`, as HCL reads
+    them (references stay `${...}` strings)."""
+    (block,) = [
+        block["helm_release"][release]
+        for block in hcl(configuration).get("resource", [])
+        if release in block.get("helm_release", {})
+    ]
+    (expression,) = block["values"]
+    body = expression.removeprefix("${yamlencode(").removesuffix(")}")
+    return hcl2.loads(f"values = {body}", serialization_options=HCL_OPTIONS)["values"]

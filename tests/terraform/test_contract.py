@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
-from ops import tf
+from ops import k8s, tf
 from ops.tools import REPO_ROOT
-from tests.terraform.conftest import hcl, named
+from tests.terraform.conftest import hcl, helm_values, named, parse
 
 CONTRACT = (REPO_ROOT / "docs" / "contract.md").read_text()
 RDS_SECRET_NAME = "rds!db-0a1b2c3d-4e5f-6789-abcd-ef0123456789"  # how RDS names it
@@ -234,7 +235,6 @@ def test_ingress_and_tls_use_what_the_tooling_installs(cloud, aws_overlays, do_o
 @pytest.mark.parametrize("cloud", tf.CLOUDS)
 @pytest.mark.parametrize("env", tf.ENVIRONMENTS)
 def test_apps_stack_applies_the_argocd_objects_of_its_environment(cloud, env):
-    from ops import k8s
 
     objects = k8s.documents(k8s.render(f"argocd/{cloud}/{env}"))
     applications = [o for o in objects if o["kind"] == "Application"]
@@ -275,3 +275,94 @@ def test_aws_readme_lists_the_secrets_terraform_writes():
         ("rds!db-<uuid>" if n == RDS_SECRET_NAME else n): keys for n, keys in expected.items()
     }
     assert listed == expected
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_do_pods_pull_with_the_secret_the_registry_integration_writes(do_overlays, env):
+    """DOKS' registry integration (on in the kubernetes module) writes `registry-<registry>`
+    into every namespace and attaches it to `default` only: the `todo` ServiceAccount the
+    pods run as must list it, or every pull from DOCR fails."""
+    cluster = resource("do/modules/kubernetes", "digitalocean_kubernetes_cluster", "this")
+    assert cluster["registry_integration"] is True
+    objects = do_overlays[env]
+    overlay = REPO_ROOT / f"kustomize/overlays/do/{env}/kustomization.yaml"
+    (entry,) = [i for i in yaml.safe_load(overlay.read_text())["images"] if i["name"] == "todo"]
+    host, registry, _ = entry["newName"].split("/", 2)
+    assert host == "registry.digitalocean.com"
+    account = one(objects, "ServiceAccount", "todo")
+    assert account.get("imagePullSecrets") == [{"name": f"registry-{registry}"}]
+    for workload in (o for o in objects if o["kind"] in ("Deployment", "Job")):
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "todo", k8s.object_id(workload)
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_the_deploy_role_may_read_and_refresh_the_argo_cd_application(env):
+    """`invoke deploy --wait` in GitHub Actions runs as the shared stack's deploy role: the
+    infra example gives that role an access entry, whose group the apps stack binds to a Role
+    covering the kubectl calls ops/release.py makes (get, annotate = patch)."""
+    role = resource("aws/stacks/shared", "aws_iam_role", "github_deploy")["name"]
+    role = role.replace("${var.project}", variable_default("aws/stacks/shared", "project"))
+    example = parse(tf.TERRAFORM_DIR / f"aws/stacks/infra/{env}.tfvars.example")
+    assert [arn.rsplit("/", 1)[1] for arn in example["deploy_role_arns"]] == [role]
+    assert module_call("aws/stacks/infra", "eks")["deployer_principal_arns"] == (
+        "${var.deploy_role_arns}"
+    )
+    group = variable_default("aws/modules/eks", "deployer_group")
+    entry = resource("aws/modules/eks", "aws_eks_access_entry", "deployer")
+    assert entry["kubernetes_groups"] == ["${var.deployer_group}"]
+    assert module_call("aws/stacks/apps", "config")["deployer_group"] == group
+    config = "modules/cluster-config"
+    (rule,) = resource(config, "kubernetes_role_v1", "deployer")["rule"]
+    assert rule["api_groups"] == ["argoproj.io"] and rule["resources"] == ["applications"]
+    assert {"get", "patch"} <= set(rule["verbs"])
+    assert (
+        variable_default(config, "argocd_namespace")
+        == (locals_of("modules/cluster-tooling")["namespaces"]["argocd"])
+    )
+    (subject,) = resource(config, "kubernetes_role_binding_v1", "deployer")["subject"]
+    assert subject["kind"] == "Group" and subject["name"] == "${var.deployer_group}"
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+def test_reloader_rolls_workloads_in_a_way_argo_cd_self_heal_leaves_alone(cloud):
+    """With selfHeal on, Reloader's default env-vars strategy is drift Argo CD reverts: each
+    secret rotation would mean OutOfSync, a revert and a second rollout."""
+    applications = [
+        doc
+        for env in tf.ENVIRONMENTS
+        for doc in k8s.documents(k8s.render(f"argocd/{cloud}/{env}"))
+        if doc["kind"] == "Application"
+    ]
+    assert any(app["spec"]["syncPolicy"]["automated"].get("selfHeal") for app in applications)
+    values = helm_values("modules/cluster-tooling", "reloader")["reloader"]
+    assert values["reloadStrategy"] == "annotations"
+    assert values["autoReloadAll"] is True
+
+
+def test_terraform_installs_what_the_opt_in_components_talk_to(do_overlays):
+    """components/keda-worker queries kube-prometheus-stack's Prometheus Service, and
+    base/networkpolicy.yaml admits scrapes from its namespace; both opt-in releases exist."""
+    tooling = "modules/cluster-tooling"
+    namespaces = locals_of(tooling)["namespaces"]
+    prometheus = resource(tooling, "helm_release", "kube_prometheus_stack")
+    assert resource(tooling, "helm_release", "keda")["count"] == "${var.keda ? 1 : 0}"
+    assert prometheus["count"] == "${var.monitoring ? 1 : 0}"
+    spec = helm_values(tooling, "kube_prometheus_stack")["prometheus"]["prometheusSpec"]
+    assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False
+    assert spec["ruleSelectorNilUsesHelmValues"] is False
+    scaled = yaml.safe_load(
+        (REPO_ROOT / "kustomize/components/keda-worker/scaledobject.yaml").read_text()
+    )
+    (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+    host = trigger["metadata"]["serverAddress"].split("//")[1].split(":")[0]
+    assert host == f"{prometheus['name']}-prometheus.{namespaces['monitoring']}.svc"
+    scrape = one(do_overlays["prod"], "NetworkPolicy", "metrics-scrape")
+    (rule,) = scrape["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert namespaces["monitoring"] == "monitoring"
+    for cloud in tf.CLOUDS:
+        call = module_call(f"{cloud}/stacks/tooling", "tooling")
+        assert (call["monitoring"], call["keda"]) == ("${var.monitoring}", "${var.keda}")

@@ -8,9 +8,13 @@ contract everywhere. docs/settings.md documents each variable.
 from __future__ import annotations
 
 import ssl
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE as CSP_NONCE
+from csp.constants import NONE as CSP_NONE
+from csp.constants import SELF as CSP_SELF
 
 APP_DIR = Path(__file__).resolve().parent.parent.parent  # app/
 REPO_ROOT = APP_DIR.parent
@@ -27,6 +31,9 @@ SECRET_KEY = (
 )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# The site's address in links sent by email (password reset): never the request's Host
+# header, which a client chooses. production.py defaults it to https:// + the first host.
+SITE_URL = env.str("DJANGO_SITE_URL", default="http://localhost:8000").rstrip("/")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -42,6 +49,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_extensions",
     "django_htmx",
+    "csp",
+    "axes",
+    "django_ratelimit",
     "core",
     "observability",
     "accounts",
@@ -57,15 +67,23 @@ MIDDLEWARE = [
     "observability.middleware.RequestMetricsMiddleware",
     "observability.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Signed-in pages (and the CSV export) are never stored by a browser or proxy cache.
+    "core.middleware.PrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.UserTimezoneMiddleware",
+    # A rate-limited view raises Ratelimited; this answers it with RATELIMIT_VIEW (429).
+    "django_ratelimit.middleware.RatelimitMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -145,9 +163,61 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "todos:list"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Abuse limits (docs/app.md) --------------------------------------------------------------
+# The client's address (core/clientip.py): behind this many proxies (the ingress: 1), taken
+# from the right of X-Forwarded-For; 0 trusts no header and uses the connection's address.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+# Sign-in lockout (django-axes, counted in PostgreSQL: it holds while Redis is down). After
+# LOGIN_FAILURE_LIMIT wrong passwords for one username, or from one address, sign-in is
+# refused for LOGIN_LOCKOUT_MINUTES (every further try restarts the pause); a success resets.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Rate limits of the actions that send email on request (django-ratelimit, "count/period"
+# with s, m, h or d): sign-up per address, password reset per address and per email.
+# The counts live in Redis; while it is unreachable these actions are refused (429), the
+# safe direction: nothing is sent unmetered (sign-in, sessions and todos keep working).
+SIGNUP_RATE_LIMIT = env.str("SIGNUP_RATE_LIMIT", default="5/h")
+PASSWORD_RESET_RATE_LIMIT = env.str("PASSWORD_RESET_RATE_LIMIT", default="5/h")
+RATELIMIT_USE_CACHE = "ratelimit"
+RATELIMIT_IP_META_KEY = "core.clientip.client_ip"
+RATELIMIT_VIEW = "core.views.rate_limited"
+RATELIMIT_FAIL_OPEN = False
+CACHES = {
+    # Nothing uses the default cache; Django's per-process one stays.
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "ratelimit",
+        "OPTIONS": {
+            # An unreachable Redis answers "no count" within a second instead of raising:
+            # django-ratelimit then refuses (RATELIMIT_FAIL_OPEN = False).
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 0.5,
+            **({"CONNECTION_POOL_KWARGS": {"ssl_cert_reqs": "required"}} if REDIS_USES_TLS else {}),
+        },
+    },
+}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # a warning with the cause, once per call
+if not REDIS_URL:
+    # Embedded default (one development server, no Redis): counts in the process's memory.
+    CACHES["ratelimit"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003"]  # "not shared": one process here
 
 # --- Email ----------------------------------------------------------------------------
 # consolemail:// prints mail to the log; smtp+tls://user:pass@host:587 in the clouds.
@@ -183,6 +253,38 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts, styles, images and requests from this site
+# only; no inline script or style (htmx's own indicator style is off, base.html, and in
+# app.css). An inline <script> or <style> needs nonce="{{ request.csp_nonce }}": NONCE adds
+# the request's nonce to the policy only on pages that use it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP_SELF],
+        "script-src": [CSP_SELF, CSP_NONCE],
+        "style-src": [CSP_SELF, CSP_NONCE],
+        "img-src": [CSP_SELF],
+        "connect-src": [CSP_SELF],
+        "object-src": [CSP_NONE],
+        "base-uri": [CSP_NONE],
+        "form-action": [CSP_SELF],
+        "frame-ancestors": [CSP_NONE],
+    }
+}
+# Permissions-Policy (django-permissions-policy): the app uses no device or sensor API.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+        "browsing-topics",
+    )
+}
 
 # --- Celery (the `CELERY_` namespace of config/celery.py) --------------------------------
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
@@ -287,5 +389,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Disallowed hosts are probes and scanners: a warning, not an error mail.
         "django.security.DisallowedHost": {"level": "WARNING"},
+        # django-axes announces itself at every start; its lockout warnings stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }

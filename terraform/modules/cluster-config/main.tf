@@ -59,3 +59,42 @@ resource "kubernetes_manifest" "argocd" {
   # Argo CD adds status and operation fields to its objects.
   computed_fields = ["metadata.labels", "metadata.annotations", "status", "operation"]
 }
+
+# Release jobs that reach the cluster as a group of their own (AWS: the EKS access entries of
+# deploy_role_arns) may read the Argo CD Applications and refresh them, which is all
+# `invoke deploy --wait` and `invoke argocd.status` do.
+resource "kubernetes_role_v1" "deployer" {
+  count = var.deployer_group == null ? 0 : 1
+
+  metadata {
+    name      = "todo-deployer"
+    namespace = var.argocd_namespace
+  }
+
+  rule {
+    api_groups = ["argoproj.io"]
+    resources  = ["applications"]
+    verbs      = ["get", "list", "watch", "patch"]
+  }
+}
+
+resource "kubernetes_role_binding_v1" "deployer" {
+  count = var.deployer_group == null ? 0 : 1
+
+  metadata {
+    name      = "todo-deployer"
+    namespace = var.argocd_namespace
+  }
+
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "Role"
+    name      = kubernetes_role_v1.deployer[0].metadata[0].name
+  }
+
+  subject {
+    kind      = "Group"
+    name      = var.deployer_group
+    api_group = "rbac.authorization.k8s.io"
+  }
+}

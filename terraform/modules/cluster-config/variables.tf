@@ -40,3 +40,15 @@ variable "argocd_manifests_yaml" {
     error_message = "argocd_manifests_yaml is empty: render it with `kubectl kustomize kustomize/argocd/<cloud>/<env>` (invoke tf.plan does)."
   }
 }
+
+variable "deployer_group" {
+  description = "Kubernetes group of the release jobs (AWS: the EKS access entries' group); bound to a Role that reads and refreshes the Argo CD Applications. null binds nothing."
+  type        = string
+  default     = null
+}
+
+variable "argocd_namespace" {
+  description = "Namespace of Argo CD (the cluster-tooling module's)."
+  type        = string
+  default     = "argocd"
+}

@@ -110,6 +110,22 @@ resource "aws_eks_access_policy_association" "admin" {
   depends_on = [aws_eks_access_entry.admin]
 }
 
+# Release jobs (`invoke deploy --wait`) read and refresh the Argo CD Application only: they
+# join a Kubernetes group the cluster-config module binds to a Role in argocd for exactly
+# that. No EKS access policy is associated: AmazonEKSViewPolicy cannot read Argo CD's custom
+# resources, and AmazonEKSEditPolicy would read argocd's Secrets (repository and cluster
+# credentials).
+resource "aws_eks_access_entry" "deployer" {
+  for_each = toset(var.deployer_principal_arns)
+
+  cluster_name      = aws_eks_cluster.this.name
+  principal_arn     = each.value
+  type              = "STANDARD"
+  kubernetes_groups = [var.deployer_group]
+
+  tags = var.tags
+}
+
 # --- nodes -------------------------------------------------------------------
 
 resource "aws_iam_role" "node" {

@@ -32,3 +32,8 @@ output "addons" {
   description = "Names of the EKS add-ons installed."
   value       = sort(concat(keys(aws_eks_addon.core), keys(aws_eks_addon.after_nodes)))
 }
+
+output "deployer_groups" {
+  description = "Kubernetes groups of each deployer's access entry."
+  value       = { for arn, entry in aws_eks_access_entry.deployer : arn => tolist(entry.kubernetes_groups) }
+}

@@ -98,6 +98,23 @@ variable "admin_principal_arns" {
   }
 }
 
+variable "deployer_principal_arns" {
+  description = "IAM roles that release jobs run as (the GitHub deploy role of the shared stack): access entries in deployer_group, nothing more."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.deployer_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "deployer_principal_arns must be IAM role ARNs."
+  }
+}
+
+variable "deployer_group" {
+  description = "Kubernetes group of the deployers; the cluster-config module's Role in argocd is bound to it."
+  type        = string
+  default     = "todo-deployers"
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

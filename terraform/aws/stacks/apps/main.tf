@@ -13,4 +13,6 @@ module "config" {
   acme_server                = var.acme_server
   aws_secrets_manager_region = var.region
   argocd_manifests_yaml      = var.argocd_manifests_yaml
+  # The infra stack's access entries for deploy_role_arns put the deploy jobs in this group.
+  deployer_group = "todo-deployers"
 }

@@ -44,12 +44,18 @@ variable "kubernetes_version" {
 }
 
 variable "cluster_public_access_cidrs" {
-  description = "CIDRs allowed to reach the Kubernetes API (where you and CI run Terraform's tooling stack and kubectl)."
+  description = "CIDRs allowed to reach the Kubernetes API (where you and CI run Terraform's tooling stack and kubectl). GitHub-hosted runners have no fixed addresses: add a larger runner's static range or a self-hosted runner's egress, or deploy without --wait (docs/deploy.md)."
   type        = list(string)
 }
 
 variable "cluster_admin_principal_arns" {
   description = "IAM roles/users given cluster-admin by EKS access entries, besides whoever creates the cluster."
+  type        = list(string)
+  default     = []
+}
+
+variable "deploy_role_arns" {
+  description = "Roles release jobs assume (terraform output github_deploy_role_arn of stacks/shared): EKS access entries that may read and refresh the Argo CD Application for `invoke deploy --wait`."
   type        = list(string)
   default     = []
 }

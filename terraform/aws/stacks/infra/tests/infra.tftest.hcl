@@ -64,7 +64,8 @@ run "stage" {
   command = apply
 
   variables {
-    environment = "stage"
+    environment      = "stage"
+    deploy_role_arns = ["arn:aws:iam::111122223333:role/todo-github-deploy"]
   }
 
   # Tags RDS copied from the instance onto the secret it created.
@@ -86,6 +87,11 @@ run "stage" {
   assert {
     condition     = !module.valkey.automatic_failover_enabled
     error_message = "Stage's cache is a single node."
+  }
+
+  assert {
+    condition     = keys(module.eks.deployer_groups) == ["arn:aws:iam::111122223333:role/todo-github-deploy"] && module.eks.deployer_groups["arn:aws:iam::111122223333:role/todo-github-deploy"] == tolist(["todo-deployers"])
+    error_message = "The deploy role gets an access entry in the deployers' group."
   }
 
   assert {
@@ -150,7 +156,7 @@ run "prod" {
   }
 }
 
-run "warns_when_rds_secret_lacks_tags" {
+run "fails_when_rds_secret_lacks_tags" {
   command = apply
 
   variables {
@@ -162,7 +168,7 @@ run "warns_when_rds_secret_lacks_tags" {
     values = { tags = {} }
   }
 
-  expect_failures = [check.rds_secret_is_findable]
+  expect_failures = [data.aws_secretsmanager_secret.rds_master]
 }
 
 run "rejects_unknown_environment" {
