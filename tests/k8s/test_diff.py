@@ -14,6 +14,7 @@ from ops import k8s
 from .conftest import one
 
 CONTAINERS = ("spec", "template", "spec", "containers", "*")
+TRACING = ("otel-collector", "jaeger")  # kustomize/components/tracing
 # What may differ, by category: (Kind/name pattern, field path). An empty path allows the
 # whole object, present on one side only; "*" in a path stands for each item of a list.
 ALLOWED: dict[str, list[tuple[str, tuple[str, ...]]]] = {
@@ -53,6 +54,16 @@ ALLOWED: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("NetworkPolicy/redis-ingress", ()),
         ("NetworkPolicy/app-egress-data", ("spec", "egress")),
         ("NetworkPolicy/celery-exporter-egress-broker", ("spec", "egress")),
+    ],
+    # Locally the tracing component's collector and Jaeger; in the clouds the cluster's.
+    "where traces go": [
+        ("ConfigMap/todo-config", ("data", "OTEL_EXPORTER_OTLP_ENDPOINT")),
+        ("ConfigMap/todo-config", ("data", "OTEL_RESOURCE_ATTRIBUTES")),
+        ("NetworkPolicy/app-egress-otlp", ("spec", "egress")),
+        *[(f"{kind}/{name}", ()) for kind in ("Deployment", "Service") for name in TRACING],
+        ("ConfigMap/otel-collector", ()),
+        ("NetworkPolicy/otel-collector", ()),
+        ("NetworkPolicy/jaeger-ingress", ()),
     ],
     "where todo-secrets comes from": [
         ("Secret/todo-secrets", ()),

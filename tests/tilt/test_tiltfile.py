@@ -118,7 +118,7 @@ def test_live_update_syncs_the_code_where_the_dev_image_runs_it(dockerfile):
 def test_port_forwards_reach_the_ports_the_containers_name(overlay):
     named = {
         (name, port["containerPort"])
-        for name in ("web", "celery-exporter")
+        for name in ("web", "celery-exporter", "jaeger")
         for container in containers(overlay, name)
         for port in container.get("ports", [])
     }
