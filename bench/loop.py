@@ -378,6 +378,15 @@ def table(run: LoopRun, markdown: bool) -> str:
     )
 
 
+def report(run: LoopRun, say: Callable[[str], None], markdown=False, slack=0.0) -> list[Verdict]:
+    """Print the table, the load and any SIGKILL line; the verdicts, to print and check."""
+    say("\n" + table(run, markdown))
+    say("load average at the end: " + " ".join(f"{load:.2f}" for load in run.load))
+    for line in run.sigkills or []:
+        say(f"  {line}")
+    return verdicts(run, slack)
+
+
 def verdicts(run: LoopRun, slack: float = 0.0) -> list[Verdict]:
     """Each kind's median within its budget (plus `slack` seconds), no miss, no SIGKILL."""
     found = []

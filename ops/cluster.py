@@ -249,9 +249,8 @@ def live_update_timing(context: str, host: str, tries: int = 5) -> None:
     finally:
         tilt.terminate()
         tilt.wait(timeout=60)
-    run = loop.LoopRun(times, None, os.getloadavg())
-    verdicts = loop.verdicts(run, slack=1.0)
-    print(loop.table(run, markdown=False), *verdicts, sep="\n")
+    verdicts = loop.report(loop.LoopRun(times, None, os.getloadavg()), print, slack=1.0)
+    print(*verdicts, sep="\n")
     if failed := [verdict for verdict in verdicts if not verdict.passed]:
         raise Exit(f"error: {len(failed)} live_update budget(s) + 1 s failed", code=1)
 
