@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, task
 
-from ops import bench, cluster, image, k8s, prerequisites, release, tf
+from ops import bench, cluster, image, k8s, prerequisites, preview, release, tf
 from ops.tools import APP_DIR, REPO_ROOT
 
 DEV_STATE = REPO_ROOT / ".dev"
@@ -118,6 +118,7 @@ def manage(c):
 ns = Collection(dev, test, lint, fmt, manage, prerequisites.setup)
 ns.add_collection(image.ns)
 ns.add_collection(k8s.ns)
+ns.add_collection(preview.ns)
 ns.add_collection(tf.ns)
 ns.add_task(cluster.up)
 ns.add_task(cluster.down)

