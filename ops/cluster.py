@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -23,7 +22,7 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ops import k8s
-from ops.tools import REPO_ROOT, require
+from ops.tools import REPO_ROOT, port_in_use, require
 
 CLUSTER_FILE = REPO_ROOT / "cluster.yaml"
 VERSIONS = yaml.safe_load((REPO_ROOT / "versions.yaml").read_text())
@@ -133,18 +132,12 @@ def _busy_port_problems() -> list[str]:
         wanted.append((registry["port"], "the image registry", "the Registry's port"))
     if cluster_name.removeprefix("kind-") not in _output("kind", "get", "clusters").split():
         wanted.append((ingress_port(), "the ingress", "the Cluster's hostPort"))
-    problems = []
-    for port, user, setting in wanted:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                problems.append(
-                    f"error: port {port} on 127.0.0.1 is in use, {user} needs it. Fix: stop "
-                    f"what listens there (`lsof -i :{port}`), or change {setting} in cluster.yaml"
-                )
-    return problems
+    return [
+        f"error: port {port} on 127.0.0.1 is in use, {user} needs it. Fix: stop "
+        f"what listens there (`lsof -i :{port}`), or change {setting} in cluster.yaml"
+        for port, user, setting in wanted
+        if port_in_use(port)
+    ]
 
 
 # --- The cluster ----------------------------------------------------------------------------

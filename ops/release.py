@@ -519,6 +519,13 @@ def rollout(env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: i
         if (result := sh(kubectl(env, *refresh, "--overwrite"), dry_run, env=kube)) and (
             result.returncode
         ):
+            if "NotFound" in said(result):  # the apps stack holds it back until a release
+                raise Exit(
+                    f"error: Application {env.application} does not exist yet; the apps stack "
+                    "creates it once the overlay pins a release, as it now does. Fix: invoke "
+                    f"tf.apply {env.options} --stack apps, then invoke argocd.status {env.options}",
+                    code=1,
+                )
             raise Exit(f"error: cannot reach Application {env.application}: {said(result)}", 1)
         every = f"every {POLL_SECONDS} s, up to {timeout} s, until it runs {ref.short}"
         show(kubectl(env, "get", "application", env.application, "-o", "json"), dry_run, every)

@@ -56,8 +56,18 @@ def check_broker() -> bool:
 
 
 CHECKS = {"database": check_database, "broker": check_broker}
+# What web needs to serve pages: accounts, sessions and todos are all in PostgreSQL. The
+# broker only carries background work, which waits in the database meanwhile (emails are
+# queued again by the reminder scan), so a broker outage is reported, never a reason to take
+# every web pod out of its Service.
+REQUIRED = frozenset({"database"})
 
 
-def readiness() -> tuple[bool, dict[str, str]]:
+def readiness() -> tuple[bool, str, dict[str, str]]:
+    """(ready, status, checks): status is "ok", "degraded" (ready, an optional check
+    failed) or "fail" (a required check failed: not ready)."""
     results = {name: "ok" if check() else "fail" for name, check in CHECKS.items()}
-    return all(value == "ok" for value in results.values()), results
+    ready = all(results[name] == "ok" for name in REQUIRED)
+    if not ready:
+        return False, "fail", results
+    return True, "ok" if "fail" not in results.values() else "degraded", results

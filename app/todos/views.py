@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,6 +18,7 @@ from todos.export import csv_filename, todo_csv_rows
 from todos.filters import SORT_LABELS, TodoFilter
 from todos.forms import CategoryForm, QuickAddForm, TodoForm
 from todos.models import Category, Todo
+from todos.rows import rows
 
 PAGE_SIZE = 25
 
@@ -78,10 +79,7 @@ def _htmx_change(request, todo: Todo | None, extra_html: str = "") -> HttpRespon
     html = ""
     if todo is not None:
         if _shown(todo, todo_filter):
-            page_url = request.htmx.current_url_abs_path or resolve_url("todos:list")
-            html = render_to_string(
-                "todos/_item.html", {"todo": todo, "next_url": page_url}, request=request
-            )
+            (html,) = rows([todo])
         else:
             messages.info(request, f"“{todo.title}” is not shown: it does not match the filters.")
     state = {"filter": todo_filter, "stats": _list_stats(request.user, todo_filter)}
@@ -99,6 +97,7 @@ def todo_list(request):
     page = CountedPaginator(todos, PAGE_SIZE, stats["matching"]).get_page(request.GET.get("page"))
     context = {
         "page": page,
+        "rows": rows(list(page)),
         "stats": stats,
         "filter": todo_filter,
         "categories": categories,

@@ -70,9 +70,13 @@ def test_project_admits_the_destination_and_every_rendered_kind(manifests, overl
     assert {doc["metadata"]["namespace"] for doc in rendered} == {destination["namespace"]}
     kinds = {(doc["apiVersion"].rpartition("/")[0], doc["kind"]) for doc in rendered}
     assert kinds - allowed == set(), "add these kinds to the AppProject whitelist"
-    unused = {
-        kind
-        for kind in allowed
-        if kind not in kinds and kind != ("external-secrets.io", "ExternalSecret")
+    # The kinds a component may add (the ExternalSecret on AWS, the opt-in components).
+    components = {
+        (doc["apiVersion"].rpartition("/")[0], doc["kind"])
+        for path in (k8s.KUSTOMIZE_DIR / "components").glob("*/*.yaml")
+        if path.name != "kustomization.yaml"
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and "kind" in doc and "metadata" in doc
     }
-    assert unused == set(), "whitelisted kinds no overlay renders"
+    unused = allowed - kinds - components
+    assert unused == set(), "whitelisted kinds no overlay or component renders"

@@ -233,6 +233,18 @@ def test_waiting_ends_in_a_clear_failure_with_the_way_back(world, behaviour, exp
     assert "`invoke rollback --env stage --cloud do` goes back" in error
 
 
+def test_waiting_before_the_apps_stack_made_the_application_says_how_to_make_it(world):
+    clusters = world.fakes.state["clusters"]
+    del clusters["todo-stage"]["todo-do-stage"]  # the first release: no Application yet
+    world.fakes.update(clusters=clusters)
+
+    error = refused(world.invoke("deploy", "--env=stage", "--skip-tests", "--wait"))
+
+    assert "Application todo-do-stage does not exist yet" in error
+    assert "Fix: invoke tf.apply --env stage --cloud do --stack apps" in error
+    assert world.remote_git("rev-parse", "develop") == world.git("rev-parse", "HEAD"), "pushed"
+
+
 def test_aws_logs_in_to_ecr_with_the_password_on_stdin_and_finds_the_cluster_region(world):
     head = world.git("rev-parse", "HEAD")
 

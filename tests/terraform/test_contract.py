@@ -338,3 +338,31 @@ def test_reloader_rolls_workloads_in_a_way_argo_cd_self_heal_leaves_alone(cloud)
     values = helm_values("modules/cluster-tooling", "reloader")["reloader"]
     assert values["reloadStrategy"] == "annotations"
     assert values["autoReloadAll"] is True
+
+
+def test_terraform_installs_what_the_opt_in_components_talk_to(do_overlays):
+    """components/keda-worker queries kube-prometheus-stack's Prometheus Service, and
+    base/networkpolicy.yaml admits scrapes from its namespace; both opt-in releases exist."""
+    tooling = "modules/cluster-tooling"
+    namespaces = locals_of(tooling)["namespaces"]
+    prometheus = resource(tooling, "helm_release", "kube_prometheus_stack")
+    assert resource(tooling, "helm_release", "keda")["count"] == "${var.keda ? 1 : 0}"
+    assert prometheus["count"] == "${var.monitoring ? 1 : 0}"
+    spec = helm_values(tooling, "kube_prometheus_stack")["prometheus"]["prometheusSpec"]
+    assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False
+    assert spec["ruleSelectorNilUsesHelmValues"] is False
+    scaled = yaml.safe_load(
+        (REPO_ROOT / "kustomize/components/keda-worker/scaledobject.yaml").read_text()
+    )
+    (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+    host = trigger["metadata"]["serverAddress"].split("//")[1].split(":")[0]
+    assert host == f"{prometheus['name']}-prometheus.{namespaces['monitoring']}.svc"
+    scrape = one(do_overlays["prod"], "NetworkPolicy", "metrics-scrape")
+    (rule,) = scrape["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert namespaces["monitoring"] == "monitoring"
+    for cloud in tf.CLOUDS:
+        call = module_call(f"{cloud}/stacks/tooling", "tooling")
+        assert (call["monitoring"], call["keda"]) == ("${var.monitoring}", "${var.keda}")

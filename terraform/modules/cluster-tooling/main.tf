@@ -4,6 +4,8 @@
 #   external-secrets optional: the AWS Secret todo-secrets from Secrets Manager
 #   argo-cd          syncs kustomize/overlays/<cloud>/<env>
 #   reloader         restarts workloads when a Secret or ConfigMap they use changes
+#   opt-in: kube-prometheus-stack (Prometheus Operator, for components/monitoring) and
+#   KEDA (for components/keda-worker), each behind a variable
 # Namespaces are the contract with kustomize/base (NetworkPolicies admit the
 # `traefik` namespace) and with the cloud identity bindings (`external-secrets`).
 
@@ -17,6 +19,10 @@ locals {
     external_secrets = "external-secrets"
     argocd           = "argocd"
     reloader         = "reloader"
+    # base/networkpolicy.yaml admits scrapes from here; keda-worker's trigger queries the
+    # Prometheus Service kube-prometheus-stack-prometheus in it.
+    monitoring = "monitoring"
+    keda       = "keda"
   }
 }
 
@@ -137,4 +143,43 @@ resource "helm_release" "reloader" {
       reloadStrategy = "annotations"
     }
   })]
+}
+
+resource "helm_release" "kube_prometheus_stack" {
+  count = var.monitoring ? 1 : 0
+
+  name             = "kube-prometheus-stack"
+  namespace        = local.namespaces.monitoring
+  create_namespace = true
+  repository       = "https://prometheus-community.github.io/helm-charts"
+  chart            = "kube-prometheus-stack"
+  version          = var.chart_versions.kube_prometheus_stack
+  atomic           = true
+  timeout          = 900
+
+  values = [yamlencode({
+    prometheus = {
+      prometheusSpec = {
+        # Pick up the ServiceMonitors and PrometheusRule of components/monitoring, which
+        # carry no `release` label.
+        serviceMonitorSelectorNilUsesHelmValues = false
+        ruleSelectorNilUsesHelmValues           = false
+      }
+    }
+    # The dashboard ConfigMap lives in the app's namespace.
+    grafana = { sidecar = { dashboards = { searchNamespace = "ALL" } } }
+  })]
+}
+
+resource "helm_release" "keda" {
+  count = var.keda ? 1 : 0
+
+  name             = "keda"
+  namespace        = local.namespaces.keda
+  create_namespace = true
+  repository       = "https://kedacore.github.io/charts"
+  chart            = "keda"
+  version          = var.chart_versions.keda
+  atomic           = true
+  timeout          = 600
 }

@@ -28,5 +28,7 @@ output "releases" {
       (helm_release.reloader.name)     = helm_release.reloader.version
     },
     { for release in helm_release.external_secrets : release.name => release.version },
+    { for release in helm_release.kube_prometheus_stack : release.name => release.version },
+    { for release in helm_release.keda : release.name => release.version },
   )
 }

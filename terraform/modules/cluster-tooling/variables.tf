@@ -32,12 +32,28 @@ variable "chart_versions" {
     external_secrets = optional(string, "2.3.0")
     argo_cd          = optional(string, "9.5.14")
     reloader         = optional(string, "2.2.16")
+    # Opt-in (monitoring, keda). kube-prometheus-stack 88.3.0 ships Prometheus Operator
+    # v0.93.0; the KEDA chart's version is KEDA's.
+    kube_prometheus_stack = optional(string, "88.3.0")
+    keda                  = optional(string, "2.20.2")
   })
   default = {}
 }
 
 variable "argocd_ha" {
   description = "Run Argo CD's repo server and API server with two replicas (prod)."
+  type        = bool
+  default     = false
+}
+
+variable "monitoring" {
+  description = "Install kube-prometheus-stack (Prometheus Operator, Prometheus, Grafana) in namespace monitoring, for kustomize/components/monitoring."
+  type        = bool
+  default     = false
+}
+
+variable "keda" {
+  description = "Install KEDA, for kustomize/components/keda-worker (which also needs monitoring, or another Prometheus)."
   type        = bool
   default     = false
 }

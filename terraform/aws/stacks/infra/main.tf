@@ -172,17 +172,19 @@ module "external_secrets_access" {
 }
 
 # External Secrets finds the RDS-managed secret by the tags RDS copied from the
-# instance when it created the secret. Warn (at plan and apply) if they are not
-# there, e.g. when the managed password was switched on for an existing instance.
-check "rds_secret_is_findable" {
-  data "aws_secretsmanager_secret" "rds_master" {
-    arn = module.postgres.master_user_secret_arn
-  }
+# instance when it created the secret. Without them todo-secrets is never made, the
+# sync never gets past wave -2 and the migrate hook never runs: so the plan (or, on
+# the first apply, the apply) fails here, e.g. when the managed password was switched
+# on for an existing instance. A warning would scroll by unseen.
+data "aws_secretsmanager_secret" "rds_master" {
+  arn = module.postgres.master_user_secret_arn
 
-  assert {
-    condition = alltrue([
-      for key, value in local.secret_tags : lookup(data.aws_secretsmanager_secret.rds_master.tags, key, null) == value
-    ])
-    error_message = "The RDS-managed secret ${module.postgres.master_user_secret_arn} lacks the tags ${jsonencode(local.secret_tags)}, so External Secrets cannot find it. Add them: see 'Troubleshooting' in terraform/aws/README.md."
+  lifecycle {
+    postcondition {
+      condition = alltrue([
+        for key, value in local.secret_tags : lookup(self.tags, key, null) == value
+      ])
+      error_message = "The RDS-managed secret ${module.postgres.master_user_secret_arn} lacks the tags ${jsonencode(local.secret_tags)}, so External Secrets cannot find it. Add them: see 'Troubleshooting' in terraform/aws/README.md."
+    }
   }
 }

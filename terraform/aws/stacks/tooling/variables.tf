@@ -30,3 +30,15 @@ variable "region" {
     error_message = "region must look like eu-central-1."
   }
 }
+
+variable "monitoring" {
+  description = "Install kube-prometheus-stack, for overlays that add kustomize/components/monitoring."
+  type        = bool
+  default     = false
+}
+
+variable "keda" {
+  description = "Install KEDA, for overlays that add kustomize/components/keda-worker."
+  type        = bool
+  default     = false
+}

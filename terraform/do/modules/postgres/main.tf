@@ -45,4 +45,12 @@ resource "digitalocean_database_connection_pool" "app" {
   size       = var.pool_size
   db_name    = digitalocean_database_db.app.name
   user       = digitalocean_database_user.app.name
+
+  lifecycle {
+    # DigitalOcean gives 25 connections per GB of RAM and keeps 3 (its pool documentation).
+    precondition {
+      condition     = var.pool_size <= 25 * tonumber(regex("(\\d+)gb$", var.size)[0]) - 3
+      error_message = "pool_size ${var.pool_size} exceeds what a ${var.size} cluster allows (25 per GB of RAM, minus 3): pick a larger size or a smaller pool."
+    }
+  }
 }

@@ -39,8 +39,11 @@ module "postgres" {
   kubernetes_cluster_id = module.kubernetes.cluster_id
   size                  = coalesce(var.postgres_size, local.production ? "db-s-2vcpu-4gb" : "db-s-1vcpu-2gb")
   node_count            = local.production ? 2 : 1
-  pool_size             = local.production ? 40 : 15
-  tags                  = local.tags
+  # Session mode: one server connection per Django connection at the peak (autoscaler
+  # maxima + rollout surge, beat, migrate: prod 59, stage 20); within the plan's 25 per GB
+  # minus 3 (4 GB: 97, 2 GB: 47). tests/terraform/test_capacity.py recomputes both.
+  pool_size = local.production ? 64 : 24
+  tags      = local.tags
 }
 
 module "valkey" {

@@ -19,6 +19,8 @@ module "tooling" {
   }
   ingress_replicas = var.environment == "prod" ? 3 : 2
   argocd_ha        = var.environment == "prod"
+  monitoring       = var.monitoring
+  keda             = var.keda
 }
 
 data "digitalocean_database_cluster" "postgres" {

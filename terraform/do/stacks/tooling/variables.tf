@@ -32,3 +32,15 @@ variable "email_url" {
     error_message = "email_url must be consolemail:// or an smtp://, smtp+tls:// or smtp+ssl:// URL."
   }
 }
+
+variable "monitoring" {
+  description = "Install kube-prometheus-stack, for overlays that add kustomize/components/monitoring."
+  type        = bool
+  default     = false
+}
+
+variable "keda" {
+  description = "Install KEDA, for overlays that add kustomize/components/keda-worker."
+  type        = bool
+  default     = false
+}

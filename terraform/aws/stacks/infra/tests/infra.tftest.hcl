@@ -156,7 +156,7 @@ run "prod" {
   }
 }
 
-run "warns_when_rds_secret_lacks_tags" {
+run "fails_when_rds_secret_lacks_tags" {
   command = apply
 
   variables {
@@ -168,7 +168,7 @@ run "warns_when_rds_secret_lacks_tags" {
     values = { tags = {} }
   }
 
-  expect_failures = [check.rds_secret_is_findable]
+  expect_failures = [data.aws_secretsmanager_secret.rds_master]
 }
 
 run "rejects_unknown_environment" {
