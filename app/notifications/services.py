@@ -11,14 +11,17 @@ Exactly once for reminders rests on three things, none on the broker:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import get_connection, send_mail
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,15 +32,26 @@ from todos.models import Todo
 logger = logging.getLogger(__name__)
 
 Status = Notification.EmailStatus
+MAIL_CONNECTION_IDLE_SECONDS = 30
+# Emails per deliver_emails task (each still claimed with its own lease just before it is
+# sent): ~50 ms of work per task at the measured rate, so a scan's emails spread over
+# every worker process (docs/performance.md, "Background work").
+EMAIL_BATCH_SIZE = 25
 # A queued email whose task never ran (the process died between commit and enqueue).
 STALE_PENDING_AFTER = timedelta(minutes=10)
 
 
 def enqueue_emails(notification_ids: list[int]) -> None:
-    from notifications.tasks import deliver_email
+    """One task per EMAIL_BATCH_SIZE emails: a message to the broker, and a task run in the
+    worker, cost more than sending one email over an open connection."""
+    from notifications.tasks import deliver_email, deliver_emails
 
-    for notification_id in notification_ids:
-        deliver_email.delay(notification_id)
+    for start in range(0, len(notification_ids), EMAIL_BATCH_SIZE):
+        batch = notification_ids[start : start + EMAIL_BATCH_SIZE]
+        if len(batch) == 1:
+            deliver_email.delay(batch[0])
+        else:
+            deliver_emails.delay(batch)
 
 
 def send_welcome_email_on_commit(user) -> Notification:
@@ -239,14 +253,57 @@ def claim_email(notification_id: int) -> str:
     return "busy" if in_flight.exists() else "done"
 
 
+class _MailConnections(threading.local):
+    backend = None
+    last_used = 0.0
+    opened_for: tuple = ()  # the settings it was opened with (tests change them)
+
+
+_mail = _MailConnections()
+
+
+def mail_connection():
+    """This thread's open connection to the mail server, reused by every email it sends.
+
+    A new SMTP connection per email (connect, EHLO, STARTTLS, login, QUIT) cost more than
+    the email itself (docs/performance.md, "Background work"). One that sat idle for
+    MAIL_CONNECTION_IDLE_SECONDS is replaced before use, well before servers drop idle
+    clients (RFC 5321 asks them to wait 5 minutes); one that failed is closed by
+    `close_mail_connection` and opened again for the next email.
+    """
+    now = time.monotonic()
+    target = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
+    idle = now - _mail.last_used > MAIL_CONNECTION_IDLE_SECONDS
+    if _mail.backend is not None and (idle or target != _mail.opened_for):
+        close_mail_connection()
+    if _mail.backend is None:
+        _mail.backend = get_connection()
+        _mail.backend.open()
+        _mail.opened_for = target
+    _mail.last_used = now
+    return _mail.backend
+
+
+def close_mail_connection() -> None:
+    if _mail.backend is not None:
+        backend, _mail.backend = _mail.backend, None
+        with contextlib.suppress(Exception):  # it may be the connection that failed
+            backend.close()
+
+
 def send_notification_email(notification_id: int) -> None:
     notification = Notification.objects.select_related("user").get(pk=notification_id)
-    send_mail(
-        subject=notification.title,
-        message=f"{notification.body}\n\n— Todo",
-        from_email=None,
-        recipient_list=[notification.user.email],
-    )
+    try:
+        send_mail(
+            subject=notification.title,
+            message=f"{notification.body}\n\n— Todo",
+            from_email=None,
+            recipient_list=[notification.user.email],
+            connection=mail_connection(),
+        )
+    except Exception:
+        close_mail_connection()
+        raise
     Notification.objects.filter(pk=notification_id).update(
         email_status=Status.SENT,
         email_sent_at=timezone.now(),

@@ -73,6 +73,41 @@ def deliver_email(self, notification_id: int) -> str:
 
 
 @shared_task
+def deliver_emails(notification_ids: list[int]) -> dict[str, int]:
+    """Send a batch of notifications' emails over this worker's open SMTP connection.
+
+    Each email is claimed with its own lease right before it is sent, exactly as
+    `deliver_email` does, so a redelivered batch sends none twice. An email that fails, or
+    whose lease another attempt holds, goes on alone as `deliver_email`, with its retries;
+    after a failure the rest of the batch does too (a server that times out costs one
+    timeout here, not one per email), so one bad email never holds up the others.
+    """
+    outcomes = dict.fromkeys(("sent", "already handled", "handed on"), 0)
+    for position, notification_id in enumerate(notification_ids):
+        state = services.claim_email(notification_id)
+        if state == "busy":
+            deliver_email.apply_async(
+                (notification_id,), countdown=settings.NOTIFICATION_EMAIL_LEASE_SECONDS + 1
+            )
+            outcomes["handed on"] += 1
+            continue
+        if state == "done":
+            outcomes["already handled"] += 1
+            continue
+        try:
+            services.send_notification_email(notification_id)
+        except Exception as error:
+            services.release_email(notification_id, error, final=False)
+            rest = notification_ids[position:]
+            for pk in rest:
+                deliver_email.apply_async((pk,), countdown=30)
+            outcomes["handed on"] += len(rest)
+            break
+        outcomes["sent"] += 1
+    return outcomes
+
+
+@shared_task
 def delete_old_notifications() -> int:
     """Daily housekeeping: drop read notifications past the retention period."""
     deleted = services.delete_old_notifications(timezone.now())
