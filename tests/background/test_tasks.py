@@ -378,3 +378,40 @@ class TestBadRowsAreIsolated:
         assert result["failed"] == 0
         assert Notification.objects.filter(todo=todo).count() == 1
         assert Notification.objects.filter(todo__in=others).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_referenced_by_another_transaction_is_not_skipped(make_user):
+    """Issue 17, finding 6: reminders a periodic job held locked were skipped (SKIP LOCKED)
+    and arrived a minute late. No job locks todos now (overdue is derived), and the claim's
+    FOR NO KEY UPDATE does not conflict with the KEY SHARE lock that any transaction
+    inserting a row that references the todo holds (a notification, say) while it runs."""
+    import threading
+
+    from django.db import connections
+
+    [todo] = due_todos(make_user("held"), 1)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_key_share():
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute("SELECT 1 FROM todos_todo WHERE id = %s FOR KEY SHARE", [todo.pk])
+                locked.set()
+                release.wait(30)
+                cursor.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    holder = threading.Thread(target=hold_key_share)
+    holder.start()
+    try:
+        assert locked.wait(30)
+        assert scan_reminders.apply().get()["reminded"] == 1
+    finally:
+        release.set()
+        holder.join()
+    assert Notification.objects.filter(todo=todo).count() == 1
+    assert "mark_overdue" not in str(settings.CELERY_BEAT_SCHEDULE)
