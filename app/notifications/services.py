@@ -232,6 +232,69 @@ def requeue_stuck_emails(now, limit: int) -> list[int]:
     return list(stuck)
 
 
+class ClaimedEmail(NamedTuple):
+    pk: int
+    subject: str
+    body: str
+    to: str
+
+
+_CLAIM_EMAILS = f"""
+    UPDATE {Notification._meta.db_table} AS notification
+    SET email_status = 'sending', email_lease_until = %(until)s,
+        email_attempts = notification.email_attempts + 1
+    FROM {_USERS} AS owner
+    WHERE notification.id = ANY(%(ids)s::bigint[]) AND owner.id = notification.user_id
+        AND (notification.email_status = 'pending' OR (notification.email_status = 'sending'
+             AND notification.email_lease_until < %(now)s))
+    RETURNING notification.id, notification.title, notification.body, owner.email
+"""  # noqa: S608
+
+
+def claim_emails(notification_ids: list[int]) -> tuple[list[ClaimedEmail], list[int]]:
+    """Take the right to send a batch of emails, in one statement: (claimed, busy).
+
+    The lease lasts past the task's hard time limit, so no attempt of this batch can still
+    be sending when it expires; the others are sent already, or failed for good ("done").
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_EMAILS, {"ids": notification_ids, "until": until, "now": now})
+        claimed = {row[0]: ClaimedEmail(*row) for row in cursor.fetchall()}
+    rest = [pk for pk in notification_ids if pk not in claimed]
+    busy = list(
+        Notification.objects.filter(pk__in=rest, email_status=Status.SENDING).values_list(
+            "pk", flat=True
+        )
+        if rest
+        else []
+    )
+    return [claimed[pk] for pk in notification_ids if pk in claimed], busy
+
+
+def send_claimed_email(email: ClaimedEmail) -> None:
+    try:
+        send_mail(
+            subject=email.subject,
+            message=f"{email.body}\n\n— Todo",
+            from_email=None,
+            recipient_list=[email.to],
+            connection=mail_connection(),
+        )
+    except Exception:
+        close_mail_connection()
+        raise
+    _mark_sent(email.pk)
+
+
+def release_emails(notification_ids: list[int]) -> None:
+    """Claimed but not tried (a batch handed on after a failure): back to PENDING."""
+    Notification.objects.filter(pk__in=notification_ids, email_status=Status.SENDING).update(
+        email_status=Status.PENDING, email_lease_until=None
+    )
+
+
 def claim_email(notification_id: int) -> str:
     """Take the right to send this notification's email: 'claimed', 'busy' or 'done'."""
     now = timezone.now()
@@ -293,17 +356,16 @@ def close_mail_connection() -> None:
 
 def send_notification_email(notification_id: int) -> None:
     notification = Notification.objects.select_related("user").get(pk=notification_id)
-    try:
-        send_mail(
-            subject=notification.title,
-            message=f"{notification.body}\n\n— Todo",
-            from_email=None,
-            recipient_list=[notification.user.email],
-            connection=mail_connection(),
+    send_claimed_email(
+        ClaimedEmail(
+            notification.pk, notification.title, notification.body, notification.user.email
         )
-    except Exception:
-        close_mail_connection()
-        raise
+    )
+
+
+def _mark_sent(notification_id: int) -> None:
+    # At once, one email at a time: a worker killed after this send re-sends none of
+    # the emails before it once their lease expires.
     Notification.objects.filter(pk=notification_id).update(
         email_status=Status.SENT,
         email_sent_at=timezone.now(),

@@ -221,21 +221,23 @@ class TestEmailDelivery:
             ).pk
             for i in range(4)
         ]
-        real_send = services.send_notification_email
+        real_send = services.send_claimed_email
 
-        def send(pk):
-            if pk == ids[1]:
+        def send(email):
+            if email.pk == ids[1]:
                 raise ConnectionResetError("server went away")
-            real_send(pk)
+            real_send(email)
 
         with (
-            mock.patch.object(services, "send_notification_email", send),
+            mock.patch.object(services, "send_claimed_email", send),
             mock.patch.object(deliver_email, "apply_async") as handed_on,
         ):
             outcome = deliver_emails.apply(args=[ids]).get()
         assert outcome == {"sent": 1, "already handled": 0, "handed on": 3}
         assert [c.args[0][0] for c in handed_on.call_args_list] == ids[1:]
-        assert Notification.objects.get(pk=ids[1]).email_status == Status.PENDING
+        states = dict(Notification.objects.filter(pk__in=ids).values_list("pk", "email_status"))
+        assert [states[pk] for pk in ids] == [Status.SENT] + [Status.PENDING] * 3
+        assert Notification.objects.get(pk=ids[1]).email_error == "ConnectionResetError"
         assert len(mailoutbox) == 1
 
     def test_emails_are_queued_in_batches(self):
