@@ -24,7 +24,7 @@ from invoke.exceptions import Exit
 
 from ops import k8s
 from ops.k8s import RenderError, documents, render
-from ops.tools import REPO_ROOT, confirm, require
+from ops.tools import REPO_ROOT, VERSIONS, confirm, download, require
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 CLOUDS = ("do", "aws")
@@ -146,9 +146,20 @@ def plan_stack(c, cloud: str, env: str, stack: str, plan_file: Path, backend: li
     plan += [f"-var-file={file}" for file in var_files(cloud, env, stack)]
     if stack != "shared":
         plan.append(f"-var=environment={env}")
+    if stack == "tooling":
+        plan.append(f"-var-file={_argocd_install_var_file(env, plan_file.parent)}")
     if stack == "apps":
         plan.append(f"-var-file={_argocd_var_file(cloud, env, plan_file.parent)}")
     _terraform(c, cloud, env, stack, *plan)
+
+
+def _argocd_install_var_file(env: str, folder: Path) -> Path:
+    """Argo CD's install manifest at the release versions.yaml pins (HA in prod), downloaded
+    and checked against its sha256, as a var file for the tooling stack."""
+    pinned = VERSIONS["manifests"]["argo-cd-ha" if env == "prod" else "argo-cd"]
+    path = folder / f"argocd-install-{env}.tfvars.json"
+    path.write_text(json.dumps({"argocd_install_yaml": download(pinned["url"], pinned["sha256"])}))
+    return path
 
 
 def _argocd_var_file(cloud: str, env: str, folder: Path) -> Path:
