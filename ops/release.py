@@ -552,6 +552,67 @@ def rollout(env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: i
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
+def check_running(env: Environment) -> None:
+    """What only the running cloud can prove, after the first apply and release: every check
+    runs, each failure says what to look at, and any failure exits 1."""
+    title(f"check {env.label}: the running environment", dry_run=False)
+    for tool in ("git", CLI[env.cloud], "kubectl", "curl"):
+        require(tool, FIXES.get(tool, "install curl (https://curl.se/download.html)"))
+    docs = k8s.documents(k8s.render(env.overlay_dir.removeprefix("kustomize/overlays/")))
+    (ingress,) = [doc for doc in docs if doc["kind"] == "Ingress"]
+    namespace, host = ingress["metadata"]["namespace"], ingress["spec"]["rules"][0]["host"]
+    app = ("application", env.application, "--namespace", env.namespace)
+    checks = [
+        ("Argo CD: Synced", [*app, "--for=jsonpath={.status.sync.status}=Synced"]),
+        ("Argo CD: Healthy", [*app, "--for=jsonpath={.status.health.status}=Healthy"]),
+        *(
+            (
+                f"certificate {tls['secretName']} Ready (cert-manager)",
+                [
+                    "certificate",
+                    tls["secretName"],
+                    "--namespace",
+                    namespace,
+                    "--for=condition=Ready",
+                ],
+            )
+            for tls in ingress["spec"].get("tls", [])
+        ),
+        *(
+            (
+                f"ExternalSecret {doc['metadata']['name']} synced",
+                [
+                    "externalsecret",
+                    doc["metadata"]["name"],
+                    "--namespace",
+                    namespace,
+                    "--for=condition=Ready",
+                ],
+            )
+            for doc in docs
+            if doc["kind"] == "ExternalSecret"
+        ),
+    ]
+    problems = []
+    with cluster_access(env, image_entry(env.overlay.read_text())) as kube:
+        for name, args in checks:
+            result = sh(["kubectl", "wait", *args, "--timeout=60s"], env=kube)
+            if result.returncode:
+                problems.append(f"{name}: {said(result)}")
+            else:
+                ok(name)
+    url = f"https://{host}/readyz"  # the app with its database and broker, through TLS
+    curl = ["curl", "--fail", "--silent", "--show-error", "--max-time", "15", "--output"]
+    if (result := sh([*curl, os.devnull, url])).returncode:
+        problems.append(f"{url}: {said(result)} (DNS to the load balancer, TLS, the app)")
+    else:
+        ok(f"{url} answers through the load balancer, with a trusted certificate")
+    if problems:
+        see = f"see invoke argocd.status {env.options}"
+        raise Exit("\n  - ".join([f"error: {env.label} is not serving ({see}):", *problems]), 1)
+    print(f"\n{env.label} serves {host}: synced, healthy, certified.")
+
+
 # --- Tasks -------------------------------------------------------------------------------------
 
 HELP = {
@@ -563,6 +624,8 @@ HELP = {
     "dry_run": "print the whole plan (commands, overlay diff, commit) and every problem; "
     "change nothing",
     "yes": "do not ask before changing prod (in CI the GitHub environment approves)",
+    "check": "change nothing: check the running environment (Argo CD health, certificate, "
+    "ExternalSecret, a request through the public URL); exit 1 on any problem",
 }
 
 
@@ -572,9 +635,21 @@ def title(what: str, dry_run: bool) -> None:
 
 
 @task(help=HELP, positional=[])
-def deploy(c, env, cloud="", skip_tests=False, wait=False, timeout=600, dry_run=False, yes=False):
+def deploy(
+    c,
+    env,
+    cloud="",
+    skip_tests=False,
+    wait=False,
+    timeout=600,
+    dry_run=False,
+    yes=False,
+    check=False,
+):
     """Ship HEAD to stage (built once, pinned by digest), or promote stage's image to prod."""
     target = environment(c, env, cloud)
+    if check:
+        return check_running(target)
     if env == PROD:
         return promote(c, target, wait, int(timeout), dry_run, yes)
     title(f"deploy {target.label}: HEAD of {target.branch}", dry_run)

@@ -102,8 +102,42 @@ def kubectl(state: dict, args: list[str], stdin: str | None) -> int:
                 return fail(f'Error from server (NotFound): applications "{name}" not found')
         case ["--namespace", "argocd", "get", "application", name, "--output", "json"]:
             print(json.dumps({"status": application(state, applications[name])}))
+        case ["wait", kind, name, "--namespace", namespace, condition, "--timeout=60s"]:
+            return wait(state, applications, kind, name, namespace, condition)
         case _:
             return unexpected("kubectl", args)
+    return 0
+
+
+def wait(state: dict, applications: dict, kind: str, name: str, namespace: str, condition: str):
+    """`kubectl wait`: true at once, or a timeout, as the Application's status or the
+    state's `not_ready` list ("kind/name") says."""
+    if kind == "application":
+        if name not in applications:
+            return fail(
+                f'Error from server (NotFound): applications.argoproj.io "{name}" not found'
+            )
+        status = application(state, applications[name])
+        path, wanted = condition.removeprefix("--for=jsonpath={.status.").split("}=")
+        ready = status[path.removesuffix(".status")]["status"] == wanted
+    else:
+        ready = f"{kind}/{name}" not in state.get("not_ready", [])
+    if not ready:
+        return fail(f"error: timed out waiting for the condition on {kind}s/{name}")
+    print(f"{kind}.{namespace}/{name} condition met")
+    return 0
+
+
+def curl(state: dict, args: list[str], stdin: str | None) -> int:
+    match args:
+        case ["--fail", "--silent", "--show-error", "--max-time", "15", "--output", _, url]:
+            status = state.get("urls", {}).get(url, 0)
+            if status == 0:
+                return fail(f"curl: (6) Could not resolve host: {url.split('/')[2]}", 6)
+            if status >= 400:
+                return fail(f"curl: (22) The requested URL returned error: {status}", 22)
+        case _:
+            return unexpected("curl", args)
     return 0
 
 
@@ -143,4 +177,4 @@ def application(state: dict, app: dict) -> dict:
     }
 
 
-HANDLERS = {"docker": docker, "doctl": doctl, "aws": aws, "kubectl": kubectl}
+HANDLERS = {"docker": docker, "doctl": doctl, "aws": aws, "kubectl": kubectl, "curl": curl}
