@@ -31,8 +31,10 @@ CLOUDS = ("do", "aws")
 ENVIRONMENTS = ("stage", "prod")
 # Apply order. `shared` is account-wide; the rest exist once per environment and each finds
 # what the previous one made by name (`<project>-<env>`), not through remote state.
-STACKS = ("shared", "infra", "tooling", "apps")
-ENVIRONMENT_STACKS = STACKS[1:]
+STACKS = ("shared", "infra", "tooling", "apps", "app-platform")
+# What `tf.plan` runs without --stack. app-platform (DigitalOcean stage on App Platform
+# instead of DOKS) runs only when named.
+ENVIRONMENT_STACKS = STACKS[1:4]
 TERRAFORM_FIX = "install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)"
 # The configurations that need only hashicorp/aws: `tf.validate --offline` can init them from a
 # provider mirror. The others need the registry (GitHub Actions runs them).
@@ -117,6 +119,8 @@ def var_files(cloud: str, env: str, stack: str) -> list[Path]:
 def preflight(cloud: str, env: str, stack: str) -> None:
     """Stop at the first missing piece, saying how to fix it."""
     require("terraform", TERRAFORM_FIX)
+    if not stack_dir(cloud, stack).is_dir():
+        raise Exit(f"error: terraform/{cloud} has no stack {stack}", code=2)
     for file in (TERRAFORM_DIR / cloud / "backend.hcl", *var_files(cloud, env, stack)):
         if not file.is_file():
             raise Exit(
