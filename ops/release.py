@@ -85,6 +85,7 @@ DEFAULTS = {  # the `release` section of invoke.yaml documents each key
     "image_repository": {"do": "", "aws": ""},
     "platforms": image.PUSH_PLATFORMS,
     "cluster_name": "todo-{env}",
+    "do_stage": "kubernetes",
     "test_command": "uv run invoke test",
     "cache_from": "",
     "cache_to": "",
@@ -552,6 +553,36 @@ def rollout(env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: i
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
+def app_platform_release(env: Environment, ref: ImageRef, dry_run: bool) -> None:
+    """Pin every component of the App Platform app to the image's digest with `doctl apps
+    update --wait`, which returns once the deployment (after its PRE_DEPLOY migrate) is live."""
+    step("App Platform")
+    listed = sh(["doctl", "apps", "list", "--format", "ID,Spec.Name", "--no-header"], dry_run)
+    apps = dict(line.split()[::-1] for line in listed.stdout.splitlines()) if listed else {}
+    if listed and env.cluster not in apps:
+        raise Exit(
+            f"error: no App Platform app {env.cluster} ({said(listed)}). Fix: invoke tf.apply "
+            "--cloud do --env stage --stack app-platform, or release.cluster_name in invoke.yaml",
+            code=1,
+        )
+    app_id = apps.get(env.cluster, "<app-id>")
+    got = sh(["doctl", "apps", "spec", "get", app_id, "--format", "json"], dry_run)
+    if got and got.returncode:
+        raise Exit(f"error: cannot read the spec of {env.cluster}: {said(got)}", code=1)
+    with tempfile.TemporaryDirectory(prefix="todo-app-spec-") as tmp:
+        spec, path = json.loads(got.stdout) if got else {}, Path(tmp) / "spec.json"
+        for kind in ("services", "workers", "jobs"):
+            for component in spec.get(kind, []):
+                component["image"].pop("tag", None)  # App Platform takes a tag or a digest
+                component["image"]["digest"] = ref.digest
+        path.write_text(json.dumps(spec))
+        update = ["doctl", "apps", "update", app_id, "--spec", str(path), "--wait"]
+        if (result := sh(update, dry_run)) and result.returncode:
+            raise Exit(f"error: App Platform did not deploy {ref.short}: {said(result)}", code=1)
+    if not dry_run:
+        ok(f"{env.cluster} runs {ref.short} (every component at {ref.digest[:19]}...)")
+
+
 def check_running(env: Environment) -> None:
     """What only the running cloud can prove, after the first apply and release: every check
     runs, each failure says what to look at, and any failure exits 1."""
@@ -687,6 +718,10 @@ def deploy(
         ref = ImageRef(repository, tag, digest)
         ok(f"{'pushed' if built else 'in the registry already (built once per commit)'}: {ref}")
 
+    if target.cloud == "do" and setting(c, "do_stage") == "app-platform":
+        app_platform_release(target, ref, dry_run)  # the overlay still records it, for prod
+        release_commit(target, ref, f"Deploy {ref.short} to {target.label} (App Platform)", dry_run)
+        return stop_on(problems, dry_run, f"{'Would deploy' if dry_run else 'Deployed'} {ref}.")
     commit = release_commit(target, ref, f"Deploy {ref.short} to {target.label}", dry_run)
     rollout(target, ref, commit, wait, int(timeout), dry_run)
     stop_on(problems, dry_run, f"{'Would deploy' if dry_run else 'Deployed'} {ref}.")

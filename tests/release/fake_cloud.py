@@ -73,6 +73,20 @@ def doctl(state: dict, args: list[str], stdin: str | None) -> int:
             state["registry"]["logged_in"].append(DOCR)
         case ["kubernetes", "cluster", "kubeconfig", "save", cluster, "--expiry-seconds", _]:
             Path(os.environ["KUBECONFIG"]).write_text(json.dumps({"cluster": cluster}))
+        case ["apps", "list", "--format", "ID,Spec.Name", "--no-header"]:
+            for name, app in state.get("app_platform", {}).items():
+                print(f"{app['id']}   {name}")
+        case ["apps", "spec", "get", app_id, "--format", "json"]:
+            (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
+            print(json.dumps(app["spec"]))
+        case ["apps", "update", app_id, "--spec", path, "--wait"]:
+            (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
+            spec = json.loads(Path(path).read_text())
+            pushed = set(state["registry"]["images"].values())
+            images = [c["image"] for kind in ("services", "workers", "jobs") for c in spec[kind]]
+            if any(image.get("digest") not in pushed for image in images):
+                return fail("Error: deployment failed: ImagePullError")
+            app["spec"] = spec
         case _:
             return unexpected("doctl", args)
     return 0
