@@ -55,7 +55,6 @@ REPOSITORY = {
     "aws": rf"{ECR.pattern}/[a-z0-9._/-]+",
 }
 ROLLED_BACK_FROM = "Rolled-back-from"  # commit trailer: the image a rollback replaced
-POLL_SECONDS = 5
 CLI = {"do": "doctl", "aws": "aws"}
 FIXES = {
     "git": "install git (https://git-scm.com/downloads)",
@@ -501,13 +500,6 @@ def application(env: Environment, kube: dict) -> dict:
     }
 
 
-def runs(app: dict, ref: ImageRef) -> bool:
-    """Synced, healthy, no sync in progress, and the live workloads use `ref`."""
-    settled = app["phase"] not in ("Running", "Terminating")
-    healthy = (app["sync"], app["health"]) == ("Synced", "Healthy")
-    return str(ref) in app["images"] and healthy and settled
-
-
 def rollout(env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: int, dry_run: bool):
     """With --wait: until Argo CD reports `ref` Synced and Healthy; stop at a failed sync."""
     step("Rollout")
@@ -528,29 +520,33 @@ def rollout(env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: i
                     code=1,
                 )
             raise Exit(f"error: cannot reach Application {env.application}: {said(result)}", 1)
-        every = f"every {POLL_SECONDS} s, up to {timeout} s, until it runs {ref.short}"
-        show(kubectl(env, "get", "application", env.application, "-o", "json"), dry_run, every)
-        deadline, last = time.monotonic() + timeout, ""
-        while not dry_run:
+        # Argo CD's own status, through kubectl wait: the release commit's sync done, then
+        # every resource healthy; on a timeout, what Argo CD says is wrong.
+        deadline = time.monotonic() + timeout
+        for condition in (
+            f"{{.status.operationState.syncResult.revision}}={commit or '<release-commit>'}",
+            "{.status.health.status}=Healthy",
+        ):
+            left = max(1, round(deadline - time.monotonic()))
+            wait_for = ["wait", "application", env.application, "--namespace", env.namespace]
+            wait_for += [f"--for=jsonpath={condition}", f"--timeout={left}s"]
+            result = sh(["kubectl", *wait_for], dry_run, env=kube)
+            if dry_run:
+                continue
             app = application(env, kube)
-            running = "runs" if str(ref) in app["images"] else "does not run yet"
-            now = f"{app['sync']} at {app['revision'][:12]}, {app['health']}; {running} {ref.short}"
-            if now != last:
-                print(f"  {now}", flush=True)
-                last = now
             if app["synced"] == commit and app["phase"] in ("Failed", "Error"):
                 why = app["message"] or app["phase"]
                 raise Exit(f"error: Argo CD failed to sync {ref.short}: {why}. See {see}", 1)
-            if runs(app, ref):
-                return ok(f"{env.application} is Synced and Healthy with {ref.short}")
-            if time.monotonic() >= deadline:
+            if result.returncode:
+                now = f"{app['sync']} at {app['revision'][:12]}, {app['health']}"
                 why = "; ".join(app["unhealthy"][:5]) or "no resource reports a problem"
                 raise Exit(
                     f"error: {env.application} did not run {ref.short} Synced and Healthy "
-                    f"within {timeout} s (last: {last}; {why}). See {see}",
+                    f"within {timeout} s (last: {now}; {why}). See {see}",
                     code=1,
                 )
-            time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        if not dry_run:
+            ok(f"{env.application} is Synced and Healthy with {ref.short}")
 
 
 def app_platform_release(env: Environment, ref: ImageRef, dry_run: bool) -> None:
@@ -592,42 +588,30 @@ def check_running(env: Environment) -> None:
     docs = k8s.documents(k8s.render(env.overlay_dir.removeprefix("kustomize/overlays/")))
     (ingress,) = [doc for doc in docs if doc["kind"] == "Ingress"]
     namespace, host = ingress["metadata"]["namespace"], ingress["spec"]["rules"][0]["host"]
-    app = ("application", env.application, "--namespace", env.namespace)
-    checks = [
-        ("Argo CD: Synced", [*app, "--for=jsonpath={.status.sync.status}=Synced"]),
-        ("Argo CD: Healthy", [*app, "--for=jsonpath={.status.health.status}=Healthy"]),
-        *(
-            (
-                f"certificate {tls['secretName']} Ready (cert-manager)",
-                [
-                    "certificate",
-                    tls["secretName"],
-                    "--namespace",
-                    namespace,
-                    "--for=condition=Ready",
-                ],
-            )
-            for tls in ingress["spec"].get("tls", [])
+    argo, ready = (env.application, env.namespace), "--for=condition=Ready"
+    checks = {  # what: (kind, name, namespace, condition) for kubectl wait
+        "Argo CD: Synced": ("application", *argo, "--for=jsonpath={.status.sync.status}=Synced"),
+        "Argo CD: Healthy": (
+            "application",
+            *argo,
+            "--for=jsonpath={.status.health.status}=Healthy",
         ),
-        *(
-            (
-                f"ExternalSecret {doc['metadata']['name']} synced",
-                [
-                    "externalsecret",
-                    doc["metadata"]["name"],
-                    "--namespace",
-                    namespace,
-                    "--for=condition=Ready",
-                ],
-            )
-            for doc in docs
-            if doc["kind"] == "ExternalSecret"
-        ),
-    ]
+    }
+    for tls in ingress["spec"].get("tls", []):  # cert-manager names it after the TLS Secret
+        secret = tls["secretName"]
+        checks[f"certificate {secret} Ready (cert-manager)"] = (
+            "certificate",
+            secret,
+            namespace,
+            ready,
+        )
+    for name in (doc["metadata"]["name"] for doc in docs if doc["kind"] == "ExternalSecret"):
+        checks[f"ExternalSecret {name} synced"] = ("externalsecret", name, namespace, ready)
     problems = []
     with cluster_access(env, image_entry(env.overlay.read_text())) as kube:
-        for name, args in checks:
-            result = sh(["kubectl", "wait", *args, "--timeout=60s"], env=kube)
+        for name, (kind, resource, where, condition) in checks.items():
+            wait_for = [kind, resource, "--namespace", where, condition, "--timeout=60s"]
+            result = sh(["kubectl", "wait", *wait_for], env=kube)
             if result.returncode:
                 problems.append(f"{name}: {said(result)}")
             else:
@@ -855,7 +839,9 @@ def status(c, env, cloud=""):
         ("unhealthy", "; ".join(app["unhealthy"]) or "none"),
     ):
         print(f"  {name:10} {value}")
-    in_step = wanted is not None and runs(app, wanted) and not behind
+    settled = app["phase"] not in ("Running", "Terminating") and not behind
+    healthy = (app["sync"], app["health"]) == ("Synced", "Healthy")
+    in_step = wanted is not None and str(wanted) in app["images"] and healthy and settled
     print(f"\n{target.application} is {'in step' if in_step else 'NOT in step'} with Git.")
     if not in_step:
         raise Exit(code=1)

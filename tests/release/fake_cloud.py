@@ -116,29 +116,32 @@ def kubectl(state: dict, args: list[str], stdin: str | None) -> int:
                 return fail(f'Error from server (NotFound): applications "{name}" not found')
         case ["--namespace", "argocd", "get", "application", name, "--output", "json"]:
             print(json.dumps({"status": application(state, applications[name])}))
-        case ["wait", kind, name, "--namespace", namespace, condition, "--timeout=60s"]:
-            return wait(state, applications, kind, name, namespace, condition)
+        case ["wait", kind, name, "--namespace", _, condition, timeout]:
+            assert timeout.startswith("--timeout="), timeout
+            return wait(state, applications, kind, name, condition)
         case _:
             return unexpected("kubectl", args)
     return 0
 
 
-def wait(state: dict, applications: dict, kind: str, name: str, namespace: str, condition: str):
-    """`kubectl wait`: true at once, or a timeout, as the Application's status or the
-    state's `not_ready` list ("kind/name") says."""
+def wait(state: dict, applications: dict, kind: str, name: str, condition: str) -> int:
+    """`kubectl wait`: met at once, or a timeout, as the Application's status (for a jsonpath)
+    or the state's `not_ready` list ("kind/name", for a condition) says."""
     if kind == "application":
         if name not in applications:
             return fail(
                 f'Error from server (NotFound): applications.argoproj.io "{name}" not found'
             )
-        status = application(state, applications[name])
-        path, wanted = condition.removeprefix("--for=jsonpath={.status.").split("}=")
-        ready = status[path.removesuffix(".status")]["status"] == wanted
+        path, wanted = condition.removeprefix("--for=jsonpath={.").split("}=")
+        value = {"status": application(state, applications[name])}
+        for key in path.split("."):
+            value = value.get(key, {}) if isinstance(value, dict) else {}
+        ready = value == wanted
     else:
         ready = f"{kind}/{name}" not in state.get("not_ready", [])
     if not ready:
         return fail(f"error: timed out waiting for the condition on {kind}s/{name}")
-    print(f"{kind}.{namespace}/{name} condition met")
+    print(f"{kind}/{name} condition met")
     return 0
 
 

@@ -143,7 +143,8 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(world):
         f"would run: git commit -m 'Deploy todo {head[:12]} to stage (do)'",
         f"| Image-Tag: {head}",
         "would run: git push origin HEAD:refs/heads/develop",
-        "would run: kubectl --namespace argocd get application todo-do-stage -o json",
+        "would run: kubectl wait application todo-do-stage --namespace argocd "
+        "'--for=jsonpath={.status.health.status}=Healthy' --timeout=600s",
         "Would deploy",
     ):
         assert planned in output
