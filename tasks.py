@@ -7,12 +7,18 @@ in `ops/` (see docs/contract.md for the layout).
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import sys
+from collections import deque
 
+from honcho.printer import Printer
 from invoke import Collection, task
+from invoke.exceptions import Exit
 
-from ops import bench, cluster, image, k8s, prerequisites, release, tf
-from ops.tools import APP_DIR, REPO_ROOT
+from ops import bench, cluster, image, k8s, prerequisites, preview, release, tf
+from ops.tools import APP_DIR, REPO_ROOT, port_in_use
 
 DEV_STATE = REPO_ROOT / ".dev"
 # The filesystem broker's queue of the local settings without REDIS_URL (config/settings/
@@ -30,38 +36,104 @@ def _local_env(**extra: str) -> dict[str, str]:
     return env
 
 
+class _RecentLines(Printer):
+    """honcho's printer, keeping each process's last lines to show if one stops on its own."""
+
+    def __init__(self):
+        super().__init__(sys.stdout)
+        self.lines, self.failed, self.stopping = {}, None, False
+
+    def write(self, message):
+        super().write(message)
+        text = message.data
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        if message.name != "system":
+            self.lines.setdefault(message.name, deque(maxlen=25)).extend(text.splitlines())
+        elif " received" in text or text.startswith("sending "):  # Ctrl-C, or a stop began
+            self.stopping = True
+        elif (stopped := re.match(r"(\S+) stopped \(rc=(-?\d+)\)", text)) and not self.stopping:
+            self.failed = self.failed or stopped.groups()
+
+
+def _free_or_exit(ports: dict[str, tuple[int, str]]) -> None:
+    """Stop before starting anything if a port is taken, naming the option that moves it."""
+    taken = [(what, port, fix) for what, (port, fix) in ports.items() if port_in_use(port)]
+    for what, port, fix in taken:
+        print(
+            f"error: port {port} on 127.0.0.1 ({what}) is in use; `lsof -i :{port}` shows by "
+            f"whom. Fix: stop that, or move the ports: {fix}",
+            file=sys.stderr,
+        )
+    if taken:
+        raise Exit(f"{len(taken)} port(s) taken, nothing was started", code=1)
+
+
 @task(
     help={
-        "port": "port for the web process (default 8000)",
+        "port": "port of the site (default 8000); web's metrics use PORT+1, the exporter's PORT+2",
         "web_only": "run only the web process (no Celery worker, beat or exporter)",
+        "reset": "delete .dev/ first (SQLite database, broker queue, beat schedule): a fresh start",
+        "debug": "run web under debugpy, listening on 127.0.0.1:DEBUG_PORT (docs/dev-loop.md)",
+        "debug_worker": "run the worker under debugpy too, on DEBUG_PORT+1",
+        "debug_port": "debugpy's port for web (default 5678)",
     }
 )
-def dev(c, port=8000, web_only=False):
-    """Run web, worker, beat and the Celery exporter with auto-reload (Ctrl-C stops all)."""
+def dev(
+    c, port=8000, web_only=False, reset=False, debug=False, debug_worker=False, debug_port=5678
+):
+    """Run web, worker, beat and the Celery exporter with scoped auto-reload (Ctrl-C stops all).
+
+    A template edit needs no restart; a view, form or URL edit restarts web; another code edit
+    restarts web, then the Celery processes once web answers (app/core/devreload.py).
+    """
     from honcho.manager import Manager
 
-    env = _local_env(HOST="127.0.0.1", PORT=str(port), CELERY_HEARTBEAT_DIR=str(DEV_STATE))
+    # Each process (its start script app/bin/NAME) and the ports it listens on.
+    processes = {"web": {"PORT": port, "METRICS_PORT": port + 1}}
+    if not web_only:
+        processes |= {"worker": {}, "beat": {}, "celery-exporter": {"METRICS_PORT": port + 2}}
+    if debug:
+        processes["web"]["DEBUGPY_PORT"] = debug_port
+    if debug_worker and not web_only:
+        processes["worker"]["DEBUGPY_PORT"] = debug_port + 1
+    fixes = {"DEBUGPY_PORT": f"--debug-port {debug_port + 10}"}
+    _free_or_exit(
+        {
+            f"{name}'s {key}": (value, fixes.get(key, f"invoke dev --port {port + 10}"))
+            for name, ports in processes.items()
+            for key, value in ports.items()
+        }
+    )
+    if reset and DEV_STATE.exists():
+        shutil.rmtree(DEV_STATE)
+        print(f"Removed {DEV_STATE} (a DATABASE_URL or REDIS_URL you set is left as it is)")
+
+    env = _local_env(HOST="127.0.0.1", CELERY_HEARTBEAT_DIR=str(DEV_STATE))
+    env["RELOAD_AFTER_URL"] = f"http://127.0.0.1:{port}/healthz"
     print("Applying migrations...", flush=True)
     c.run(f"{APP_DIR / 'bin' / 'migrate'}", env=env, pty=False)
 
-    # Each process: its start script, and the port of its Prometheus metrics (observability/).
-    processes = {"web": ("web --reload", 9100)}
-    if not web_only:
-        processes |= {
-            "worker": ("worker --reload", None),
-            "beat": ("beat --reload", None),
-            "exporter": ("celery-exporter --reload", 9808),
-        }
-    manager = Manager()
-    for name, (command, metrics_port) in processes.items():
-        process_env = env if metrics_port is None else {**env, "METRICS_PORT": str(metrics_port)}
-        manager.add_process(name, f"{APP_DIR / 'bin'}/{command}", env=process_env, cwd=str(APP_DIR))
+    manager = Manager(printer=(printer := _RecentLines()))
+    for name, ports in processes.items():
+        process_env = env | {key: str(value) for key, value in ports.items()}
+        command = f"{APP_DIR / 'bin' / name} --reload"
+        manager.add_process(name, command, env=process_env, cwd=str(APP_DIR))
     print(f"\n  Open http://127.0.0.1:{port}/  (Ctrl-C stops everything)", flush=True)
-    for name, (_, metrics_port) in processes.items():
-        if metrics_port is not None:
-            print(f"  Metrics of {name}: http://127.0.0.1:{metrics_port}/metrics", flush=True)
+    for name, ports in processes.items():
+        if "METRICS_PORT" in ports:
+            print(f"  Metrics of {name}: http://127.0.0.1:{ports['METRICS_PORT']}/metrics")
+        if "DEBUGPY_PORT" in ports:
+            print(f"  Debugger for {name}: attach to 127.0.0.1:{ports['DEBUGPY_PORT']} (debugpy)")
     print(flush=True)
     manager.loop()
+    if printer.failed:
+        name, code = printer.failed
+        last = "\n  ".join(printer.lines.get(name, ["(nothing)"]))
+        print(
+            f"\nerror: {name} stopped by itself (exit {code}), so invoke dev stopped the rest. "
+            f"Its last lines:\n  {last}\nSee docs/troubleshooting.md, section invoke dev.",
+            file=sys.stderr,
+        )
     sys.exit(manager.returncode)
 
 
@@ -109,15 +181,18 @@ def fmt(c):
 
 @task
 def manage(c):
-    """Run a Django management command locally: `invoke manage -- createsuperuser`."""
-    c.run(
-        f"python {APP_DIR / 'manage.py'} {c.remainder}", env=_local_env(), pty=sys.stdout.isatty()
-    )
+    """Run a Django management command locally, its arguments passed as given (no shell):
+    `invoke manage -- createsuperuser`, `invoke manage -- shell -c 'print(1+1)'`."""
+    # invoke joins what follows `--` with spaces; the command line itself keeps the quoting.
+    args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else c.remainder.split()
+    command = [sys.executable, str(APP_DIR / "manage.py"), *args]
+    sys.exit(subprocess.run(command, env=_local_env(), check=False).returncode)  # noqa: S603
 
 
 ns = Collection(dev, test, lint, fmt, manage, prerequisites.setup)
 ns.add_collection(image.ns)
 ns.add_collection(k8s.ns)
+ns.add_collection(preview.ns)
 ns.add_collection(tf.ns)
 ns.add_task(cluster.up)
 ns.add_task(cluster.down)

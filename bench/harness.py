@@ -22,12 +22,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from bench import result_json, wrk
+from bench import peer, result_json, wrk
 from bench.client import (
     COUNT_QUERIES_HEADER,
     QUERIES_HEADER,
@@ -43,13 +44,14 @@ from bench.processes import (
     answers_ok,
     tree_cpu_seconds,
 )
-from bench.report import LIMIT, Row, StaticFile, WebRun, WorkerRun
+from bench.report import LIMIT, MIX, Row, StaticFile, WebRun, WorkerRun
 from ops.tools import APP_DIR, REPO_ROOT
 
 OUTPUT_DIR = REPO_ROOT / ".dev" / "bench"
+MIX_USERS_FILE = OUTPUT_DIR / "mix-users.txt"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/todo"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-DATABASE_NAME = "todo_bench"
+BENCH_SUFFIX = "_bench"  # todo -> todo_bench: each checkout's database gets its own
 REDIS_DB = 13  # tests use 9, the image smoke test 12
 PASSWORD = "bench-passw0rd"  # noqa: S105 (seeded users of a throwaway database)
 SEED = 1
@@ -65,6 +67,31 @@ WEB_USERS = {
     "large": (1, 500),
     "writer": (1, 200),
 }
+# The realistic mix: every crowd user signed in, each request a random one's, asking for
+# one of the list page's variants as people use it, or writing (bench/mix.lua).
+MIX_USERS = "crowd"
+MIX_PATHS = (
+    "/",
+    "/?page=2",
+    "/?status=open",
+    "/?status=open&page=2",
+    "/?status=done",
+    "/?priority=high",
+    "/?priority=low",
+    "/?due=week",
+    "/?due=overdue",
+    "/?category=none",
+    "/?q=bill",
+    "/?q=passport",
+    "/?sort=due",
+    "/?sort=priority",
+    "/?sort=-created",
+)
+DEFAULT_WRITE_SHARE = 0.1
+# Counters of the app's metrics endpoint read around a measured run: SQL statements the
+# app sent (django-prometheus), and list rows read from the cache or rendered (todos/rows.py).
+STATEMENTS = "django_db_execute_total"
+CACHE_HITS, CACHE_MISSES = "todo_row_cache_hits_total", "todo_row_cache_misses_total"
 SCAN_USERS, SCAN_TODOS_EACH = 100, 1000  # 100,000 todos with a reminder due
 SCAN_EMAIL_OPT_IN = 0.05  # about 5,000 reminder emails for the delivery benchmark
 DELIVERY_TIMEOUT_SECONDS = 600
@@ -87,10 +114,14 @@ class Services:
 
     @classmethod
     def from_environment(
-        cls, environ: dict[str, str], database: str = DATABASE_NAME, redis_db: int = REDIS_DB
+        cls, environ: dict[str, str], database: str = "", redis_db: int = REDIS_DB
     ) -> Services:
         database_url = environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
         parts = urlsplit(database_url)
+        if not database:
+            # Next to the one DATABASE_URL names (todo_bench for todo), never that one.
+            name = parts.path.lstrip("/") or "todo"
+            database = name if name.endswith(BENCH_SUFFIX) else name + BENCH_SUFFIX
         if parts.scheme not in ("postgres", "postgresql"):
             raise BenchError(
                 f"the benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://... "
@@ -121,12 +152,12 @@ class Services:
                     "start it or point DATABASE_URL / REDIS_URL at one"
                 ) from None
 
-    def reset_database(self) -> None:
+    def reset_database(self, database: str = "") -> None:
         """Drop and create the bench database: every run starts from the same rows."""
         import psycopg
         from psycopg import sql
 
-        name = sql.Identifier(self.database_name)
+        name = sql.Identifier(database or self.database_name)
         with psycopg.connect(self.maintenance_url, autocommit=True) as connection:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
             connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
@@ -217,12 +248,13 @@ def free_port() -> int:
 class Endpoint:
     name: str
     label: str
-    request: wrk.Request
-    session: Session  # whose cookies the query count is taken with
+    request: wrk.Request | wrk.Mix
+    session: Session | None = None  # whose cookies the query count is taken with
 
 
 ENDPOINT_NAMES = (
     LIMIT,
+    MIX,
     "list-50",
     "list-500",
     "list-category",
@@ -233,7 +265,16 @@ ENDPOINT_NAMES = (
 )
 
 
-def endpoints(base_url: str) -> list[Endpoint]:
+def mix_endpoint(base_url: str, users_file: Path, write_share: float) -> Endpoint:
+    users = len(users_file.read_text().splitlines())
+    return Endpoint(
+        MIX,
+        f"realistic mix: {users} users, {len(MIX_PATHS)} list variants, {write_share:.0%} writes",
+        wrk.Mix(MIX_PATHS, users_file, base_url, write_share),
+    )
+
+
+def endpoints(base_url: str, mix: Endpoint) -> list[Endpoint]:
     """Sign the seeded users in and describe every endpoint as wrk will request it."""
     anonymous = Session(base_url)
     small, large, writer = (Session(base_url) for _ in range(3))
@@ -259,11 +300,15 @@ def endpoints(base_url: str) -> list[Endpoint]:
         Endpoint(
             LIMIT, "limit reference (trivial view)", get(anonymous, "/bench/limit/"), anonymous
         ),
-        Endpoint("list-50", "todo list, 50 todos", get(small, "/"), small),
-        Endpoint("list-500", "todo list, 500 todos, page 10 of 20", get(large, "/?page=10"), large),
+        mix,
+        # Best cases: one user asking for one page again and again, no writes.
+        Endpoint("list-50", "best case: todo list, 50 todos", get(small, "/"), small),
+        Endpoint(
+            "list-500", "best case: todo list, 500 todos, page 10", get(large, "/?page=10"), large
+        ),
         Endpoint(
             "list-category",
-            "todo list filtered by category",
+            "best case: todo list filtered by category",
             get(large, f"/?category={category}"),
             large,
         ),
@@ -296,6 +341,8 @@ def prepare_web_data(services: Services, env: dict[str, str], say: Callable[[str
     manage(env, "migrate", "--noinput", "-v0")
     for prefix, (users, todos) in WEB_USERS.items():
         seed(env, prefix, users, todos)
+    say(f"Signing in every {MIX_USERS} user for the mix...")
+    django_step(env, MIX_USERS, str(MIX_USERS_FILE), module="bench.sessions")
     say("Collecting static files (the manifest production serves them from)...")
     manage(env, "collectstatic", "--noinput", "-v0")
 
@@ -317,42 +364,67 @@ def gunicorn_shape(env: dict[str, str]) -> tuple[int, int]:
 
 
 def run_web(
-    wrk_path: str, load: wrk.Load, only: tuple[str, ...], say: Callable[[str], None]
+    wrk_path: str,
+    load: wrk.Load,
+    only: tuple[str, ...],
+    say: Callable[[str], None],
+    write_share: float = DEFAULT_WRITE_SHARE,
+    peer_dir: Path | None = None,
 ) -> WebRun:
     services = Services.from_environment(dict(os.environ))
     services.check_reachable()
     port = free_port()
     env = app_environment(services, PORT=str(port), GUNICORN_BIND=f"127.0.0.1:{port}")
     prepare_web_data(services, env, say)
+    if peer_dir is not None:
+        peer.prepare(peer_dir, services, say)
     run = WebRun()
     run.workers, run.threads = gunicorn_shape(env)
     base_url = f"http://127.0.0.1:{port}"
+    metrics_url = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics"
     say(f"Starting gunicorn ({run.shape}) on {base_url}...")
     with AppProcess("web", env, OUTPUT_DIR / "web.log") as web:
         web.wait_until(lambda: answers_ok(f"{base_url}/readyz"), "ready (/readyz)")
         run.static = static_file(base_url)
         memory = WorkerMemory(web.pid)
         memory.start()
+        limit = None
+
+        def measured(server: AppProcess, endpoint: Endpoint, metrics: str | None) -> Row:
+            row = measure(wrk_path, server_url(server), server.pid, metrics, endpoint, load, say)
+            if endpoint.name != LIMIT:
+                # The host's speed drifts within a run: each endpoint is compared with
+                # the limit reference measured just before and just after it.
+                run.limit_checks.append(check_limit(wrk_path, base_url, limit, load, say))
+                row = replace(row, limit_around=sum(run.limit_checks[-2:]) / 2)
+            if not server.alive():
+                raise ProcessError(
+                    f"{server.script} exited during {endpoint.name}; its log "
+                    f"({server.log_path}):\n{server.log_tail()}"
+                )
+            return row
+
+        def server_url(server: AppProcess) -> str:
+            return base_url if server is web else peer_url
+
         try:
-            limit = None
-            for endpoint in endpoints(base_url):
+            mix = mix_endpoint(base_url, MIX_USERS_FILE, write_share)
+            for endpoint in endpoints(base_url, mix):
                 if only and endpoint.name not in only and endpoint.name != LIMIT:
                     continue
-                row = measure(wrk_path, base_url, web.pid, endpoint, load, say)
+                row = measured(web, endpoint, metrics_url)
                 if endpoint.name == LIMIT:
                     limit = endpoint
                     run.limit_checks.append(row.result.requests_per_second)
-                else:
-                    # The host's speed drifts within a run: each endpoint is compared with
-                    # the limit reference measured just before and just after it.
-                    run.limit_checks.append(check_limit(wrk_path, base_url, limit, load, say))
-                    row = replace(row, limit_around=sum(run.limit_checks[-2:]) / 2)
                 run.rows.append(row)
-                if not web.alive():
-                    raise ProcessError(
-                        f"gunicorn exited during {endpoint.name}; its log ({web.log_path}):\n"
-                        f"{web.log_tail()}"
-                    )
+            if peer_dir is not None:
+                peer_port = free_port()
+                peer_url = f"http://127.0.0.1:{peer_port}"
+                say(f"Starting the peer ({peer_dir}, gunicorn -w 4) on {peer_url}...")
+                with peer.server(peer_dir, services, peer_port, OUTPUT_DIR / "peer.log") as other:
+                    other.wait_until(lambda: answers_ok(peer_url + peer.LOGIN), "serving")
+                    for name, label, request in peer.requests(peer_url):
+                        run.rows.append(measured(other, Endpoint(name, label, request), None))
         finally:
             run.memory = memory.stop()
     return run
@@ -373,33 +445,56 @@ def static_file(base_url: str) -> StaticFile:
     )
 
 
+def counters(metrics_url: str) -> dict[str, float]:
+    """The app's counters summed over their labels, from the metrics endpoint (all workers)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:  # noqa: S310 (loopback)
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
 def measure(
     wrk_path: str,
     base_url: str,
     server_pid: int,
+    metrics_url: str | None,  # None: a server without the app's metrics (the peer)
     endpoint: Endpoint,
     load: wrk.Load,
     say: Callable[[str], None],
 ) -> Row:
     request = endpoint.request
     wrk.run(wrk_path, base_url, request, load, load.warmup)
-    # Counted after the warm-up, on warm connections: the steady state, not first-use setup.
-    queries = endpoint.session.count_queries(
-        request.method, request.paths[0], request.body, request.headers
-    )
-    cpu_before = tree_cpu_seconds(server_pid)
+    queries = None
+    if endpoint.session is not None:
+        # Counted after the warm-up, on warm connections: the steady state.
+        queries = endpoint.session.count_queries(
+            request.method, request.paths[0], request.body, request.headers
+        )
+    before, cpu_before = counters(metrics_url) if metrics_url else {}, tree_cpu_seconds(server_pid)
     result = wrk.run(wrk_path, base_url, request, load, load.duration)
-    cpu_after = tree_cpu_seconds(server_pid)
+    after, cpu_after = counters(metrics_url) if metrics_url else {}, tree_cpu_seconds(server_pid)
     cpu_ms = None
     if cpu_before is not None and cpu_after is not None and result.requests:
         cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
+    delta = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
+    if queries is None and metrics_url and result.requests:
+        queries = delta.get(STATEMENTS, 0.0) / result.requests  # the mean of a mixed load
+    rows = delta.get(CACHE_HITS, 0.0) + delta.get(CACHE_MISSES, 0.0)
+    cache_hits = delta.get(CACHE_HITS, 0.0) / rows if rows else None
     say(
         f"  {endpoint.name:<14} {result.requests_per_second:8,.0f} req/s  "
         f"p99 {result.p99_ms:7.1f} ms  {result.errors} errors "
-        f"({result.socket_errors} socket/timeout)  {queries} queries"
+        f"({result.socket_errors} socket/timeout)  "
+        + ("" if queries is None else f"{queries:g} queries")
         + (f"  {cpu_ms:.2f} CPU ms/req" if cpu_ms is not None else "")
+        + (f"  cache hits {cache_hits:.0%}" if cache_hits is not None else "")
     )
-    return Row(endpoint.name, endpoint.label, result, queries, cpu_ms)
+    return Row(endpoint.name, endpoint.label, result, queries, cpu_ms, cache_hits=cache_hits)
 
 
 def check_limit(
@@ -446,9 +541,10 @@ class SmtpSink:
             return len(self.arrivals)
 
 
-def django_step(env: dict[str, str], step: str) -> dict:
+def django_step(env: dict[str, str], *args: str, module: str = "bench.reminders") -> dict:
+    """`python -m MODULE ARGS...` inside Django with the app's environment: its result line."""
     finished = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "bench.reminders", step],
+        [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
         env=env | {"PYTHONPATH": os.pathsep.join([str(APP_DIR), str(REPO_ROOT)])},
         capture_output=True,
@@ -456,8 +552,9 @@ def django_step(env: dict[str, str], step: str) -> dict:
         check=False,
     )
     if finished.returncode != 0:
-        raise BenchError(f"bench.reminders {step} failed:\n{finished.stdout}{finished.stderr}")
-    return result_json(finished.stdout, f"bench.reminders {step}")
+        command = " ".join((module, *args))
+        raise BenchError(f"{command} failed:\n{finished.stdout}{finished.stderr}")
+    return result_json(finished.stdout, module)
 
 
 def run_worker(say: Callable[[str], None]) -> WorkerRun:

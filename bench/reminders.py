@@ -52,7 +52,7 @@ def measure_scan() -> dict:
     batches: list[Batch] = []
     claim = services.claim_reminder_batch
 
-    def measured_claim(now, batch_size):
+    def measured_claim(now, batch_size, skip=()):
         statements = 0
 
         def count(execute, sql, params, many, context):
@@ -62,9 +62,9 @@ def measure_scan() -> dict:
 
         started = time.perf_counter()
         with connection.execute_wrapper(count):
-            claimed, to_email = claim(now, batch_size)
-        batches.append(Batch(claimed, time.perf_counter() - started, statements))
-        return claimed, to_email
+            batch = claim(now, batch_size, skip)
+        batches.append(Batch(batch.claimed, time.perf_counter() - started, statements))
+        return batch
 
     due = due_reminders()
     scans = []

@@ -1,4 +1,5 @@
-"""Drive one endpoint with wrk (bench/load.lua) and read back its figures."""
+"""Drive one endpoint (bench/load.lua) or the realistic mix (bench/mix.lua) with wrk, and
+read back its figures."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from bench import NoResultError, result_json
 
 LUA_SCRIPT = Path(__file__).with_name("load.lua")
+MIX_SCRIPT = Path(__file__).with_name("mix.lua")
 INSTALL_HINT = "sudo apt-get install -y wrk (Debian/Ubuntu) or brew install wrk (macOS)"
 
 
@@ -37,6 +39,7 @@ class Request:
     expect: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
+    script = LUA_SCRIPT
 
     def environment(self) -> dict[str, str]:
         if any(" " in path for path in self.paths):
@@ -51,6 +54,29 @@ class Request:
 
 
 @dataclass(frozen=True)
+class Mix:
+    """Many signed-in users (a file of bench/sessions.py), each request a random one's: a
+    GET of one of `paths`, or, at `write_share`, an htmx create or toggle of their own."""
+
+    paths: tuple[str, ...]
+    users_file: Path
+    origin: str
+    write_share: float = 0.1
+    method = "MIX"
+    script = MIX_SCRIPT
+
+    def environment(self) -> dict[str, str]:
+        if not 0 <= self.write_share <= 1:
+            raise ValueError(f"the write share is between 0 and 1, not {self.write_share:g}")
+        return {
+            "BENCH_PATHS": " ".join(self.paths),
+            "BENCH_USERS": str(self.users_file),
+            "BENCH_WRITE_SHARE": f"{self.write_share:g}",
+            "BENCH_ORIGIN": self.origin.rstrip("/"),
+        }
+
+
+@dataclass(frozen=True)
 class Result:
     requests: int
     seconds: float
@@ -59,7 +85,9 @@ class Result:
     p99_ms: float
     max_ms: float
     socket_errors: int  # connect, read and write errors and timeouts
-    unexpected_status: int  # responses whose status was not the expected one
+    unexpected_status: int  # responses whose status was not the expected one (mix: >= 400)
+    redirects: int = 0  # mix: 3xx answers (a session the site did not take)
+    writes: int = 0  # mix: requests sent as writes
 
     @property
     def requests_per_second(self) -> float:
@@ -84,22 +112,26 @@ def parse(output: str) -> Result:
             figures[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts")
         ),
         unexpected_status=figures["unexpected_status"],
+        redirects=figures.get("redirects", 0),
+        writes=figures.get("writes", 0),
     )
 
 
-def command(wrk: str, base_url: str, request: Request, load: Load, seconds: float) -> list[str]:
+def command(
+    wrk: str, base_url: str, request: Request | Mix, load: Load, seconds: float
+) -> list[str]:
     return [
         wrk,
         f"--threads={load.threads}",
         f"--connections={load.connections}",
         f"--duration={seconds:g}s",
         f"--timeout={load.timeout:g}s",
-        f"--script={LUA_SCRIPT}",
+        f"--script={request.script}",
         base_url.rstrip("/") + request.paths[0],
     ]
 
 
-def run(wrk: str, base_url: str, request: Request, load: Load, seconds: float) -> Result:
+def run(wrk: str, base_url: str, request: Request | Mix, load: Load, seconds: float) -> Result:
     """One wrk run of `seconds`, bounded: wrk stops itself, and is killed if it hangs."""
     argv = command(wrk, base_url, request, load, seconds)
     try:

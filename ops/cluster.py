@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ops import k8s
-from ops.tools import REPO_ROOT, VERSIONS, download, require
+from ops.tools import REPO_ROOT, VERSIONS, download, port_in_use, require
 
 CLUSTER_FILE = REPO_ROOT / "cluster.yaml"
 DOCKER_INSTALL = "https://docs.docker.com/get-started/get-docker/"
@@ -30,6 +29,7 @@ DOCKER_INSTALL = "https://docs.docker.com/get-started/get-docker/"
 INOTIFY_DIR = Path("/proc/sys/fs/inotify")
 INOTIFY_MINIMUMS = {"max_user_watches": 524288, "max_user_instances": 512}
 CHECK_APPLICATION = "todo-local"  # the Argo CD Application of `cluster.check`
+LIVE_UPDATE_LOG = REPO_ROOT / ".dev" / "cluster-tilt-up.log"
 
 
 def cluster_config() -> dict[str, dict]:
@@ -117,18 +117,12 @@ def _busy_port_problems() -> list[str]:
         wanted.append((registry["port"], "the image registry", "the Registry's port"))
     if cluster_name.removeprefix("kind-") not in _output("kind", "get", "clusters").split():
         wanted.append((ingress_port(), "the ingress", "the Cluster's hostPort"))
-    problems = []
-    for port, user, setting in wanted:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                problems.append(
-                    f"error: port {port} on 127.0.0.1 is in use, {user} needs it. Fix: stop "
-                    f"what listens there (`lsof -i :{port}`), or change {setting} in cluster.yaml"
-                )
-    return problems
+    return [
+        f"error: port {port} on 127.0.0.1 is in use, {user} needs it. Fix: stop "
+        f"what listens there (`lsof -i :{port}`), or change {setting} in cluster.yaml"
+        for port, user, setting in wanted
+        if port_in_use(port)
+    ]
 
 
 # --- The cluster ----------------------------------------------------------------------------
@@ -215,6 +209,36 @@ def argocd_application(repo_url: str, revision: str, image: str) -> dict:
     }
 
 
+def live_update_timing(context: str, host: str, tries: int = 5) -> None:
+    """bench.loop's edit-to-served time through Tilt's live_update, for a template, a view and
+    a task, under a `tilt up` of its own (`tilt ci` has exited); over the budgets + 1 s fails.
+    The edits go to app/ of this checkout, which is restored afterwards."""
+    from bench import loop
+
+    LIVE_UPDATE_LOG.parent.mkdir(exist_ok=True)
+    print(f"$ tilt up --context {context} --stream  (output: {LIVE_UPDATE_LOG})", flush=True)
+    with LIVE_UPDATE_LOG.open("w") as log:
+        tilt = subprocess.Popen(  # noqa: S603
+            ["tilt", "up", "--context", context, "--stream"],  # noqa: S607
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        ready = ("--for=condition=Ready", "uiresource/web", "uiresource/worker", "--timeout=10m")
+        _run("tilt", "wait", *ready)
+        target = loop.Target(REPO_ROOT, f"http://127.0.0.1:{ingress_port()}", host)
+        try:
+            times = loop.live_update(target, ("template", "view", "task"), tries)
+        except loop.LoopError as error:
+            raise Exit(f"error: live_update timing: {error}", code=1) from None
+    finally:
+        tilt.terminate()
+        tilt.wait(timeout=60)
+    verdicts = loop.report(loop.LoopRun(times, None, os.getloadavg()), print, slack=1.0)
+    print(*verdicts, sep="\n")
+    if failed := [verdict for verdict in verdicts if not verdict.passed]:
+        raise Exit(f"error: {len(failed)} live_update budget(s) + 1 s failed", code=1)
+
+
 @task(
     help={
         "repo_url": "repository Argo CD clones (default: repoURL of kustomize/argocd/base)",
@@ -224,7 +248,8 @@ def argocd_application(repo_url: str, revision: str, image: str) -> dict:
 def check(c, repo_url="", revision=""):
     """The local loop end to end, as CI's `cluster` job runs it; `invoke down` deletes it after.
 
-    `invoke up --no-tilt`; `tilt ci`; the browser journey through the ingress; `tilt down`;
+    `invoke up --no-tilt`; `tilt ci`; the browser journey through the ingress; edits timed
+    until served through live_update (bench/loop.py, under `tilt up`); `tilt down`;
     the pinned CRDs and Argo CD; `kubectl apply --dry-run=server` of every cloud overlay and
     Argo CD folder; Argo CD syncs the local overlay at REVISION until Synced and Healthy.
     """
@@ -238,8 +263,7 @@ def check(c, repo_url="", revision=""):
     [ingress] = [d for d in k8s.documents(k8s.render(k8s.LOCAL_OVERLAY)) if d["kind"] == "Ingress"]
     url = f"http://{ingress['spec']['rules'][0]['host']}:{ingress_port()}"
     _run("pytest", "tests/browser/test_journey.py", "--base-url", url, "-p", "no:cacheprovider")
-    # The place for a later step that needs the app Tilt deployed, such as timing an edit
-    # until it is served through live_update (under a `tilt up` of its own: `tilt ci` exits).
+    live_update_timing(context, ingress["spec"]["rules"][0]["host"])
     if not (image := _image(context, "todo", "web")):
         raise Exit("error: deployment/web has no image after `tilt ci`", code=1)
     _run("tilt", "down", "--context", context)

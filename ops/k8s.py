@@ -10,11 +10,14 @@ the upstream CRDs of the releases versions.yaml pins, read from CRD_SCHEMAS_DIR 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterable
 from functools import cache
@@ -29,7 +32,9 @@ from ops.tools import CHECKOV, REPO_ROOT, VERSIONS, download, find_uv, require, 
 KUSTOMIZE_DIR = REPO_ROOT / "kustomize"
 LOCAL_OVERLAY = "local"
 CLOUD_OVERLAYS = ("do/stage", "do/prod", "aws/stage", "aws/prod")
-OVERLAYS = (LOCAL_OVERLAY, *CLOUD_OVERLAYS)
+# A pull request's preview (kustomize/argocd/preview), rendered as the one of PR 0.
+PREVIEW_OVERLAY = "preview"
+OVERLAYS = (LOCAL_OVERLAY, *CLOUD_OVERLAYS, PREVIEW_OVERLAY)
 ARGOCD_TARGETS = tuple(f"argocd/{overlay}" for overlay in CLOUD_OVERLAYS)
 # Kubernetes minor versions every rendered object must be valid for (strict schemas).
 KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
@@ -60,11 +65,12 @@ def renderer() -> tuple[str, ...]:
     return (require("kubectl", fix), "kustomize")  # stops with the fix
 
 
-def render(target: str) -> str:
-    """The YAML kustomize builds for an overlay name or a folder under kustomize/."""
-    path = KUSTOMIZE_DIR / ("overlays/" + target if target in OVERLAYS else target)
+def render(target: str, root: Path = KUSTOMIZE_DIR) -> str:
+    """The YAML kustomize builds for an overlay name or a folder under kustomize/ (or under
+    another copy of it, `root`)."""
+    path = root / ("overlays/" + target if target in OVERLAYS else target)
     if not (path / "kustomization.yaml").is_file():
-        raise RenderError(f"no kustomization.yaml in {path.relative_to(REPO_ROOT)}")
+        raise RenderError(f"no kustomization.yaml in {path.relative_to(root.parent)}")
     result = subprocess.run([*renderer(), str(path)], capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise RenderError(f"kustomize failed for {target}:\n{result.stderr.strip()}")
@@ -141,7 +147,9 @@ def crd_schemas() -> dict[tuple[str, str], tuple[str, dict]]:
             "folder that holds them"
         )
     schemas = {}
-    for path in pinned_crd_files():
+    for path, (_, sha256) in pinned_crd_files().items():
+        if hashlib.sha256((folder / path).read_bytes()).hexdigest() != sha256:
+            raise RuntimeError(f"{folder / path} is not the file versions.yaml pins (sha256)")
         for crd in yaml.safe_load_all((folder / path).read_text()):
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
@@ -261,7 +269,9 @@ def normalised(docs: list[dict]) -> list[dict]:
     return sorted((rename(doc) for doc in docs), key=object_id)
 
 
-def unified_diff(local: list[dict], cloud: list[dict], cloud_name: str) -> list[str]:
+def unified_diff(
+    local: list[dict], cloud: list[dict], cloud_name: str, local_name: str = LOCAL_OVERLAY
+) -> list[str]:
     """A unified diff of the two normalised renders, each object headed by its Kind/name."""
 
     def lines(docs):
@@ -272,8 +282,36 @@ def unified_diff(local: list[dict], cloud: list[dict], cloud_name: str) -> list[
         ]
 
     return list(
-        difflib.unified_diff(lines(local), lines(cloud), LOCAL_OVERLAY, cloud_name, lineterm="")
+        difflib.unified_diff(lines(local), lines(cloud), local_name, cloud_name, lineterm="")
     )
+
+
+def render_at(revision: str, target: str) -> list[dict]:
+    """An overlay as kustomize/ was at a git revision (none there: no objects)."""
+    with tempfile.TemporaryDirectory(prefix="k8s-diff-") as tmp:
+        archive = subprocess.run(  # noqa: S603 - git with arguments built here
+            ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", revision, "kustomize"],  # noqa: S607
+            capture_output=True,
+            check=False,
+        )
+        if archive.returncode != 0:
+            raise Exit(f"error: git archive {revision}: {archive.stderr.decode().strip()}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        root = Path(tmp) / "kustomize"
+        if not (root / "overlays" / target).is_dir():
+            return []  # an overlay the revision does not have yet
+        return documents(render(target, root))
+
+
+def changes(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
+    """The Kind/names added, removed and changed between two renders (hashes ignored)."""
+    old, new = ({object_id(d): d for d in normalised(docs)} for docs in (before, after))
+    return {
+        "added": sorted(new.keys() - old.keys()),
+        "removed": sorted(old.keys() - new.keys()),
+        "changed": sorted(name for name in old.keys() & new.keys() if old[name] != new[name]),
+    }
 
 
 # --- invoke tasks --------------------------------------------------------------------------------
@@ -327,16 +365,46 @@ def validate(c, no_checkov=False):
     print("k8s.validate: all overlays valid")
 
 
-@task(help={"cloud": "compare with this cloud overlay only (default: all)"})
-def diff(c, cloud=""):
-    """Show how each cloud overlay differs from the local one, as a unified diff of the renders.
+@task(
+    help={
+        "cloud": "compare with this cloud overlay only (default: all)",
+        "base": "compare each cloud overlay with itself at this git revision instead "
+        "(e.g. origin/main): what a branch changes",
+        "markdown": "with --base: a summary table and folded diffs, for a pull request comment",
+    }
+)
+def diff(c, cloud="", base="", markdown=False):
+    """Show how each cloud overlay differs from the local one (or, with --base, from itself
+    at that revision), as a unified diff of the renders.
 
-    What may differ is checked by tests/k8s/test_diff.py.
+    What may differ from local is checked by tests/k8s/test_diff.py; the preview workflow
+    posts `--base origin/<target branch> --markdown` on every pull request.
     """
-    local = documents(_rendered(LOCAL_OVERLAY))
-    for target in [cloud] if cloud else CLOUD_OVERLAYS:
-        print(f"\n=== {LOCAL_OVERLAY} -> {target}")
-        print("\n".join(unified_diff(local, documents(_rendered(target)), target)))
+    targets = [cloud] if cloud else list(CLOUD_OVERLAYS)
+    if not base:
+        local = documents(_rendered(LOCAL_OVERLAY))
+        for target in targets:
+            print(f"\n=== {LOCAL_OVERLAY} -> {target}")
+            print("\n".join(unified_diff(local, documents(_rendered(target)), target)))
+        return
+    if markdown:
+        print(f"### Rendered manifests: this branch against `{base}`\n")
+        print("| overlay | added | removed | changed |\n| --- | --- | --- | --- |")
+    diffs = {}
+    for target in targets:
+        before, after = render_at(base, target), documents(_rendered(target))
+        found = changes(before, after)
+        diffs[target] = unified_diff(before, after, target, f"{target}@{base}")
+        if markdown:
+            print(f"| {target} | " + " | ".join(", ".join(found[k]) or "-" for k in found) + " |")
+        else:
+            counts = ", ".join(f"{len(names)} {kind}" for kind, names in found.items())
+            print(f"\n=== {target}@{base} -> {target}: {counts}")
+            print("\n".join(diffs[target]))
+    for target, lines in diffs.items() if markdown else ():
+        if lines:
+            body = "\n".join(lines)
+            print(f"\n<details><summary>{target}</summary>\n\n```diff\n{body}\n```\n</details>")
 
 
 @task

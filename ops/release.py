@@ -513,10 +513,11 @@ def rollout(env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: i
             result.returncode
         ):
             if "NotFound" in said(result):  # the apps stack holds it back until a release
+                apps = f"--stack {env.cloud}/apps --env {env.name}"
                 raise Exit(
                     f"error: Application {env.application} does not exist yet; the apps stack "
                     "creates it once the overlay pins a release, as it now does. Fix: invoke "
-                    f"tf.apply {env.options} --stack apps, then invoke argocd.status {env.options}",
+                    f"tf.plan {apps}, then invoke tf.apply {apps}",
                     code=1,
                 )
             raise Exit(f"error: cannot reach Application {env.application}: {said(result)}", 1)
@@ -557,8 +558,9 @@ def app_platform_release(env: Environment, ref: ImageRef, dry_run: bool) -> None
     apps = dict(line.split()[::-1] for line in listed.stdout.splitlines()) if listed else {}
     if listed and env.cluster not in apps:
         raise Exit(
-            f"error: no App Platform app {env.cluster} ({said(listed)}). Fix: invoke tf.apply "
-            "--cloud do --env stage --stack app-platform, or release.cluster_name in invoke.yaml",
+            f"error: no App Platform app {env.cluster} ({said(listed)}). Fix: invoke tf.plan "
+            "--stack do/app-platform --env stage, then invoke tf.apply with the same options "
+            "(or set release.cluster_name in invoke.yaml)",
             code=1,
         )
     app_id = apps.get(env.cluster, "<app-id>")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -81,3 +82,14 @@ def run_checkov(framework: str, *target: str) -> list[dict]:
         if part.get("summary", {}).get("parsing_errors"):
             raise RuntimeError(f"checkov could not parse some files: {part['summary']}")
     return parts
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could not listen on host:port now (bound the way servers bind)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False

@@ -21,7 +21,9 @@ auth_urlpatterns = [
     ),
     path(
         "password_reset/",
-        auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm),
+        views.limit_password_resets(
+            auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm)
+        ),
         name="password_reset",
     ),
     path("", include("django.contrib.auth.urls")),

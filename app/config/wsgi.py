@@ -16,10 +16,15 @@ if tracing.enabled():
 application = get_wsgi_application()
 
 # Before gunicorn forks its workers (preload_app): each starts with what its first
-# request would otherwise prepare (core/warmup.py).
+# request would otherwise prepare (core/warmup.py). Not with the local settings, which read
+# templates uncached so that an edit shows at once: there compiling them all would only
+# delay a restarted development server (core/devreload.py).
+from django.conf import settings  # noqa: E402
+
 from core.warmup import warm_up  # noqa: E402 - needs the apps
 
-warm_up()
+if "loaders" not in settings.TEMPLATES[0]["OPTIONS"]:
+    warm_up()
 
 # runserver serves /metrics on METRICS_PORT from this process; under gunicorn the master
 # serves every worker's metrics instead (config/gunicorn.py), and this does nothing.

@@ -13,10 +13,21 @@ from pathlib import Path
 import redis
 from django.conf import settings
 from django.db import connection
+from prometheus_client import Gauge
 
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_SECONDS = 2
+
+# Each probe's outcome per component, from web's side: the broker's stays visible here (and in
+# the TodoCeleryBrokerUnreachable alert) although it never makes web unready. In gunicorn, the
+# most recent value of the live workers (a dead worker's value goes with it).
+CHECK_UP = Gauge(
+    "todo_readiness_check_up",
+    "1 if web's last readiness check of the component passed, else 0",
+    ["check"],
+    multiprocess_mode="livemostrecent",
+)
 
 
 def check_database() -> bool:
@@ -56,8 +67,20 @@ def check_broker() -> bool:
 
 
 CHECKS = {"database": check_database, "broker": check_broker}
+# What web needs to serve pages: accounts, sessions and todos are all in PostgreSQL. The
+# broker only carries background work, which waits in the database meanwhile (emails are
+# queued again by the reminder scan), so a broker outage is reported, never a reason to take
+# every web pod out of its Service.
+REQUIRED = frozenset({"database"})
 
 
-def readiness() -> tuple[bool, dict[str, str]]:
+def readiness() -> tuple[bool, str, dict[str, str]]:
+    """(ready, status, checks): status is "ok", "degraded" (ready, an optional check
+    failed) or "fail" (a required check failed: not ready)."""
     results = {name: "ok" if check() else "fail" for name, check in CHECKS.items()}
-    return all(value == "ok" for value in results.values()), results
+    for name, result in results.items():
+        CHECK_UP.labels(name).set(1 if result == "ok" else 0)
+    ready = all(results[name] == "ok" for name in REQUIRED)
+    if not ready:
+        return False, "fail", results
+    return True, "ok" if "fail" not in results.values() else "degraded", results

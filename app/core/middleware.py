@@ -25,11 +25,8 @@ class HealthCheckMiddleware:
         if request.path == LIVENESS_PATH:
             return JsonResponse({"status": "ok"})
         if request.path == READINESS_PATH:
-            ready, checks = readiness()
-            return JsonResponse(
-                {"status": "ok" if ready else "fail", "checks": checks},
-                status=200 if ready else 503,
-            )
+            ready, status, checks = readiness()
+            return JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
         return self.get_response(request)
 
 

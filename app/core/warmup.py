@@ -40,6 +40,8 @@ def warm_up() -> None:
     # Classes settings name that Django imports when a request first needs them.
     import_string(settings.MESSAGE_STORAGE)
     import_string(settings.SESSION_SERIALIZER)
+    for cache in settings.CACHES.values():
+        import_string(cache["BACKEND"])  # the class only: a connection opens on first use
 
 
 def _populate_urls(resolver) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -57,60 +59,154 @@ def send_welcome_email_on_commit(user) -> Notification:
     return notification
 
 
-def _reminder_text(todo: dict) -> tuple[str, str]:
-    title = f"Reminder: {todo['title']}"[:250]
-    if todo["due_at"] is None:
+def _reminder_text(todo: DueReminder) -> tuple[str, str]:
+    title = f"Reminder: {todo.title}"[:250]
+    if todo.due_at is None:
         return title, "You asked to be reminded about this todo."
-    zone = zoneinfo.ZoneInfo(todo["user__time_zone"] or settings.TIME_ZONE)
-    due = timezone.localtime(todo["due_at"], zone).strftime("%a %d %b %Y, %H:%M %Z")
+    zone = zoneinfo.ZoneInfo(todo.time_zone or settings.TIME_ZONE)
+    due = timezone.localtime(todo.due_at, zone).strftime("%a %d %b %Y, %H:%M %Z")
     return title, f"It is due {due}."
 
 
-def claim_reminder_batch(now, batch_size: int) -> tuple[int, list[int]]:
-    """Claim up to `batch_size` due reminders and create their notifications.
+# What a row Python cannot read or render raises (a time after 9999, a BC date, an
+# unknown time zone), or the database when it refuses one.
+DATA_ERRORS = (DatabaseError, ValueError, OverflowError, LookupError)
 
-    Returns (claimed, ids of notifications to email). A constant number of queries
-    per batch, whatever its size. The caller enqueues the emails after commit.
+
+class DueReminder(NamedTuple):
+    pk: int
+    title: str
+    due_at: datetime | None
+    remind_at: datetime
+    user_id: int
+    time_zone: str
+    email_reminders: bool
+
+
+class ReminderBatch(NamedTuple):
+    claimed: int  # todos the claim took, failed ones included (fewer: none are left)
+    to_email: list[int]  # notifications whose email the caller queues after commit
+    failed: list[int]  # todos left unclaimed: their reminder could not be made
+
+
+_TODOS, _USERS = Todo._meta.db_table, Todo._meta.get_field("user").related_model._meta.db_table
+# One statement claims the batch and returns what the notifications need. `due` takes the
+# oldest due reminders no other transaction holds (SKIP LOCKED: overlapping scans split
+# the work), once: MATERIALIZED, as a subquery the planner may run it again per row, and
+# every run skips to other rows. FOR NO KEY UPDATE, the UPDATE's own lock, does not
+# conflict with the KEY SHARE lock that a transaction inserting a row referencing the
+# todo holds, so nothing but a change of the todo itself makes the scan skip it.
+_CLAIM = f"""
+    WITH due AS MATERIALIZED (
+        SELECT id FROM {_TODOS}
+        WHERE status = 'open' AND reminded_at IS NULL AND remind_at <= %(now)s
+            AND NOT id = ANY(%(skip)s::bigint[])
+        ORDER BY remind_at LIMIT %(limit)s
+        FOR NO KEY UPDATE SKIP LOCKED
+    )
+    UPDATE {_TODOS} AS todo SET reminded_at = %(now)s
+    FROM due, {_USERS} AS owner
+    WHERE todo.id = due.id AND todo.reminded_at IS NULL AND owner.id = todo.user_id
+    RETURNING {{columns}}
+"""  # noqa: S608 (table names from the models, values as parameters)
+_CLAIM_ROWS = _CLAIM.format(
+    columns="todo.id, todo.title, todo.due_at, todo.remind_at, todo.user_id, "
+    "owner.time_zone, owner.email_reminders"
+)
+_CLAIM_IDS = _CLAIM.format(columns="todo.id")
+
+
+def claim_reminder_batch(now, batch_size: int, skip: Iterable[int] = ()) -> ReminderBatch:
+    """Claim up to `batch_size` due reminders (but none in `skip`) and create their
+    notifications.
+
+    Two statements per batch whatever its size: the claim (UPDATE ... RETURNING) and one
+    INSERT of every notification. A todo whose reminder cannot be made (data Python cannot
+    load or render) is left unclaimed and returned in `failed`, for the caller to report
+    and skip; every other todo of the batch is reminded. The caller enqueues the emails
+    after commit.
     """
+    params = {"now": now, "limit": batch_size, "skip": list(skip)}
+    failed: list[int] = []
     with transaction.atomic():
-        due = (
-            Todo.objects.filter(
-                status=Todo.Status.OPEN, reminded_at__isnull=True, remind_at__lte=now
-            )
-            .order_by("remind_at")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        ids = list(due)
-        if not ids:
-            return 0, []
-        Todo.objects.filter(pk__in=ids, reminded_at__isnull=True).update(reminded_at=now)
-        todos = Todo.objects.filter(pk__in=ids).values(
-            "pk",
-            "title",
-            "due_at",
-            "remind_at",
-            "user_id",
-            "user__time_zone",
-            "user__email_reminders",
-        )
-        notifications = []
-        for todo in todos:
-            title, body = _reminder_text(todo)
-            notifications.append(
-                Notification(
-                    user_id=todo["user_id"],
-                    todo_id=todo["pk"],
-                    kind=Notification.Kind.REMINDER,
-                    scheduled_for=todo["remind_at"],
-                    title=title,
-                    body=body,
-                    email_status=Status.PENDING if todo["user__email_reminders"] else Status.NONE,
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_CLAIM_ROWS, params)
+                due = [DueReminder(*row) for row in cursor.fetchall()]
+                claimed = len(due)
+                to_email = _insert_notifications(_reminder_notifications(due, failed), now)
+        except DATA_ERRORS:
+            # A row that cannot be loaded fails the whole statement: take the rows one by one.
+            failed.clear()
+            claimed, to_email = _claim_one_by_one(now, params, failed)
+        if failed:
+            Todo.objects.filter(pk__in=failed).update(reminded_at=None)
+    return ReminderBatch(claimed, to_email, failed)
+
+
+def _claim_one_by_one(now, params: dict, failed: list[int]) -> tuple[int, list[int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_IDS, params)
+        claimed = [pk for (pk,) in cursor.fetchall()]
+    to_email: list[int] = []
+    for pk in claimed:
+        try:
+            with transaction.atomic():
+                to_email += _insert_notifications(
+                    _reminder_notifications([_due_reminder(pk)], failed), now
                 )
-            )
-        created = Notification.objects.bulk_create(notifications)
-        to_email = [n.pk for n in created if n.email_status == Status.PENDING]
-    return len(ids), to_email
+        except DATA_ERRORS:
+            failed.append(pk)
+    return len(claimed), to_email
+
+
+def _due_reminder(pk: int) -> DueReminder:
+    row = Todo.objects.values_list(
+        "pk",
+        "title",
+        "due_at",
+        "remind_at",
+        "user_id",
+        "user__time_zone",
+        "user__email_reminders",
+    ).get(pk=pk)
+    return DueReminder(*row)
+
+
+def _reminder_notifications(due: list[DueReminder], failed: list[int]) -> list[tuple]:
+    """The rows of the reminders' notifications; a todo that cannot be rendered (an
+    unknown time zone, say) goes to `failed` instead."""
+    rows = []
+    for todo in due:
+        try:
+            title, body = _reminder_text(todo)
+        except DATA_ERRORS:
+            failed.append(todo.pk)
+            continue
+        status = Status.PENDING if todo.email_reminders else Status.NONE
+        rows.append((todo.user_id, todo.pk, todo.remind_at, title, body, str(status)))
+    return rows
+
+
+_INSERT_REMINDERS = f"""
+    INSERT INTO {Notification._meta.db_table} (user_id, todo_id, scheduled_for, title, body,
+        email_status, kind, created_at, email_attempts, email_error)
+    SELECT *, 'reminder', %s, 0, '' FROM unnest(
+        %s::bigint[], %s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[])
+    ON CONFLICT DO NOTHING
+    RETURNING id, email_status
+"""  # noqa: S608
+
+
+def _insert_notifications(rows: list[tuple], now) -> list[int]:
+    """One INSERT for every row (arrays, so the statement is the same whatever the batch
+    size); the ids of those to email. A reminder the unique constraint already holds
+    (the same todo and time, re-armed) is not made twice."""
+    if not rows:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_REMINDERS, [now, *map(list, zip(*rows, strict=True))])
+        return [pk for pk, status in cursor.fetchall() if status == Status.PENDING]
 
 
 def requeue_stuck_emails(now, limit: int) -> list[int]:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from notifications import services
+from observability.batch import report_failed_rows
 
 logger = logging.getLogger(__name__)
 
@@ -13,27 +14,36 @@ logger = logging.getLogger(__name__)
 SCAN_TIME_BUDGET_SECONDS = 50
 
 
-@shared_task
-def scan_reminders() -> dict:
-    """Every minute (beat): remind once for every todo whose reminder time has passed."""
+@shared_task(bind=True)
+def scan_reminders(self) -> dict:
+    """Every minute (beat): remind once for every todo whose reminder time has passed.
+
+    A todo whose reminder cannot be made is skipped for the rest of the scan and reported
+    (observability/batch.py); it stays due, so the next scan tries it again.
+    """
     started = time.monotonic()
     now = timezone.now()
-    claimed_total = emailed_total = 0
+    batch_size = settings.REMINDER_BATCH_SIZE
+    reminded = emailed_total = 0
+    failed: list[int] = []
     while time.monotonic() - started < SCAN_TIME_BUDGET_SECONDS:
-        claimed, to_email = services.claim_reminder_batch(now, settings.REMINDER_BATCH_SIZE)
-        services.enqueue_emails(to_email)  # after the batch's commit
-        claimed_total += claimed
-        emailed_total += len(to_email)
-        if claimed < settings.REMINDER_BATCH_SIZE:
+        batch = services.claim_reminder_batch(now, batch_size, skip=failed)
+        services.enqueue_emails(batch.to_email)  # after the batch's commit
+        reminded += batch.claimed - len(batch.failed)
+        emailed_total += len(batch.to_email)
+        failed += batch.failed
+        if batch.claimed < batch_size:
             break
-    stuck = services.requeue_stuck_emails(now, limit=settings.REMINDER_BATCH_SIZE)
+    report_failed_rows(self, "todos", failed, "no reminder made; retried next scan")
+    stuck = services.requeue_stuck_emails(now, limit=batch_size)
     services.enqueue_emails(stuck)
     result = {
-        "reminded": claimed_total,
+        "reminded": reminded,
         "emails_queued": emailed_total,
         "emails_requeued": len(stuck),
+        "failed": len(failed),
     }
-    if claimed_total or stuck:
+    if reminded or stuck or failed:
         logger.info("reminder scan", extra=result)
     return result
 

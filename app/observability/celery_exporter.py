@@ -13,6 +13,8 @@ Metrics (METRICS_PORT, default 9808, path /metrics):
   celery_task_failed_total{task,exception}    exception: the class name only
   celery_task_retried_total{task}             a retry was scheduled (it is received again)
   celery_task_runtime_seconds{task}           histogram of finished runs (succeeded, failed)
+  celery_task_rows_failed_total{task}         rows a batch task could not process
+                                              (observability/batch.py; its log has the ids)
   celery_queue_length{queue}                  messages waiting in the broker
   celery_broker_up                            1 if this scrape could read the queues
   celery_workers                              workers whose heartbeats are current
@@ -32,6 +34,8 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+
+from observability.batch import ROWS_FAILED_EVENT
 
 logger = logging.getLogger("observability.celery_exporter")  # also when run as __main__
 
@@ -81,6 +85,12 @@ class TaskEvents:
             ["task"],
             registry=registry,
         )
+        self.rows_failed = Counter(
+            "celery_task_rows_failed_total",
+            "Rows a batch task could not process and skipped (the worker's log has the ids).",
+            ["task"],
+            registry=registry,
+        )
         self.runtime = Histogram(
             "celery_task_runtime_seconds",
             "How long finished task runs took.",
@@ -109,6 +119,8 @@ class TaskEvents:
                     self.runtime.labels(name).observe(max(0.0, event["timestamp"] - task.started))
             elif kind == "task-retried":
                 self.retried.labels(name).inc()
+            elif kind == ROWS_FAILED_EVENT:
+                self.rows_failed.labels(name).inc(max(0, int(event.get("count") or 0)))
 
     def workers_alive(self) -> int:
         with self.lock:

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,7 +17,8 @@ from core.urls import safe_next_url
 from todos.export import csv_filename, todo_csv_rows
 from todos.filters import SORT_LABELS, TodoFilter
 from todos.forms import CategoryForm, QuickAddForm, TodoForm
-from todos.models import Category, Todo
+from todos.models import Category, Todo, overdue
+from todos.rows import rows
 
 PAGE_SIZE = 25
 
@@ -41,16 +42,12 @@ def _list_url(request) -> str:
 def _list_stats(user, todo_filter: TodoFilter) -> dict[str, int]:
     """What the list page derives from the todos, in one query: how many match the filters
     (the count and the empty state), are done (clear-done) and overdue (the summary)."""
-    todos = Todo.objects.for_user(user)
-    matching = (
-        Count("pk", filter=Q(pk__in=todo_filter.apply(todos).values("pk")))
+    return Todo.objects.for_user(user).aggregate(
+        matching=Count("pk", filter=todo_filter.condition())
         if todo_filter.is_active
-        else Count("pk")
-    )
-    return todos.aggregate(
-        matching=matching,
+        else Count("pk"),
         done=Count("pk", filter=Q(status=Todo.Status.DONE)),
-        overdue=Count("pk", filter=Q(pk__in=todos.overdue().values("pk"))),
+        overdue=Count("pk", filter=overdue()),
     )
 
 
@@ -67,7 +64,7 @@ def _shown(todo: Todo, todo_filter: TodoFilter) -> bool:
     """Whether the page's filters let the todo appear in its list."""
     if not todo_filter.is_active:
         return True
-    return todo_filter.apply(Todo.objects.filter(pk=todo.pk)).exists()
+    return Todo.objects.filter(todo_filter.condition(), pk=todo.pk).exists()
 
 
 def _htmx_change(request, todo: Todo | None, extra_html: str = "") -> HttpResponse:
@@ -78,10 +75,7 @@ def _htmx_change(request, todo: Todo | None, extra_html: str = "") -> HttpRespon
     html = ""
     if todo is not None:
         if _shown(todo, todo_filter):
-            page_url = request.htmx.current_url_abs_path or resolve_url("todos:list")
-            html = render_to_string(
-                "todos/_item.html", {"todo": todo, "next_url": page_url}, request=request
-            )
+            (html,) = rows([todo])
         else:
             messages.info(request, f"“{todo.title}” is not shown: it does not match the filters.")
     state = {"filter": todo_filter, "stats": _list_stats(request.user, todo_filter)}
@@ -99,6 +93,7 @@ def todo_list(request):
     page = CountedPaginator(todos, PAGE_SIZE, stats["matching"]).get_page(request.GET.get("page"))
     context = {
         "page": page,
+        "rows": rows(list(page)),
         "stats": stats,
         "filter": todo_filter,
         "categories": categories,

@@ -161,8 +161,9 @@ def test_redis_restart_is_survived(user, process_env, processes, own_redis):
     broker.send_task("notifications.tasks.scan_reminders")
 
     own_redis.stop()
-    status, body = readiness(port)
-    assert (status, body["checks"]) == (503, {"database": "ok", "broker": "fail"})
+    # Web stays in its Service (200: it serves every page); the detail names the broker.
+    degraded = {"status": "degraded", "checks": {"database": "ok", "broker": "fail"}}
+    assert readiness(port) == (200, degraded)
 
     # The site keeps taking todos while the broker is down.
     status, location = _post_as(
@@ -175,7 +176,7 @@ def test_redis_restart_is_survived(user, process_env, processes, own_redis):
     assert Todo.objects.filter(title="Written during the outage").exists()
 
     own_redis.start()
-    wait_for(lambda: readiness(port)[0] == 200, 20, "readiness to recover")
+    wait_for(lambda: readiness(port)[1]["status"] == "ok", 20, "the broker check to recover")
     worker = processes.start("worker", WORKER, env)
     wait_for(
         lambda: Notification.objects.filter(todo=todo).exists(),
@@ -203,7 +204,7 @@ def _post_as(user, port: int, path: str, data: dict) -> tuple[int, str]:
 
     session = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]  # the one that loads users
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
     token = _get_new_csrf_string()

@@ -30,6 +30,15 @@ def test_services_take_the_servers_from_the_environment_and_use_their_own_names(
     assert services.database_name == "todo_bench"
 
 
+def test_each_checkout_benchmarks_in_a_database_of_its_own():
+    def name(url):
+        return harness.Services.from_environment({"DATABASE_URL": url}).database_name
+
+    assert name("postgres://postgres@127.0.0.1:5432/todo_data") == "todo_data_bench"
+    assert name("postgres://postgres@127.0.0.1:5432/todo_bench") == "todo_bench"
+    assert name("postgres://postgres@127.0.0.1:5432") == "todo_bench"
+
+
 def test_services_default_to_the_local_servers():
     services = harness.Services.from_environment({})
     assert services.database_url == "postgres://postgres@127.0.0.1:5432/todo_bench"
@@ -126,13 +135,17 @@ def seeded_site(live_server, settings):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_every_endpoint_answers_what_wrk_expects(seeded_site):
-    endpoints = harness.endpoints(seeded_site)
+def test_every_endpoint_answers_what_wrk_expects(seeded_site, tmp_path):
+    (tmp_path / "users.txt").write_text("s c 1\n")
+    mix = harness.mix_endpoint(seeded_site, tmp_path / "users.txt", 0.1)
+    endpoints = harness.endpoints(seeded_site, mix)
     assert tuple(endpoint.name for endpoint in endpoints) == harness.ENDPOINT_NAMES
     writer = get_user_model().objects.get(username="writer1")
     todos_before = Todo.objects.filter(user=writer).count()
     for endpoint in endpoints:
         request = endpoint.request
+        if endpoint is mix:
+            continue  # test_the_mix_users_are_signed_in_and_may_write
         for path in request.paths[:3]:
             response = Session(seeded_site).request(
                 request.method, path, request.body, request.headers
@@ -162,3 +175,56 @@ def test_the_pages_show_what_the_harness_reads(seeded_site):
     shown = toggle_ids(page)
     assert len(shown) == 25
     assert set(shown) <= set(Todo.objects.filter(user=large).values_list("pk", flat=True))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_mix_users_are_signed_in_and_may_write(live_server, settings, tmp_path):
+    """What bench/mix.lua sends, from the file bench/sessions.py writes, as the app sees it."""
+    from bench.sessions import sign_in
+
+    settings.BENCHMARK = True
+    call_command("seed", prefix="mixer", users=2, todos=5, stdout=io.StringIO())
+    users_file = tmp_path / "users.txt"
+    assert sign_in("mixer", users_file) == {"users": 2}
+    lines = [line.split() for line in users_file.read_text().splitlines()]
+    for (session, csrf, todo_ids), user in zip(
+        lines, get_user_model().objects.filter(username__startswith="mixer").order_by("pk"),
+        strict=True,
+    ):  # fmt: skip
+        assert set(todo_ids.split(",")) == {
+            str(pk) for pk in Todo.objects.filter(user=user).values_list("pk", flat=True)
+        }
+        browser = Session(live_server.url, {"sessionid": session, "csrftoken": csrf})
+        for path in harness.MIX_PATHS:
+            assert browser.get(path).status == 200, path
+        writes = {
+            "/todos/new/": "form=quick&title=Mixed+todo&priority=2",
+            f"/todos/{todo_ids.split(',')[0]}/toggle/": "",
+        }
+        for path, body in writes.items():
+            headers = browser.headers("POST", htmx=True)
+            assert browser.request("POST", path, body, headers).status == 200, path
+        assert Todo.objects.filter(user=user).count() == 6
+
+
+def test_the_peer_gets_its_own_database_and_the_bench_servers_in_its_settings_names(tmp_path):
+    from bench import peer
+
+    services = harness.Services.from_environment({
+        "DATABASE_URL": "postgres://app:s3cret@db.internal:5433/todo",
+        "REDIS_URL": "redis://cache.internal:6380/0",
+    })  # fmt: skip
+    env = peer.environment(services, port=8123)
+    assert (env["DB_HOST"], env["DB_PORT"], env["DB_NAME"]) == (
+        "db.internal",
+        "5433",
+        "todo_bench_peer",
+    )
+    assert (env["DB_USER"], env["DB_PASSWORD"]) == ("app", "s3cret")
+    assert (env["REDIS_HOST"], env["REDIS_PORT"], env["TODO_BACKEND_PORT"]) == (
+        "cache.internal", "6380", "8123",
+    )  # fmt: skip
+    assert env["IS_DEBUG"] == "False"
+    with pytest.raises(peer.PeerError, match=r"\.venv/bin/python is missing"):
+        peer.python(tmp_path)

@@ -1,4 +1,4 @@
-"""The printed table, and the budgets of issue 9 judged from it."""
+"""The printed table, and the budgets of issues 9 and 22 judged from it."""
 
 from dataclasses import replace
 
@@ -14,6 +14,7 @@ from bench.report import (
     limit_legend,
     markdown_table,
     memory_line,
+    mix_legend,
     queries_legend,
     static_verdict,
     text_table,
@@ -23,10 +24,11 @@ from bench.report import (
 from bench.wrk import Result
 
 
-def result(rps: float, p50=5.0, p99=40.0, socket_errors=0, unexpected=0) -> Result:
+def result(rps: float, p50=5.0, p99=40.0, socket_errors=0, unexpected=0, redirects=0) -> Result:
     return Result(
         requests=int(rps * 30), seconds=30.0, p50_ms=p50, p90_ms=p99 / 2, p99_ms=p99,
         max_ms=p99 * 2, socket_errors=socket_errors, unexpected_status=unexpected,
+        redirects=redirects, writes=int(rps * 3),
     )  # fmt: skip
 
 
@@ -46,31 +48,32 @@ def test_text_table_lines_up_and_compares_with_the_limit():
     lines = text_table(rows()).splitlines()
     assert lines[0] == (
         "endpoint                             req/s  p50 ms  p99 ms  errors  queries  CPU ms/req"
-        "  vs limit"
+        "  vs limit  cache hits"
     )
     assert set(lines[1]) <= {"-", " "}
     assert len({len(line) for line in lines[:3]}) == 1  # the figures' columns line up
-    assert lines[2].split()[-7:] == ["2,000", "5.0", "40.0", "0", "0", "0.25", "100%"]
+    assert lines[2].split()[-8:] == ["2,000", "5.0", "40.0", "0", "0", "0.25", "100%", "-"]
     assert lines[3].startswith("todo list, 50 todos ")
-    assert lines[3].split()[-7:] == ["500", "5.0", "40.0", "0", "6", "12.50", "25%"]
-    assert lines[5].split()[-4:] == ["1", "3", "-", "15%"]  # a socket error is an error
+    assert lines[3].split()[-8:] == ["500", "5.0", "40.0", "0", "6", "12.50", "25%", "-"]
+    assert lines[5].split()[-5:] == ["1", "3", "-", "15%", "-"]  # a socket error is an error
 
 
 def test_markdown_table():
     lines = markdown_table(rows()).splitlines()
     assert lines[0] == (
-        "| endpoint | req/s | p50 ms | p99 ms | errors | queries | CPU ms/req | vs limit |"
+        "| endpoint | req/s | p50 ms | p99 ms | errors | queries | CPU ms/req | vs limit "
+        "| cache hits |"
     )
-    assert lines[1] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    assert lines[3] == "| todo list, 50 todos | 500 | 5.0 | 40.0 | 0 | 6 | 12.50 | 25% |"
+    assert lines[1] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    assert lines[3] == "| todo list, 50 todos | 500 | 5.0 | 40.0 | 0 | 6 | 12.50 | 25% | - |"
 
 
 def test_the_queries_column_is_explained_when_a_row_shows_a_count():
     counted = Row("list-50", "todo list, 50 todos", result(900), 6, 1.5)
     uncounted = Row("login", "login page, anonymous", result(700), None)
     assert markdown_table([counted, uncounted]).splitlines()[2:] == [
-        "| todo list, 50 todos | 900 | 5.0 | 40.0 | 0 | 6 | 1.50 | - |",
-        "| login page, anonymous | 700 | 5.0 | 40.0 | 0 | - | - | - |",
+        "| todo list, 50 todos | 900 | 5.0 | 40.0 | 0 | 6 | 1.50 | - | - |",
+        "| login page, anonymous | 700 | 5.0 | 40.0 | 0 | - | - | - | - |",
     ]
     assert "SQL statements of one request" in queries_legend([counted, uncounted])
     assert queries_legend([uncounted]) is None
@@ -78,7 +81,7 @@ def test_the_queries_column_is_explained_when_a_row_shows_a_count():
 
 def test_without_a_limit_row_there_is_no_ratio():
     table = text_table(rows()[1:2])
-    assert table.splitlines()[2].split()[-1] == "-"
+    assert table.splitlines()[2].split()[-2] == "-"
 
 
 def verdicts(**changes) -> dict[str, bool]:
@@ -122,10 +125,46 @@ def test_an_endpoint_is_compared_with_the_limit_measured_around_it():
     # The limit row ran at 2,000 req/s; around list-50 the host ran slower.
     measured[1] = replace(measured[1], limit_around=1_600.0)
     assert measured[1].ratio(measured[0]) == 500 / 1_600
-    assert text_table(measured).splitlines()[3].split()[-1] == "31%"
+    assert text_table(measured).splitlines()[3].split()[-2] == "31%"
     assert check_budgets(measured)[2].passed  # 25% of the limit measured around it
     measured[1] = replace(measured[1], limit_around=2_400.0)
     assert not check_budgets(measured)[2].passed
+
+
+def mix_rows(rps=500.0, p99=60.0, socket_errors=0, unexpected=0, redirects=0):
+    mix = Row(
+        "mix", "realistic mix", result(rps, p99=p99, socket_errors=socket_errors,
+        unexpected=unexpected, redirects=redirects), 5.25, 3.1, cache_hits=0.875,
+    )  # fmt: skip
+    return [Row("limit", "limit reference (trivial view)", result(2000), 0, 0.25), mix]
+
+
+def test_the_mix_shows_its_mean_statements_and_cache_hits_and_what_it_sent():
+    assert markdown_table(mix_rows()).splitlines()[3] == (
+        "| realistic mix | 500 | 5.0 | 60.0 | 0 | 5.2 | 3.10 | 25% | 88% |"
+    )
+    assert mix_legend(mix_rows(unexpected=2, redirects=1)) == (
+        "mix: 15,000 requests, 1,500 of them writes, 1 redirects, 2 answers of 400 or more, "
+        "0 socket errors and timeouts"
+    )
+    assert mix_legend(rows()) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "failed"),
+    [
+        ({}, []),
+        ({"rps": 399.0}, ["mix: at least 20% of the limit's req/s"]),
+        ({"p99": 100.0}, ["mix: p99 under 100 ms"]),
+        ({"socket_errors": 1}, ["mix: 0 errors"]),
+        ({"unexpected": 1}, ["mix: 0 errors"]),
+        ({"redirects": 1}, ["mix: every request signed in (no redirect)"]),
+    ],
+)
+def test_the_mix_budgets_each_fail_on_their_own(changes, failed):
+    judged = check_budgets(mix_rows(**changes))
+    assert len(judged) == 4
+    assert [f"{v.subject}: {v.rule}" for v in judged if not v.passed] == failed
 
 
 def test_the_limit_legend_gives_the_range_of_the_limit_checks():

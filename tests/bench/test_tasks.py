@@ -21,3 +21,17 @@ def test_a_missing_wrk_says_how_to_install_it(monkeypatch, tmp_path):
         bench.web(Context(), only="list-50")
     assert stopped.value.code == 127
     assert "apt-get install -y wrk" in stopped.value.message
+
+
+def test_a_write_share_outside_0_to_1_is_refused():
+    with pytest.raises(Exit) as stopped:
+        bench.web(Context(), only="mix", writes=1.5)
+    assert stopped.value.code == 2
+    assert "--writes is a share between 0 and 1" in stopped.value.message
+
+
+def test_a_peer_folder_without_manage_py_is_refused(tmp_path):
+    with pytest.raises(Exit) as stopped:
+        bench.web(Context(), only="login", peer=str(tmp_path))
+    assert stopped.value.code == 2
+    assert "no manage.py there" in stopped.value.message

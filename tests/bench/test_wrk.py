@@ -63,6 +63,27 @@ def test_request_environment_for_the_lua_script():
         wrk.Request("GET", ("/a b/",)).environment()
 
 
+def test_the_mix_tells_its_script_the_users_pages_and_write_share(tmp_path):
+    mix = wrk.Mix(("/", "/?page=2"), tmp_path / "users.txt", "http://127.0.0.1:8000/", 0.25)
+    assert mix.environment() == {
+        "BENCH_PATHS": "/ /?page=2",
+        "BENCH_USERS": str(tmp_path / "users.txt"),
+        "BENCH_WRITE_SHARE": "0.25",
+        "BENCH_ORIGIN": "http://127.0.0.1:8000",
+    }
+    argv = wrk.command("wrk", "http://127.0.0.1:8000", mix, wrk.Load(), 10)
+    assert argv[-2:] == [f"--script={wrk.MIX_SCRIPT}", "http://127.0.0.1:8000/"]
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        wrk.Mix(("/",), tmp_path, "http://x", 1.5).environment()
+
+
+def test_parse_reads_the_mix_redirects_and_writes():
+    line = WRK_OUTPUT.splitlines()[-1].replace('"p50_us"', '"redirects": 3, "writes": 99, "p50_us"')
+    result = wrk.parse(line)
+    assert (result.redirects, result.writes, result.errors) == (3, 99, 7)
+    assert wrk.parse(WRK_OUTPUT).redirects == 0  # load.lua's line has none
+
+
 def test_command_is_bounded_and_uses_the_lua_script():
     load = wrk.Load(threads=2, connections=32, timeout=2)
     argv = wrk.command("wrk", "http://127.0.0.1:8000/", wrk.Request("GET", ("/x/",)), load, 30)
@@ -85,14 +106,16 @@ class Recorder(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        self.seen[
-            (self.path, self.headers.get("X-Bench-Test"), self.headers.get("Cookie"), body)
-        ] += 1
-        status = 200 if self.path == "/ok/" else 404
+        marker = self.headers.get("X-Bench-Test") or self.headers.get("X-CSRFToken")
+        self.seen[(self.command, self.path, marker, self.headers.get("Cookie"), body)] += 1
+        status = 200 if self.path in ("/ok/", "/?page=2", "/todos/new/") else 404
+        status = 302 if self.path == "/redirect/" else status
         self.send_response(status)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
+
+    do_GET = do_POST
 
     def log_message(self, *args):
         pass
@@ -127,13 +150,13 @@ def test_wrk_sends_the_request_cycles_paths_and_counts_unexpected_statuses(recor
 
     assert result.requests > 20
     assert result.socket_errors == 0
-    carried = {(path, marker, cookie, body) for path, marker, cookie, body in seen}
+    carried = set(seen)
     assert carried == {
-        (path, "yes", "sessionid=abc; csrftoken=def", "form=quick&title=Benchmark+todo")
+        ("POST", path, "yes", "sessionid=abc; csrftoken=def", "form=quick&title=Benchmark+todo")
         for path in ("/ok/", "/missing/")
     }
     served = Counter()
-    for (path, *_), count in seen.items():
+    for (_, path, *_), count in seen.items():
         served[path] += count
     # Requests alternate between the paths; every 404 counted as an error (the server
     # may have answered a few more than wrk counted while it stopped).
@@ -141,3 +164,28 @@ def test_wrk_sends_the_request_cycles_paths_and_counts_unexpected_statuses(recor
     assert served["/missing/"] - load.connections <= result.unexpected_status <= served["/missing/"]
     assert result.unexpected_status > 0
     assert result.p50_ms > 0 and result.p99_ms >= result.p50_ms
+
+
+@pytest.mark.slow
+def test_the_mix_sends_each_users_own_cookies_token_and_todos(recording_server, tmp_path):
+    base_url, seen = recording_server
+    users = tmp_path / "users.txt"
+    users.write_text("s1 c1 11,12\ns2 c2 21\n")
+    mix = wrk.Mix(("/?page=2", "/redirect/"), users, base_url, write_share=0.5)
+    result = wrk.run(shutil.which("wrk"), base_url, mix, wrk.Load(threads=1, connections=2), 1)
+
+    cookies = {"sessionid=s1; csrftoken=c1": "c1", "sessionid=s2; csrftoken=c2": "c2"}
+    posted = Counter()
+    for (method, path, token, cookie, body), count in seen.items():
+        assert cookie in cookies
+        if method == "GET":
+            assert path in mix.paths and token is None and body == ""
+            continue
+        assert token == cookies[cookie]  # each write carries its own user's CSRF token
+        own = {"c1": {"/todos/11/toggle/", "/todos/12/toggle/"}, "c2": {"/todos/21/toggle/"}}
+        assert path == "/todos/new/" or path in own[token]
+        posted["create" if path == "/todos/new/" else "toggle"] += count
+    assert min(posted.values()) > 0 and len(posted) == 2
+    assert 0.3 < result.writes / result.requests < 0.7
+    assert result.redirects > 0  # /redirect/ answers 302, counted apart
+    assert result.unexpected_status > 0  # toggles answer 404 here: an error

@@ -23,6 +23,7 @@ SETTINGS_SOURCES = [
     *sorted((APP_DIR / "config" / "settings").glob("*.py")),
     APP_DIR / "config" / "gunicorn.py",
     APP_DIR / "config" / "celery.py",
+    APP_DIR / "observability" / "tracing.py",
 ]
 # Where the settings table lives.
 SETTINGS_DOCS = (REPO_ROOT / "docs" / "settings.md",)
@@ -184,15 +185,56 @@ def test_every_required_variable_is_provided_to_every_process(
         assert missing == set(), f"{overlay} {workload} lacks {sorted(missing)}"
 
 
+def opentelemetry_sdk_variables() -> set[str]:
+    """The OTEL_* variables the OpenTelemetry API and SDK read (tracing.py hands them over)."""
+    from opentelemetry import environment_variables as api
+    from opentelemetry.sdk import environment_variables as sdk
+
+    return {
+        value
+        for module in (api, sdk)
+        for name, value in vars(module).items()
+        if name.startswith("OTEL_") and isinstance(value, str)
+    }
+
+
 @overlays
 def test_every_provided_variable_is_one_the_app_reads(manifests, overlay, settings_variables):
-    """No dead or misspelled configuration: each key we set is read by the settings."""
+    """No dead or misspelled configuration: each key we set is read by the settings, or
+    is a documented OTEL_* variable of the OpenTelemetry SDK."""
     docs = manifests[overlay]
     image_level = {"DJANGO_SETTINGS_MODULE"}  # read by manage.py / wsgi / celery, set by the image
+    documented = documented_settings()
+    sdk_read = {name for name in opentelemetry_sdk_variables() if name in documented}
     for workload in APP_WORKLOADS:
         (container,) = pod_specs(docs)[workload]["containers"]
         unknown = provided_variables(docs, container) - settings_variables.keys() - image_level
+        unknown -= sdk_read
         assert unknown == set(), f"{overlay} {workload}: nothing reads {sorted(unknown)}"
+
+
+def test_documented_opentelemetry_variables_are_ones_the_sdk_reads(settings_variables):
+    """A misspelt OTEL_* row in the settings table (or an SDK that renamed one) fails."""
+    documented = {name for name in documented_settings() if name.startswith("OTEL_")}
+    known = opentelemetry_sdk_variables() | settings_variables.keys()
+    assert documented - known == set()
+    assert "OTEL_RESOURCE_ATTRIBUTES" in documented & opentelemetry_sdk_variables()
+
+
+@overlays
+def test_traces_go_to_a_collector_in_every_overlay(manifests, overlay):
+    """Local: the tracing component's collector; clouds: the cluster's, with the
+    environment on every span."""
+    config = one(manifests[overlay], "ConfigMap", "todo-config")["data"]
+    endpoint = urlsplit(config["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert (endpoint.scheme, endpoint.port) == ("http", 4318)
+    if overlay == k8s.LOCAL_OVERLAY:
+        assert endpoint.hostname == "otel-collector"
+        one(manifests[overlay], "Service", "otel-collector")
+    else:
+        assert endpoint.hostname.endswith(".observability.svc.cluster.local")
+        environment = overlay.split("/")[-1]  # stage, prod, preview
+        assert config["OTEL_RESOURCE_ATTRIBUTES"] == f"deployment.environment.name={environment}"
 
 
 # --- Commands, probes, bind --------------------------------------------------------------------

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ops import k8s
+from ops.tools import REPO_ROOT
 
 from .conftest import find, one, pod_specs
 
@@ -39,7 +40,10 @@ def test_every_process_and_the_migrate_job_exist_with_contract_names(manifests, 
     one(docs, "Service", "web")
     one(docs, "Ingress", "web")
     one(docs, "ConfigMap", "todo-config")
-    assert {doc["metadata"]["namespace"] for doc in docs if doc["kind"] != "Namespace"} == {"todo"}
+    namespace = "todo-pr-0" if overlay == k8s.PREVIEW_OVERLAY else "todo"
+    assert {doc["metadata"]["namespace"] for doc in docs if doc["kind"] != "Namespace"} == {
+        namespace
+    }
 
 
 @overlays
@@ -111,6 +115,39 @@ def test_probes_use_the_app_health_urls_and_liveness_commands(manifests, overlay
         container = containers[f"Deployment/{process}"]
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert container[probe]["exec"]["command"] == ["/app/bin/probe", process]
+
+
+def probe_table() -> dict[str, list[str]]:
+    """docs/operations.md's probe table: process -> its startup, liveness, readiness cells."""
+    text = (REPO_ROOT / "docs" / "operations.md").read_text().split("## Probes", 1)[1]
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 4 and not set(cells[0]) <= {"-", " "}:
+            rows[cells[0].split()[0]] = cells[1:]
+    return rows
+
+
+@pytest.mark.parametrize("overlay", k8s.CLOUD_OVERLAYS)
+def test_the_probe_table_says_what_each_probe_checks(manifests, overlay):
+    """Every app container has its row, naming each probe's path or command."""
+    table = probe_table()
+    docs = manifests[overlay]
+    for doc in find(docs, "Deployment"):
+        container = doc["spec"]["template"]["spec"]["containers"][0]
+        name = doc["metadata"]["name"]
+        if "/app/" not in " ".join(container.get("command", [])) and name != "web":
+            continue  # not one of the app's processes (the in-cluster data, if any)
+        assert name in table, f"docs/operations.md's probe table has no row for {name}"
+        for probe, cell in zip(
+            ("startupProbe", "livenessProbe", "readinessProbe"), table[name], strict=True
+        ):
+            spec = container[probe]
+            said = (
+                spec["httpGet"]["path"] if "httpGet" in spec else " ".join(spec["exec"]["command"])
+            )
+            assert said.removeprefix("/app/") in cell, f"{name} {probe}: {said} not in {cell!r}"
+    assert table["migrate"][0].startswith("none")
 
 
 @overlays
@@ -213,7 +250,8 @@ def test_network_policies_deny_by_default_and_allow_what_each_pod_needs(manifest
             for port in rule.get("ports", [])
         }
 
-    data_ports = {5432, 6379} if overlay in ("local", "aws/stage", "aws/prod") else {25060, 25061}
+    in_cluster_or_aws = ("local", "preview", "aws/stage", "aws/prod")
+    data_ports = {5432, 6379} if overlay in in_cluster_or_aws else {25060, 25061}
     for workload in pod_specs(docs):
         labels = next(
             doc["spec"]["template"]["metadata"]["labels"]

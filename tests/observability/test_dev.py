@@ -12,7 +12,7 @@ import pytest
 from invoke import MockContext, Result
 
 import tasks
-from tests.processes import APP_DIR, app_env
+from tests.processes import APP_DIR, app_env, free_port
 
 
 class RecordingManager:
@@ -20,7 +20,7 @@ class RecordingManager:
 
     started: dict[str, dict] = {}
 
-    def __init__(self):
+    def __init__(self, printer=None):
         RecordingManager.started = {}
         self.returncode = 0
 
@@ -36,6 +36,7 @@ def dev(monkeypatch, capsys):
     monkeypatch.setattr("honcho.manager.Manager", RecordingManager)
 
     def run(**options):
+        options.setdefault("port", free_port())
         with pytest.raises(SystemExit) as exit_:
             tasks.dev.body(MockContext(run=Result()), **options)
         assert exit_.value.code == 0
@@ -46,10 +47,11 @@ def dev(monkeypatch, capsys):
 
 def test_dev_runs_the_exporter_and_prints_each_metrics_url(dev):
     started, output = dev()
-    assert set(started) == {"web", "worker", "beat", "exporter"}
-    assert started["exporter"]["command"].endswith("bin/celery-exporter --reload")
-    printed = dict(re.findall(r"Metrics of (\w+): http://127\.0\.0\.1:(\d+)/metrics", output))
-    assert printed == {name: started[name]["env"]["METRICS_PORT"] for name in ("web", "exporter")}
+    assert set(started) == {"web", "worker", "beat", "celery-exporter"}
+    assert started["celery-exporter"]["command"].endswith("bin/celery-exporter --reload")
+    printed = dict(re.findall(r"Metrics of ([\w-]+): http://127\.0\.0\.1:(\d+)/metrics", output))
+    exporters = ("web", "celery-exporter")
+    assert printed == {name: started[name]["env"]["METRICS_PORT"] for name in exporters}
     assert len(set(printed.values())) == 2, "each process on its own port"
     assert "METRICS_PORT" not in started["worker"]["env"]
 

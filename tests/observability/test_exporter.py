@@ -69,6 +69,18 @@ def test_task_events_are_counted_by_task_name(events, registry):
     assert 1.6 < found[("celery_task_runtime_seconds_sum", task)] < 2.5
 
 
+def test_rows_a_batch_task_could_not_process_are_counted(events, registry):
+    """observability/batch.py sends them as a custom task event (alert TodoBatchRowsFailed)."""
+    name = "notifications.tasks.scan_reminders"
+    events.handle(event("task-received", "t1", name=name, args="()", kwargs="{}"))
+    events.handle(event("task-rows-failed", "t1", name=name, count=3))
+    events.handle(event("task-succeeded", "t1", runtime=0.5, result="{}"))
+    events.handle(event("task-rows-failed", "t9", name=name, count=2))  # started before us
+    found = samples(registry)
+    assert found[("celery_task_rows_failed_total", (("task", name),))] == 5
+    assert found[("celery_task_succeeded_total", (("task", name),))] == 1
+
+
 def test_an_event_for_a_task_received_before_the_exporter_started_is_still_counted(
     events, registry
 ):

@@ -7,6 +7,11 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.error import HTTPError
+from urllib.parse import urlencode
+from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -17,7 +22,7 @@ from django.urls import reverse
 
 from config.celery import app as celery_app
 from observability import logs, tracing
-from tests.processes import APP_DIR, app_env, wait_for
+from tests.processes import APP_DIR, WORKER, app_env, free_port, wait_for
 
 
 @pytest.fixture
@@ -143,3 +148,116 @@ def test_an_endpoint_turns_it_on(monkeypatch):
     assert tracing.enabled()
     monkeypatch.setenv("OTEL_SDK_DISABLED", "TRUE")
     assert not tracing.enabled()
+
+
+class OtlpReceiver(ThreadingHTTPServer):
+    """A collector's OTLP/HTTP traces endpoint on loopback that keeps every span it gets."""
+
+    def __init__(self):
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        self.spans: list[tuple[str, str, str]] = []  # (service, span name, trace id)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                for resource_spans in request.resource_spans:
+                    service = next(
+                        a.value.string_value
+                        for a in resource_spans.resource.attributes
+                        if a.key == "service.name"
+                    )
+                    for scope_spans in resource_spans.scope_spans:
+                        receiver.spans += [
+                            (service, span.name, span.trace_id.hex()) for span in scope_spans.spans
+                        ]
+                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", free_port()), Handler)
+
+
+@pytest.fixture
+def otlp_receiver():
+    server = OtlpReceiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_and_a_prefork_worker_export_one_trace_over_otlp(
+    process_env, processes, otlp_receiver
+):
+    """The real start points: gunicorn's post_fork and Celery's worker_process_init, each
+    exporting to the endpoint the OTEL_* variables name."""
+    env = {
+        **process_env,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_receiver.server_port}",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export every 0.2 s instead of 5 s
+        "WEB_CONCURRENCY": "1",
+        "CELERY_WORKER_CONCURRENCY": "1",
+    }
+    port = free_port()
+    processes.start("web", [str(APP_DIR / "bin" / "web")], {**env, "PORT": str(port)})
+    worker = processes.start("worker", WORKER, env)
+    wait_for(lambda: _ready(port), 30, "the web process")
+
+    token = "t" * 32  # the CSRF cookie's secret, sent back in the form as Django expects
+    form = {
+        "username": "otlp",
+        "email": "otlp@example.com",
+        "password1": "correct-horse-battery-9",
+        "password2": "correct-horse-battery-9",
+        "csrfmiddlewaretoken": token,
+    }
+    signup = Request(
+        f"http://127.0.0.1:{port}/accounts/signup/",
+        data=urlencode(form).encode(),
+        headers={"Cookie": f"csrftoken={token}"},
+    )
+    assert _status(signup) == 302
+
+    def task_span():
+        return next(
+            (s for s in otlp_receiver.spans if s[:2] == ("todo-worker", f"run/{DELIVER_EMAIL}")),
+            None,
+        )
+
+    run = wait_for(task_span, 60, f"the worker's span\n{processes.log(worker)}")
+    request = next(s for s in otlp_receiver.spans if s[:2] == ("todo-web", "POST accounts/signup/"))
+    assert run[2] == request[2]  # one trace id from web to worker
+
+
+DELIVER_EMAIL = "notifications.tasks.deliver_email"
+
+
+def _ready(port: int) -> bool:
+    try:
+        return _status(Request(f"http://127.0.0.1:{port}/readyz")) == 200
+    except OSError:
+        return False
+
+
+def _status(request: Request) -> int:
+    class NoRedirect(HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        with build_opener(NoRedirect).open(request, timeout=10) as response:
+            return response.status
+    except HTTPError as error:
+        return error.code

@@ -242,7 +242,7 @@ def test_waiting_before_the_apps_stack_made_the_application_says_how_to_make_it(
     error = refused(world.invoke("deploy", "--env=stage", "--skip-tests", "--wait"))
 
     assert "Application todo-do-stage does not exist yet" in error
-    assert "Fix: invoke tf.apply --env stage --cloud do --stack apps" in error
+    assert "Fix: invoke tf.plan --stack do/apps --env stage, then invoke tf.apply" in error
     assert world.remote_git("rev-parse", "develop") == world.git("rev-parse", "HEAD"), "pushed"
 
 
@@ -340,4 +340,4 @@ def test_stage_on_app_platform_pins_every_component_to_the_digest_and_records_it
 def test_app_platform_without_the_app_says_which_stack_creates_it(world):
     error = refused(world.invoke("deploy", "--env=stage", "--skip-tests", do_stage="app-platform"))
     assert "no App Platform app todo-stage" in error
-    assert "invoke tf.apply --cloud do --env stage --stack app-platform" in error
+    assert "Fix: invoke tf.plan --stack do/app-platform --env stage" in error

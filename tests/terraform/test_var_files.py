@@ -9,7 +9,7 @@ import pytest
 from ops import tf
 from tests.terraform.conftest import named, parse
 
-STACKS = [(c, s) for c in tf.CLOUDS for s in tf.STACKS if tf.stack_dir(c, s).is_dir()]
+STACKS = [(c, s) for c in tf.CLOUDS for s in tf.ALL_STACKS if tf.stack_dir(c, s).is_dir()]
 PASSED_BY_INVOKE = {"environment", "argocd_manifests_yaml", "argocd_install_yaml"}
 
 

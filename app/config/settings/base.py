@@ -8,6 +8,7 @@ contract everywhere. docs/settings.md documents each variable.
 from __future__ import annotations
 
 import ssl
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -49,6 +50,8 @@ INSTALLED_APPS = [
     "django_extensions",
     "django_htmx",
     "csp",
+    "axes",
+    "django_ratelimit",
     "core",
     "observability",
     "accounts",
@@ -63,6 +66,8 @@ MIDDLEWARE = [
     # id every log line of the request carries (returned in X-Request-ID).
     "observability.middleware.RequestMetricsMiddleware",
     "observability.middleware.RequestContextMiddleware",
+    # 400 for a query string or form body that is not UTF-8 text, or holds a NUL.
+    "core.text_input.TextInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -77,6 +82,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.UserTimezoneMiddleware",
+    # A rate-limited view raises Ratelimited; this answers it with RATELIMIT_VIEW (429).
+    "django_ratelimit.middleware.RatelimitMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -123,12 +132,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 # The Celery broker: redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis
-# with TLS. Nothing else uses it (no cache is configured: nothing calls one), and sessions
-# are in the database, so the site keeps working while the broker is down; only
+# with TLS, and the cache below. Sessions are in the database and the cache's only caller
+# renders what it cannot read, so the site keeps working while Redis is down; only
 # background work waits for it.
 # Unset means the embedded default (local development only): no Redis at all.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_USES_TLS = REDIS_URL.startswith("rediss://")
+
+# The cache framework's one caller is the list's rendered rows (todos/rows.py). In Redis
+# every web process reads what any of them rendered (per process, 5 workers each had to
+# render every row once); each key gets a timeout, so a Redis that evicts only keys with
+# one (volatile-lru) never evicts the broker's queues. Short socket timeouts: a Redis that
+# hangs costs a request half a second, then its rows are rendered. Without Redis (`invoke
+# dev`), each process keeps its own.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "todo",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --- Accounts -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -137,9 +165,65 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "todos:list"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Abuse limits (docs/app.md) --------------------------------------------------------------
+# The client's address (core/clientip.py): behind this many proxies (the ingress: 1), taken
+# from the right of X-Forwarded-For; 0 trusts no header and uses the connection's address.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+# Sign-in lockout (django-axes, counted in PostgreSQL: it holds while Redis is down). After
+# LOGIN_FAILURE_LIMIT wrong passwords for one username, or from one address, sign-in is
+# refused for LOGIN_LOCKOUT_MINUTES (every further try restarts the pause); a success resets.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# No row per successful sign-in (that table would only grow); failures are still counted,
+# and their rows go once the lockout period has passed.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_CLIENT_IP_CALLABLE = "core.clientip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Rate limits of the actions that send email on request (django-ratelimit, "count/period"
+# with s, m, h or d): sign-up per address, password reset per address and per email.
+# The counts live in Redis; while it is unreachable these actions are refused (429), the
+# safe direction: nothing is sent unmetered (sign-in, sessions and todos keep working).
+SIGNUP_RATE_LIMIT = env.str("SIGNUP_RATE_LIMIT", default="5/h")
+PASSWORD_RESET_RATE_LIMIT = env.str("PASSWORD_RESET_RATE_LIMIT", default="5/h")
+RATELIMIT_USE_CACHE = "ratelimit"
+RATELIMIT_IP_META_KEY = "core.clientip.client_ip"
+RATELIMIT_VIEW = "core.views.rate_limited"
+RATELIMIT_FAIL_OPEN = False
+CACHES = {
+    # Nothing uses the default cache; Django's per-process one stays.
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "ratelimit",
+        "OPTIONS": {
+            # An unreachable Redis answers "no count" within a second instead of raising:
+            # django-ratelimit then refuses (RATELIMIT_FAIL_OPEN = False).
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": 0.5,
+            "SOCKET_TIMEOUT": 0.5,
+            **({"CONNECTION_POOL_KWARGS": {"ssl_cert_reqs": "required"}} if REDIS_USES_TLS else {}),
+        },
+    },
+}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # a warning with the cause, once per call
+if not REDIS_URL:
+    # Embedded default (one development server, no Redis): counts in the process's memory.
+    CACHES["ratelimit"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    # "Not shared" and "not officially supported": true, and right for one process.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- Email ----------------------------------------------------------------------------
 # consolemail:// prints mail to the log; smtp+tls://user:pass@host:587 in the clouds.
@@ -311,5 +395,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Disallowed hosts are probes and scanners: a warning, not an error mail.
         "django.security.DisallowedHost": {"level": "WARNING"},
+        # django-axes announces itself at every start; its lockout warnings stay.
+        "axes.apps": {"level": "WARNING"},
     },
 }

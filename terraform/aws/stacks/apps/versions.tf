@@ -12,7 +12,7 @@ terraform {
     }
   }
 
-  # Partial configuration: bucket and region from terraform/aws/backend.hcl,
+  # Partial configuration: bucket and region from terraform/aws/backend/<env>.hcl,
   # key aws/<env>/apps.tfstate from `invoke tf.plan`.
   backend "s3" {
     use_lockfile = true

@@ -8,7 +8,7 @@ terraform {
     }
   }
 
-  # Partial configuration: bucket and region come from terraform/aws/backend.hcl,
+  # Partial configuration: bucket and region come from terraform/aws/backend/<env>.hcl,
   # the key (aws/<env>/infra.tfstate) from `invoke tf.plan`. S3-native locking.
   backend "s3" {
     use_lockfile = true

@@ -8,8 +8,8 @@ terraform {
     }
   }
 
-  # Partial configuration: bucket and region from terraform/aws/backend.hcl,
-  # key aws/shared.tfstate from `invoke tf.plan --stack shared`.
+  # Partial configuration: bucket and region from terraform/aws/backend/shared.hcl,
+  # key aws/shared.tfstate from `invoke tf.plan --stack aws/shared`.
   backend "s3" {
     use_lockfile = true
     encrypt      = true

@@ -13,7 +13,7 @@ terraform {
   }
 
   # Spaces is S3-compatible: partial configuration with bucket and endpoint from
-  # terraform/do/backend.hcl, key from `invoke tf.plan`; the flags below turn off
+  # terraform/do/backend/<env>.hcl, key from `invoke tf.plan`; the flags below turn off
   # the AWS-only checks. Locking: a lock file next to the state (use_lockfile).
   backend "s3" {
     region                      = "us-east-1"
