@@ -29,6 +29,11 @@ locals {
     DJANGO_ALLOWED_HOSTS        = var.domain
     DJANGO_CSRF_TRUSTED_ORIGINS = "https://${var.domain}"
     DJANGO_SITE_URL             = "https://${var.domain}"
+    # App Platform's router is the one proxy in front of web, as Traefik is on DOKS.
+    DJANGO_TRUSTED_PROXY_COUNT = "1"
+    # Traces go to your collector here (DOKS has one in the cluster); empty: tracing off.
+    OTEL_EXPORTER_OTLP_ENDPOINT = var.otlp_endpoint
+    OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.environment}"
   }
   # The Secret todo-secrets of docs/contract.md, as encrypted env.
   secrets = {

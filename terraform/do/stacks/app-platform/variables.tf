@@ -76,3 +76,9 @@ variable "worker_instances" {
   type        = number
   default     = 1
 }
+
+variable "otlp_endpoint" {
+  description = "OTLP/HTTP endpoint of your trace collector (OTEL_EXPORTER_OTLP_ENDPOINT); empty turns tracing off."
+  type        = string
+  default     = ""
+}
