@@ -25,7 +25,7 @@ from invoke.exceptions import Exit
 
 from ops import k8s
 from ops.k8s import RenderError, documents, render
-from ops.tools import REPO_ROOT, confirm, git, require
+from ops.tools import REPO_ROOT, VERSIONS, confirm, download, git, require
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 CLOUDS = ("do", "aws")
@@ -34,6 +34,9 @@ ENVIRONMENTS = ("stage", "prod")
 # what the previous one made by name (`<project>-<env>`), not through remote state.
 STACKS = ("shared", "infra", "tooling", "apps")
 ENVIRONMENT_STACKS = STACKS[1:]
+# DigitalOcean stage on App Platform instead of tooling + apps: planned only when named
+# (`--stack do/app-platform`), never as another's downstream.
+ALL_STACKS = (*STACKS, "app-platform")
 TERRAFORM_ENV = {"TF_INPUT": "0", "TF_IN_AUTOMATION": "1"}  # never prompt
 TERRAFORM_FIX = "install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)"
 GH_FIX = "install the GitHub CLI (https://cli.github.com); GitHub's runners have it"
@@ -116,14 +119,15 @@ def targets(stacks: list[str], env: str) -> list[Target]:
     found = set()
     for value in stacks:
         cloud, _, stack = value.partition("/")
-        if cloud not in CLOUDS or stack not in ("", *STACKS):
-            choices = "CLOUD or CLOUD/STACK with CLOUD in do, aws and STACK in " + ", ".join(STACKS)
+        if cloud not in CLOUDS or stack not in ("", *ALL_STACKS):
+            choices = "CLOUD or CLOUD/STACK with CLOUD in do, aws and STACK in "
+            choices += ", ".join(ALL_STACKS)
             raise Exit(f"error: unknown stack {value!r}; use {choices}", code=2)
         for name in [stack] if stack else ENVIRONMENT_STACKS:
             if name != "shared" and env not in ENVIRONMENTS:
                 raise Exit(f"error: --env must be one of stage, prod for {value} (got {env!r})", 2)
             found.add(Target(cloud, "shared" if name == "shared" else env, name))
-    return sorted(found, key=lambda t: (STACKS.index(t.stack), CLOUDS.index(t.cloud)))
+    return sorted(found, key=lambda t: (ALL_STACKS.index(t.stack), CLOUDS.index(t.cloud)))
 
 
 def changed_files(base: str) -> list[str]:
@@ -177,6 +181,8 @@ def select(stacks: list[str], env: str, changed_from: str) -> list[Target]:
 
 def preflight(target: Target) -> None:
     """Stop at the first missing piece, saying how to fix it."""
+    if not target.folder.is_dir():
+        raise Exit(f"error: terraform/{target.cloud} has no stack {target.stack}", code=2)
     need(target.backend_file, *target.var_files())
     for variable, fix in DO_CREDENTIALS.items():
         if target.cloud == "do" and not os.environ.get(variable):
@@ -199,9 +205,20 @@ def plan_one(c, target: Target, plan_file: Path, *flags: str):
     args = [f"-out={plan_file}", *flags, *(f"-var-file={f}" for f in target.var_files())]
     if target.stack != "shared":
         args.append(f"-var=environment={target.env}")
+    if target.stack == "tooling":
+        args.append(f"-var-file={argocd_install_var_file(target.env, plan_file.parent)}")
     if target.stack == "apps":
         args.append(f"-var-file={argocd_var_file(target.cloud, target.env, plan_file.parent)}")
     return target.terraform(c, "plan", *args, warn="-detailed-exitcode" in flags)  # 2: changes
+
+
+def argocd_install_var_file(env: str, folder: Path) -> Path:
+    """Argo CD's install manifest at the release versions.yaml pins (HA in prod), downloaded
+    and checked against its sha256, as a var file for the tooling stack."""
+    pinned = VERSIONS["manifests"]["argo-cd-ha" if env == "prod" else "argo-cd"]
+    path = folder / f"argocd-install-{env}.tfvars.json"
+    path.write_text(json.dumps({"argocd_install_yaml": download(pinned["url"], pinned["sha256"])}))
+    return path
 
 
 def argocd_var_file(cloud: str, env: str, folder: Path) -> Path:
