@@ -37,7 +37,7 @@ def test_argo_cd_is_the_pinned_manifest_everywhere(monkeypatch, tmp_path):
     asked = []
     monkeypatch.setattr(tf, "download", lambda url, sha256: asked.append((url, sha256)) or "")
     for env, manifest in (("stage", "argo-cd"), ("prod", "argo-cd-ha")):
-        tf._argocd_install_var_file(env, tmp_path)
+        tf.argocd_install_var_file(env, tmp_path)
         pinned = VERSIONS["manifests"][manifest]
         assert asked.pop() == (pinned["url"], pinned["sha256"])
     for cloud in tf.CLOUDS:
