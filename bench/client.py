@@ -98,16 +98,16 @@ class Session:
     def get(self, path: str) -> Response:
         return self.request("GET", path, headers=self.headers())
 
-    def login(self, username: str, password: str) -> None:
-        page = self.get(LOGIN_PATH)
+    def login(self, username: str, password: str, path: str = LOGIN_PATH) -> None:
+        page = self.get(path)
         token = _CSRF_INPUT.search(page.text)
         if page.status != 200 or token is None:
-            raise ClientError(f"GET {LOGIN_PATH} answered {page.status} without a login form")
+            raise ClientError(f"GET {path} answered {page.status} without a login form")
         form = urlencode(
             {"csrfmiddlewaretoken": token.group(1), "username": username, "password": password}
         )
-        headers = self.headers("POST") | {"Referer": f"{self.origin}{LOGIN_PATH}"}
-        answer = self.request("POST", LOGIN_PATH, form, headers)
+        headers = self.headers("POST") | {"Referer": f"{self.origin}{path}"}
+        answer = self.request("POST", path, form, headers)
         if answer.status != 302 or "sessionid" not in self.cookies:
             raise ClientError(f"signing in as {username} failed (HTTP {answer.status})")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from bench import result_json, wrk
+from bench import peer, result_json, wrk
 from bench.client import (
     COUNT_QUERIES_HEADER,
     QUERIES_HEADER,
@@ -152,12 +152,12 @@ class Services:
                     "start it or point DATABASE_URL / REDIS_URL at one"
                 ) from None
 
-    def reset_database(self) -> None:
+    def reset_database(self, database: str = "") -> None:
         """Drop and create the bench database: every run starts from the same rows."""
         import psycopg
         from psycopg import sql
 
-        name = sql.Identifier(self.database_name)
+        name = sql.Identifier(database or self.database_name)
         with psycopg.connect(self.maintenance_url, autocommit=True) as connection:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
             connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
@@ -369,12 +369,15 @@ def run_web(
     only: tuple[str, ...],
     say: Callable[[str], None],
     write_share: float = DEFAULT_WRITE_SHARE,
+    peer_dir: Path | None = None,
 ) -> WebRun:
     services = Services.from_environment(dict(os.environ))
     services.check_reachable()
     port = free_port()
     env = app_environment(services, PORT=str(port), GUNICORN_BIND=f"127.0.0.1:{port}")
     prepare_web_data(services, env, say)
+    if peer_dir is not None:
+        peer.prepare(peer_dir, services, say)
     run = WebRun()
     run.workers, run.threads = gunicorn_shape(env)
     base_url = f"http://127.0.0.1:{port}"
@@ -385,27 +388,43 @@ def run_web(
         run.static = static_file(base_url)
         memory = WorkerMemory(web.pid)
         memory.start()
+        limit = None
+
+        def measured(server: AppProcess, endpoint: Endpoint, metrics: str | None) -> Row:
+            row = measure(wrk_path, server_url(server), server.pid, metrics, endpoint, load, say)
+            if endpoint.name != LIMIT:
+                # The host's speed drifts within a run: each endpoint is compared with
+                # the limit reference measured just before and just after it.
+                run.limit_checks.append(check_limit(wrk_path, base_url, limit, load, say))
+                row = replace(row, limit_around=sum(run.limit_checks[-2:]) / 2)
+            if not server.alive():
+                raise ProcessError(
+                    f"{server.script} exited during {endpoint.name}; its log "
+                    f"({server.log_path}):\n{server.log_tail()}"
+                )
+            return row
+
+        def server_url(server: AppProcess) -> str:
+            return base_url if server is web else peer_url
+
         try:
-            limit = None
             mix = mix_endpoint(base_url, MIX_USERS_FILE, write_share)
             for endpoint in endpoints(base_url, mix):
                 if only and endpoint.name not in only and endpoint.name != LIMIT:
                     continue
-                row = measure(wrk_path, base_url, web.pid, metrics_url, endpoint, load, say)
+                row = measured(web, endpoint, metrics_url)
                 if endpoint.name == LIMIT:
                     limit = endpoint
                     run.limit_checks.append(row.result.requests_per_second)
-                else:
-                    # The host's speed drifts within a run: each endpoint is compared with
-                    # the limit reference measured just before and just after it.
-                    run.limit_checks.append(check_limit(wrk_path, base_url, limit, load, say))
-                    row = replace(row, limit_around=sum(run.limit_checks[-2:]) / 2)
                 run.rows.append(row)
-                if not web.alive():
-                    raise ProcessError(
-                        f"gunicorn exited during {endpoint.name}; its log ({web.log_path}):\n"
-                        f"{web.log_tail()}"
-                    )
+            if peer_dir is not None:
+                peer_port = free_port()
+                peer_url = f"http://127.0.0.1:{peer_port}"
+                say(f"Starting the peer ({peer_dir}, gunicorn -w 4) on {peer_url}...")
+                with peer.server(peer_dir, services, peer_port, OUTPUT_DIR / "peer.log") as other:
+                    other.wait_until(lambda: answers_ok(peer_url + peer.LOGIN), "serving")
+                    for name, label, request in peer.requests(peer_url):
+                        run.rows.append(measured(other, Endpoint(name, label, request), None))
         finally:
             run.memory = memory.stop()
     return run
@@ -443,7 +462,7 @@ def measure(
     wrk_path: str,
     base_url: str,
     server_pid: int,
-    metrics_url: str,
+    metrics_url: str | None,  # None: a server without the app's metrics (the peer)
     endpoint: Endpoint,
     load: wrk.Load,
     say: Callable[[str], None],
@@ -456,21 +475,22 @@ def measure(
         queries = endpoint.session.count_queries(
             request.method, request.paths[0], request.body, request.headers
         )
-    before, cpu_before = counters(metrics_url), tree_cpu_seconds(server_pid)
+    before, cpu_before = counters(metrics_url) if metrics_url else {}, tree_cpu_seconds(server_pid)
     result = wrk.run(wrk_path, base_url, request, load, load.duration)
-    after, cpu_after = counters(metrics_url), tree_cpu_seconds(server_pid)
+    after, cpu_after = counters(metrics_url) if metrics_url else {}, tree_cpu_seconds(server_pid)
     cpu_ms = None
     if cpu_before is not None and cpu_after is not None and result.requests:
         cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
     delta = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
-    if queries is None and result.requests:
+    if queries is None and metrics_url and result.requests:
         queries = delta.get(STATEMENTS, 0.0) / result.requests  # the mean of a mixed load
     rows = delta.get(CACHE_HITS, 0.0) + delta.get(CACHE_MISSES, 0.0)
     cache_hits = delta.get(CACHE_HITS, 0.0) / rows if rows else None
     say(
         f"  {endpoint.name:<14} {result.requests_per_second:8,.0f} req/s  "
         f"p99 {result.p99_ms:7.1f} ms  {result.errors} errors "
-        f"({result.socket_errors} socket/timeout)  {queries:g} queries"
+        f"({result.socket_errors} socket/timeout)  "
+        + ("" if queries is None else f"{queries:g} queries")
         + (f"  {cpu_ms:.2f} CPU ms/req" if cpu_ms is not None else "")
         + (f"  cache hits {cache_hits:.0%}" if cache_hits is not None else "")
     )

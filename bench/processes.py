@@ -25,10 +25,20 @@ class ProcessError(RuntimeError):
 class AppProcess:
     """One of the app's start scripts as a child process, its output in a log file."""
 
-    def __init__(self, script: str, env: dict[str, str], log_path: Path):
+    def __init__(
+        self,
+        script: str,
+        env: dict[str, str],
+        log_path: Path,
+        argv: list[str] | None = None,
+        cwd: Path = APP_DIR,
+    ):
         self.script = script
         self.env = env
         self.log_path = log_path
+        # Another program (the peer's gunicorn) when given; the app's start script by default.
+        self.argv = argv or [str(APP_DIR / "bin" / script)]
+        self.cwd = cwd
         self.process: subprocess.Popen | None = None
 
     @property
@@ -39,9 +49,9 @@ class AppProcess:
     def start(self) -> AppProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (the app's own start script)
-                [str(APP_DIR / "bin" / self.script)],
-                cwd=APP_DIR,
+            self.process = subprocess.Popen(  # noqa: S603 (a start script, no shell)
+                self.argv,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

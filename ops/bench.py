@@ -9,6 +9,7 @@ and 22 are checked at the end; a failed one makes the task exit 1.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from invoke import Collection, task
 from invoke.exceptions import Exit
@@ -23,6 +24,8 @@ LOAD_HELP = {
     "only": "comma-separated endpoints, e.g. mix,login (the limit always runs); "
     "all: limit, mix, list-50, list-500, list-category, create, complete, readyz, login",
     "writes": "share of the mix's requests that write, 0 to 1 (default 0.1)",
+    "peer": "a checkout of HasanIstanbouli/Todo-List-Django with its .venv: measure its "
+    "sign-in page and task list in the same run (bench/peer.py)",
     "markdown": "print the table as Markdown (for docs/performance.md)",
 }
 
@@ -46,7 +49,7 @@ def _header(load) -> None:
     )
 
 
-def _web(load, only: str, markdown: bool, writes: float) -> list:
+def _web(load, only: str, markdown: bool, writes: float, peer: str = "") -> list:
     from bench import harness, report, wrk
 
     selected = tuple(name.strip() for name in only.split(",") if name.strip())
@@ -59,8 +62,11 @@ def _web(load, only: str, markdown: bool, writes: float) -> list:
         )
     if not 0 <= writes <= 1:
         raise Exit(f"error: --writes is a share between 0 and 1, not {writes:g}", code=2)
+    peer_dir = Path(peer).resolve() if peer else None
+    if peer_dir is not None and not (peer_dir / "manage.py").exists():
+        raise Exit(f"error: --peer {peer}: no manage.py there (a checkout of the peer?)", code=2)
     wrk_path = require("wrk", wrk.INSTALL_HINT)
-    run = _guarded(lambda: harness.run_web(wrk_path, load, selected, _say, writes))
+    run = _guarded(lambda: harness.run_web(wrk_path, load, selected, _say, writes, peer_dir))
     table = report.markdown_table if markdown else report.text_table
     _say("\n" + table(run.rows))
     for legend in (
@@ -90,11 +96,12 @@ def _guarded(step):
     from bench.client import ClientError
     from bench.harness import BenchError
     from bench.loop import LoopError
+    from bench.peer import PeerError
     from bench.processes import ProcessError
 
     try:
         return step()
-    except (BenchError, ClientError, LoopError, NoResultError, ProcessError) as error:
+    except (BenchError, ClientError, LoopError, NoResultError, PeerError, ProcessError) as error:
         raise Exit(f"error: {error}", code=1) from None
 
 
@@ -115,24 +122,40 @@ def _load(duration, warmup, connections, threads):
 
 @task(default=True, help=LOAD_HELP)
 def run(
-    c, duration=30.0, warmup=5.0, connections=32, threads=2, only="", markdown=False, writes=0.1
+    c,
+    duration=30.0,
+    warmup=5.0,
+    connections=32,
+    threads=2,
+    only="",
+    markdown=False,
+    writes=0.1,
+    peer="",
 ):
     """Benchmark the web endpoints and the worker; print the table and check the budgets."""
     load = _load(duration, warmup, connections, threads)
     _header(load)
-    verdicts = _web(load, only, markdown, writes)
+    verdicts = _web(load, only, markdown, writes, peer)
     verdicts += _worker()
     _verdicts(verdicts)
 
 
 @task(help=LOAD_HELP)
 def web(
-    c, duration=30.0, warmup=5.0, connections=32, threads=2, only="", markdown=False, writes=0.1
+    c,
+    duration=30.0,
+    warmup=5.0,
+    connections=32,
+    threads=2,
+    only="",
+    markdown=False,
+    writes=0.1,
+    peer="",
 ):
     """Benchmark only the web endpoints (gunicorn + wrk): the realistic mix first."""
     load = _load(duration, warmup, connections, threads)
     _header(load)
-    _verdicts(_web(load, only, markdown, writes))
+    _verdicts(_web(load, only, markdown, writes, peer))
 
 
 @task
@@ -157,11 +180,7 @@ def loop(c, tries=5, port=16300, markdown=False):
     info = machine()
     _say(f"invoke {' '.join(sys.argv[1:])}\n{info['date']} | {info['cpus']} CPUs ({info['cpu']})")
     result = _guarded(lambda: dev_loop.run(tries, port, _say))
-    _say("\n" + dev_loop.table(result, markdown))
-    _say("load average at the end: " + " ".join(f"{load:.2f}" for load in result.load))
-    for line in result.sigkills:
-        _say(f"  {line}")
-    _verdicts(dev_loop.verdicts(result))
+    _verdicts(dev_loop.report(result, _say, markdown))
 
 
 ns = Collection("bench", run, web, worker, loop)

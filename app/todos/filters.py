@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from todos.models import Todo
+from todos.models import Todo, overdue
 
 PRIORITIES = {"low": Todo.Priority.LOW, "normal": Todo.Priority.NORMAL, "high": Todo.Priority.HIGH}
 STATUSES = ("open", "done")
@@ -65,28 +65,33 @@ class TodoFilter:
         return any((self.status, self.category, self.priority, self.due, self.q))
 
     def apply(self, todos: QuerySet[Todo]) -> QuerySet[Todo]:
-        if self.status:
-            todos = todos.filter(status=self.status)
-        if self.category == "none":
-            todos = todos.filter(category__isnull=True)
-        elif self.category:
-            todos = todos.filter(category_id=int(self.category))
-        if self.priority:
-            todos = todos.filter(priority=PRIORITIES[self.priority])
-        if self.due:
-            todos = self._apply_due(todos)
-        if self.q:
-            todos = todos.filter(Q(title__icontains=self.q) | Q(notes__icontains=self.q))
-        return todos.order_by(*SORTS[self.sort])
+        return todos.filter(self.condition()).order_by(*SORTS[self.sort])
 
-    def _apply_due(self, todos: QuerySet[Todo]) -> QuerySet[Todo]:
+    def condition(self) -> Q:
+        """The filters as one condition: a WHERE for the list, a FILTER for its counts."""
+        condition = Q()
+        if self.status:
+            condition &= Q(status=self.status)
+        if self.category == "none":
+            condition &= Q(category__isnull=True)
+        elif self.category:
+            condition &= Q(category_id=int(self.category))
+        if self.priority:
+            condition &= Q(priority=PRIORITIES[self.priority])
+        if self.due:
+            condition &= self._due_condition()
+        if self.q:
+            condition &= Q(title__icontains=self.q) | Q(notes__icontains=self.q)
+        return condition
+
+    def _due_condition(self) -> Q:
         now = timezone.now()
         if self.due == "overdue":
-            return todos.overdue(now)
+            return overdue(now)
         # Days are the user's days: "today" ends at midnight in their time zone.
         start_of_today = start_of_day(timezone.localdate(now))
         days = 1 if self.due == "today" else 7
-        return todos.filter(due_at__gte=start_of_today, due_at__lt=start_of_today + timedelta(days))
+        return Q(due_at__gte=start_of_today, due_at__lt=start_of_today + timedelta(days))
 
     def querystring(self, **overrides) -> str:
         """The filter as URL parameters (for pagination and export links)."""

@@ -62,16 +62,18 @@ class Category(models.Model):
         return self.name
 
 
+def overdue(now=None) -> Q:
+    """Overdue is derived, never stored: open and past its due time."""
+    return Q(status="open", due_at__lt=now or timezone.now())
+
+
 class TodoQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(user=user)
 
-    def open(self):
-        return self.filter(status=Todo.Status.OPEN)
-
     def overdue(self, now=None):
         """Open todos whose due time has passed (the index on user, status, due_at serves it)."""
-        return self.open().filter(due_at__lt=now or timezone.now())
+        return self.filter(overdue(now))
 
 
 class Todo(models.Model):

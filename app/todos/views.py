@@ -17,7 +17,7 @@ from core.urls import safe_next_url
 from todos.export import csv_filename, todo_csv_rows
 from todos.filters import SORT_LABELS, TodoFilter
 from todos.forms import CategoryForm, QuickAddForm, TodoForm
-from todos.models import Category, Todo
+from todos.models import Category, Todo, overdue
 from todos.rows import rows
 
 PAGE_SIZE = 25
@@ -42,16 +42,12 @@ def _list_url(request) -> str:
 def _list_stats(user, todo_filter: TodoFilter) -> dict[str, int]:
     """What the list page derives from the todos, in one query: how many match the filters
     (the count and the empty state), are done (clear-done) and overdue (the summary)."""
-    todos = Todo.objects.for_user(user)
-    matching = (
-        Count("pk", filter=Q(pk__in=todo_filter.apply(todos).values("pk")))
+    return Todo.objects.for_user(user).aggregate(
+        matching=Count("pk", filter=todo_filter.condition())
         if todo_filter.is_active
-        else Count("pk")
-    )
-    return todos.aggregate(
-        matching=matching,
+        else Count("pk"),
         done=Count("pk", filter=Q(status=Todo.Status.DONE)),
-        overdue=Count("pk", filter=Q(pk__in=todos.overdue().values("pk"))),
+        overdue=Count("pk", filter=overdue()),
     )
 
 
@@ -68,7 +64,7 @@ def _shown(todo: Todo, todo_filter: TodoFilter) -> bool:
     """Whether the page's filters let the todo appear in its list."""
     if not todo_filter.is_active:
         return True
-    return todo_filter.apply(Todo.objects.filter(pk=todo.pk)).exists()
+    return Todo.objects.filter(todo_filter.condition(), pk=todo.pk).exists()
 
 
 def _htmx_change(request, todo: Todo | None, extra_html: str = "") -> HttpResponse:

@@ -206,3 +206,25 @@ def test_the_mix_users_are_signed_in_and_may_write(live_server, settings, tmp_pa
             headers = browser.headers("POST", htmx=True)
             assert browser.request("POST", path, body, headers).status == 200, path
         assert Todo.objects.filter(user=user).count() == 6
+
+
+def test_the_peer_gets_its_own_database_and_the_bench_servers_in_its_settings_names(tmp_path):
+    from bench import peer
+
+    services = harness.Services.from_environment({
+        "DATABASE_URL": "postgres://app:s3cret@db.internal:5433/todo",
+        "REDIS_URL": "redis://cache.internal:6380/0",
+    })  # fmt: skip
+    env = peer.environment(services, port=8123)
+    assert (env["DB_HOST"], env["DB_PORT"], env["DB_NAME"]) == (
+        "db.internal",
+        "5433",
+        "todo_bench_peer",
+    )
+    assert (env["DB_USER"], env["DB_PASSWORD"]) == ("app", "s3cret")
+    assert (env["REDIS_HOST"], env["REDIS_PORT"], env["TODO_BACKEND_PORT"]) == (
+        "cache.internal", "6380", "8123",
+    )  # fmt: skip
+    assert env["IS_DEBUG"] == "False"
+    with pytest.raises(peer.PeerError, match=r"\.venv/bin/python is missing"):
+        peer.python(tmp_path)

@@ -28,3 +28,10 @@ def test_a_write_share_outside_0_to_1_is_refused():
         bench.web(Context(), only="mix", writes=1.5)
     assert stopped.value.code == 2
     assert "--writes is a share between 0 and 1" in stopped.value.message
+
+
+def test_a_peer_folder_without_manage_py_is_refused(tmp_path):
+    with pytest.raises(Exit) as stopped:
+        bench.web(Context(), only="login", peer=str(tmp_path))
+    assert stopped.value.code == 2
+    assert "no manage.py there" in stopped.value.message
