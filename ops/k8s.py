@@ -150,8 +150,17 @@ def crd_schemas() -> dict[tuple[str, str], dict]:
         for name, sha256 in crds["sha256"].items():
             path = folder / f"{project}-{crds['version']}" / name
             if not path.is_file() and "CRD_SCHEMAS_DIR" not in os.environ:
+                try:
+                    text = download(crds["source"] + name, sha256)
+                except OSError as error:
+                    raise Exit(
+                        f"error: cannot download {crds['source'] + name} ({error}). Fix: set "
+                        "CRD_SCHEMAS_DIR to a folder of the pinned CRDs (<project>-<version>/"
+                        "<file>, as versions.yaml names them)",
+                        code=1,
+                    ) from error
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(download(crds["source"] + name, sha256))
+                path.write_text(text)
             if not path.is_file() or sha256 != hashlib.sha256(path.read_bytes()).hexdigest():
                 raise Exit(f"error: {path} is missing or not the file versions.yaml pins", code=1)
             crd = yaml.safe_load(path.read_text())
