@@ -22,6 +22,7 @@ from pathlib import Path
 from invoke import task
 from invoke.exceptions import Exit
 
+from ops import k8s
 from ops.tf import TERRAFORM_FIX
 from ops.tools import REPO_ROOT
 
@@ -178,8 +179,9 @@ def install_chromium(manager: str | None) -> None:
 @task
 def setup(c):
     """Install what the test suite needs besides uv.lock: Chromium, wrk, redis-server, Node.js
-    and npm (apt on Debian/Ubuntu, sudo when not root; Homebrew on macOS), then the Node tools
-    of package-lock.json (`npm ci`). Safe to re-run: it installs only what is missing."""
+    and npm (apt on Debian/Ubuntu, sudo when not root; Homebrew on macOS), the Node tools of
+    package-lock.json (`npm ci`) and the CRDs versions.yaml pins (`invoke k8s.crds`). Safe to
+    re-run: it installs only what is missing."""
     manager = _package_manager()
     lacking = missing()
     by_name = {tool.name: tool for tool in lacking}
@@ -190,6 +192,7 @@ def setup(c):
         install_chromium(manager)
     if shutil.which("npm") and stale_node_packages():
         _run(["npm", "ci", "--no-fund", "--no-audit", "--prefix", str(REPO_ROOT)])
+    k8s.crds(c)
     still = missing()
     for tool in still:
         how = tool.manual or f"install {tool.apt or tool.brew or tool.name} yourself"
