@@ -14,7 +14,7 @@ import pytest
 from invoke import Context, Result
 from invoke.exceptions import Exit
 
-from ops import k8s, tf
+from ops import k8s, tf, tools
 from ops.release import ImageRef, set_image
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -358,7 +358,7 @@ def test_the_commit_of_a_plan_is_dirty_with_changes_but_not_with_provider_lock_f
     subprocess.run([*git, "commit", "-qm", "a stack"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tf, "REPO_ROOT", tmp_path)
+        patch.setattr(tools, "REPO_ROOT", tmp_path)
         assert tf.source_commit() == head.strip()
         (stack / ".terraform.lock.hcl").write_text("# written by terraform init\n")
         assert tf.source_commit() == head.strip(), "init's lock file is not a change"
@@ -377,7 +377,7 @@ def test_apps_stack_creates_the_application_only_once_the_overlay_pins_a_release
     monkeypatch.setattr(k8s, "KUSTOMIZE_DIR", tree)
 
     def kinds() -> list[str]:
-        var_file = tf._argocd_var_file(cloud, "stage", tmp_path)
+        var_file = tf.argocd_var_file(cloud, "stage", tmp_path)
         rendered = json.loads(var_file.read_text())["argocd_manifests_yaml"]
         return sorted(doc["kind"] for doc in k8s.documents(rendered))
 

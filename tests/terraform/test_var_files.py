@@ -9,7 +9,12 @@ import pytest
 from ops import tf
 from tests.terraform.conftest import named, parse
 
-STACKS = [(c, s) for c in tf.CLOUDS for s in tf.ALL_STACKS if tf.stack_dir(c, s).is_dir()]
+STACKS = [
+    (c, s)
+    for c in tf.CLOUDS
+    for s in tf.ALL_STACKS
+    if (tf.TERRAFORM_DIR / c / "stacks" / s).is_dir()
+]
 PASSED_BY_INVOKE = {"environment", "argocd_manifests_yaml", "argocd_install_yaml"}
 
 
@@ -38,7 +43,10 @@ def test_the_examples_set_each_stack_exactly_its_variables(cloud, stack, env):
     if stack == "app-platform" and env != "stage":
         pytest.skip("App Platform is the stage option only")
     declared = named(f"{cloud}/stacks/{stack}", "variable")
-    examples = [f.with_suffix(".tfvars.example") for f in tf.var_files(cloud, env, stack)]
+    examples = [
+        f.with_suffix(".tfvars.example")
+        for f in tf.targets([f"{cloud}/{stack}"], env)[0].var_files()
+    ]
     assert examples[0].name == "common.tfvars.example", "common.tfvars first, the stack's last"
     own = set().union(*(parse(file) for file in examples[1:]))
     assert not own & common(cloud), f"{stack}'s example repeats a common value"
