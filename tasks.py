@@ -17,7 +17,7 @@ from honcho.printer import Printer
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops import bench, cluster, image, k8s, prerequisites, release, tf
+from ops import bench, cluster, image, k8s, prerequisites, preview, release, tf
 from ops.tools import APP_DIR, REPO_ROOT, port_in_use
 
 DEV_STATE = REPO_ROOT / ".dev"
@@ -192,6 +192,7 @@ def manage(c):
 ns = Collection(dev, test, lint, fmt, manage, prerequisites.setup)
 ns.add_collection(image.ns)
 ns.add_collection(k8s.ns)
+ns.add_collection(preview.ns)
 ns.add_collection(tf.ns)
 ns.add_task(cluster.up)
 ns.add_task(cluster.down)

@@ -189,11 +189,7 @@ def loop(c, tries=5, port=16300, markdown=False):
     info = machine()
     _say(f"invoke {' '.join(sys.argv[1:])}\n{info['date']} | {info['cpus']} CPUs ({info['cpu']})")
     result = _guarded(lambda: dev_loop.run(tries, port, _say))
-    _say("\n" + dev_loop.table(result, markdown))
-    _say("load average at the end: " + " ".join(f"{load:.2f}" for load in result.load))
-    for line in result.sigkills:
-        _say(f"  {line}")
-    _verdicts(dev_loop.verdicts(result))
+    _verdicts(dev_loop.report(result, _say, markdown))
 
 
 ns = Collection("bench", run, web, worker, loop)

@@ -32,6 +32,7 @@ DOCKER_INSTALL = "https://docs.docker.com/get-started/get-docker/"
 INOTIFY_DIR = Path("/proc/sys/fs/inotify")
 INOTIFY_MINIMUMS = {"max_user_watches": 524288, "max_user_instances": 512}
 CHECK_APPLICATION = "todo-local"  # the Argo CD Application of `cluster.check`
+LIVE_UPDATE_LOG = REPO_ROOT / ".dev" / "cluster-tilt-up.log"
 
 
 def cluster_config() -> dict[str, dict]:
@@ -224,6 +225,36 @@ def argocd_application(repo_url: str, revision: str, image: str) -> dict:
     }
 
 
+def live_update_timing(context: str, host: str, tries: int = 5) -> None:
+    """bench.loop's edit-to-served time through Tilt's live_update, for a template, a view and
+    a task, under a `tilt up` of its own (`tilt ci` has exited); over the budgets + 1 s fails.
+    The edits go to app/ of this checkout, which is restored afterwards."""
+    from bench import loop
+
+    LIVE_UPDATE_LOG.parent.mkdir(exist_ok=True)
+    print(f"$ tilt up --context {context} --stream  (output: {LIVE_UPDATE_LOG})", flush=True)
+    with LIVE_UPDATE_LOG.open("w") as log:
+        tilt = subprocess.Popen(  # noqa: S603
+            ["tilt", "up", "--context", context, "--stream"],  # noqa: S607
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        ready = ("--for=condition=Ready", "uiresource/web", "uiresource/worker", "--timeout=10m")
+        _run("tilt", "wait", *ready)
+        target = loop.Target(REPO_ROOT, f"http://127.0.0.1:{ingress_port()}", host)
+        try:
+            times = loop.live_update(target, ("template", "view", "task"), tries)
+        except loop.LoopError as error:
+            raise Exit(f"error: live_update timing: {error}", code=1) from None
+    finally:
+        tilt.terminate()
+        tilt.wait(timeout=60)
+    verdicts = loop.report(loop.LoopRun(times, None, os.getloadavg()), print, slack=1.0)
+    print(*verdicts, sep="\n")
+    if failed := [verdict for verdict in verdicts if not verdict.passed]:
+        raise Exit(f"error: {len(failed)} live_update budget(s) + 1 s failed", code=1)
+
+
 @task(
     help={
         "repo_url": "repository Argo CD clones (default: repoURL of kustomize/argocd/base)",
@@ -233,7 +264,8 @@ def argocd_application(repo_url: str, revision: str, image: str) -> dict:
 def check(c, repo_url="", revision=""):
     """The local loop end to end, as CI's `cluster` job runs it; `invoke down` deletes it after.
 
-    `invoke up --no-tilt`; `tilt ci`; the browser journey through the ingress; `tilt down`;
+    `invoke up --no-tilt`; `tilt ci`; the browser journey through the ingress; edits timed
+    until served through live_update (bench/loop.py, under `tilt up`); `tilt down`;
     the pinned CRDs and Argo CD; `kubectl apply --dry-run=server` of every cloud overlay and
     Argo CD folder; Argo CD syncs the local overlay at REVISION until Synced and Healthy.
     """
@@ -247,8 +279,7 @@ def check(c, repo_url="", revision=""):
     [ingress] = [d for d in k8s.documents(k8s.render(k8s.LOCAL_OVERLAY)) if d["kind"] == "Ingress"]
     url = f"http://{ingress['spec']['rules'][0]['host']}:{ingress_port()}"
     _run("pytest", "tests/browser/test_journey.py", "--base-url", url, "-p", "no:cacheprovider")
-    # The place for a later step that needs the app Tilt deployed, such as timing an edit
-    # until it is served through live_update (under a `tilt up` of its own: `tilt ci` exits).
+    live_update_timing(context, ingress["spec"]["rules"][0]["host"])
     if not (image := _image(context, "todo", "web")):
         raise Exit("error: deployment/web has no image after `tilt ci`", code=1)
     _run("tilt", "down", "--context", context)

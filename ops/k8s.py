@@ -7,10 +7,13 @@ in tests/k8s/ call the same functions, so the tasks and CI check the same things
 from __future__ import annotations
 
 import difflib
+import hashlib
+import io
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterable
 from functools import cache
@@ -25,15 +28,21 @@ from ops.tools import CHECKOV, REPO_ROOT, find_uv, require, run_checkov
 KUSTOMIZE_DIR = REPO_ROOT / "kustomize"
 LOCAL_OVERLAY = "local"
 CLOUD_OVERLAYS = ("do/stage", "do/prod", "aws/stage", "aws/prod")
-OVERLAYS = (LOCAL_OVERLAY, *CLOUD_OVERLAYS)
+# A pull request's preview (kustomize/argocd/preview), rendered as the one of PR 0.
+PREVIEW_OVERLAY = "preview"
+OVERLAYS = (LOCAL_OVERLAY, *CLOUD_OVERLAYS, PREVIEW_OVERLAY)
 ARGOCD_TARGETS = tuple(f"argocd/{overlay}" for overlay in CLOUD_OVERLAYS)
 # Kubernetes minor versions every rendered object must be valid for (strict schemas).
 KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
 # Custom resources the manifests may use: kubernetes-validate has no schema for them. Any
-# other kind without a schema (a typo, a removed API such as policy/v1beta1) fails.
+# other kind without a schema (a typo, a removed API such as policy/v1beta1) fails. Those
+# whose CRD versions.yaml pins are checked against it: the files in CRD_SCHEMAS_DIR
+# (<project>-<version>/<file>) if set, else downloaded once into .cache/crds/ (sha256
+# checked either way).
 CUSTOM_RESOURCES = {
     ("argoproj.io/v1alpha1", "AppProject"): "Argo CD",
     ("argoproj.io/v1alpha1", "Application"): "Argo CD",
+    ("argoproj.io/v1alpha1", "ApplicationSet"): "Argo CD",
     ("external-secrets.io/v1", "ExternalSecret"): "External Secrets Operator",
     # Optional components (kustomize/components/monitoring, keda-worker).
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "Prometheus Operator",
@@ -67,11 +76,12 @@ def renderer() -> tuple[str, ...]:
     return (require("kubectl", fix), "kustomize")  # stops with the fix
 
 
-def render(target: str) -> str:
-    """The YAML kustomize builds for an overlay name or a folder under kustomize/."""
-    path = KUSTOMIZE_DIR / ("overlays/" + target if target in OVERLAYS else target)
+def render(target: str, root: Path = KUSTOMIZE_DIR) -> str:
+    """The YAML kustomize builds for an overlay name or a folder under kustomize/ (or under
+    another copy of it, `root`)."""
+    path = root / ("overlays/" + target if target in OVERLAYS else target)
     if not (path / "kustomization.yaml").is_file():
-        raise RenderError(f"no kustomization.yaml in {path.relative_to(REPO_ROOT)}")
+        raise RenderError(f"no kustomization.yaml in {path.relative_to(root.parent)}")
     result = subprocess.run([*renderer(), str(path)], capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise RenderError(f"kustomize failed for {target}:\n{result.stderr.strip()}")
@@ -105,9 +115,9 @@ def schema_problems(
 
     problems = []
     for doc in docs:
-        if (doc.get("apiVersion"), doc.get("kind")) in CUSTOM_RESOURCES:
-            # The seam for checking custom resources against the upstream CRDs that
-            # versions.yaml pins: today the allow-list is their whole check.
+        if (resource := (doc.get("apiVersion"), doc.get("kind"))) in CUSTOM_RESOURCES:
+            if resource in crd_schemas():
+                problems += crd_problems(doc)
             continue
         for version in versions:
             try:
@@ -125,6 +135,57 @@ def schema_problems(
                     f"{object_id(doc)} (Kubernetes {version}) at {where}: {error.message}"
                 )
     return problems
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> the openAPIV3Schema of each CRD file versions.yaml pins."""
+    import os
+
+    from ops.cluster import VERSIONS, download
+
+    folder = Path(os.environ.get("CRD_SCHEMAS_DIR") or REPO_ROOT / ".cache" / "crds")
+    schemas = {}
+    for project, crds in VERSIONS["crds"].items():
+        for name, sha256 in crds["sha256"].items():
+            path = folder / f"{project}-{crds['version']}" / name
+            if not path.is_file() and "CRD_SCHEMAS_DIR" not in os.environ:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(download(crds["source"] + name, sha256))
+            if not path.is_file() or sha256 != hashlib.sha256(path.read_bytes()).hexdigest():
+                raise Exit(f"error: {path} is missing or not the file versions.yaml pins", code=1)
+            crd = yaml.safe_load(path.read_text())
+            for version in crd["spec"]["versions"]:
+                key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
+                schemas[key] = _strict(version["schema"]["openAPIV3Schema"])
+    return schemas
+
+
+def _strict(schema):
+    """The API server prunes fields a structural schema does not name: refuse them instead."""
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict(value) for key, value in schema.items()}
+    open_ended = (
+        "additionalProperties" in schema or "x-kubernetes-preserve-unknown-fields" in schema
+    )
+    if "properties" in schema and not open_ended:
+        strict["additionalProperties"] = False
+    return strict
+
+
+def crd_problems(doc: dict) -> list[str]:
+    """A custom resource against its upstream CRD's schema (CEL rules are not checked)."""
+    import jsonschema
+
+    schema = crd_schemas()[(doc["apiVersion"], doc["kind"])]
+    return [
+        f"{object_id(doc)} (CRD) at {'.'.join(map(str, error.absolute_path)) or '(object)'}: "
+        f"{error.message}"
+        for error in jsonschema.Draft7Validator(schema).iter_errors(doc)
+    ]
 
 
 def checkov_problems(rendered: dict[str, str]) -> tuple[list[str], int]:
@@ -182,7 +243,9 @@ def normalised(docs: list[dict]) -> list[dict]:
     return sorted((rename(doc) for doc in docs), key=object_id)
 
 
-def unified_diff(local: list[dict], cloud: list[dict], cloud_name: str) -> list[str]:
+def unified_diff(
+    local: list[dict], cloud: list[dict], cloud_name: str, local_name: str = LOCAL_OVERLAY
+) -> list[str]:
     """A unified diff of the two normalised renders, each object headed by its Kind/name."""
 
     def lines(docs):
@@ -193,8 +256,36 @@ def unified_diff(local: list[dict], cloud: list[dict], cloud_name: str) -> list[
         ]
 
     return list(
-        difflib.unified_diff(lines(local), lines(cloud), LOCAL_OVERLAY, cloud_name, lineterm="")
+        difflib.unified_diff(lines(local), lines(cloud), local_name, cloud_name, lineterm="")
     )
+
+
+def render_at(revision: str, target: str) -> list[dict]:
+    """An overlay as kustomize/ was at a git revision (none there: no objects)."""
+    with tempfile.TemporaryDirectory(prefix="k8s-diff-") as tmp:
+        archive = subprocess.run(  # noqa: S603 - git with arguments built here
+            ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", revision, "kustomize"],  # noqa: S607
+            capture_output=True,
+            check=False,
+        )
+        if archive.returncode != 0:
+            raise Exit(f"error: git archive {revision}: {archive.stderr.decode().strip()}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        root = Path(tmp) / "kustomize"
+        if not (root / "overlays" / target).is_dir():
+            return []  # an overlay the revision does not have yet
+        return documents(render(target, root))
+
+
+def changes(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
+    """The Kind/names added, removed and changed between two renders (hashes ignored)."""
+    old, new = ({object_id(d): d for d in normalised(docs)} for docs in (before, after))
+    return {
+        "added": sorted(new.keys() - old.keys()),
+        "removed": sorted(old.keys() - new.keys()),
+        "changed": sorted(name for name in old.keys() & new.keys() if old[name] != new[name]),
+    }
 
 
 # --- invoke tasks --------------------------------------------------------------------------------
@@ -248,16 +339,46 @@ def validate(c, no_checkov=False):
     print("k8s.validate: all overlays valid")
 
 
-@task(help={"cloud": "compare with this cloud overlay only (default: all)"})
-def diff(c, cloud=""):
-    """Show how each cloud overlay differs from the local one, as a unified diff of the renders.
+@task(
+    help={
+        "cloud": "compare with this cloud overlay only (default: all)",
+        "base": "compare each cloud overlay with itself at this git revision instead "
+        "(e.g. origin/main): what a branch changes",
+        "markdown": "with --base: a summary table and folded diffs, for a pull request comment",
+    }
+)
+def diff(c, cloud="", base="", markdown=False):
+    """Show how each cloud overlay differs from the local one (or, with --base, from itself
+    at that revision), as a unified diff of the renders.
 
-    What may differ is checked by tests/k8s/test_diff.py.
+    What may differ from local is checked by tests/k8s/test_diff.py; the preview workflow
+    posts `--base origin/<target branch> --markdown` on every pull request.
     """
-    local = documents(_rendered(LOCAL_OVERLAY))
-    for target in [cloud] if cloud else CLOUD_OVERLAYS:
-        print(f"\n=== {LOCAL_OVERLAY} -> {target}")
-        print("\n".join(unified_diff(local, documents(_rendered(target)), target)))
+    targets = [cloud] if cloud else list(CLOUD_OVERLAYS)
+    if not base:
+        local = documents(_rendered(LOCAL_OVERLAY))
+        for target in targets:
+            print(f"\n=== {LOCAL_OVERLAY} -> {target}")
+            print("\n".join(unified_diff(local, documents(_rendered(target)), target)))
+        return
+    if markdown:
+        print(f"### Rendered manifests: this branch against `{base}`\n")
+        print("| overlay | added | removed | changed |\n| --- | --- | --- | --- |")
+    diffs = {}
+    for target in targets:
+        before, after = render_at(base, target), documents(_rendered(target))
+        found = changes(before, after)
+        diffs[target] = unified_diff(before, after, target, f"{target}@{base}")
+        if markdown:
+            print(f"| {target} | " + " | ".join(", ".join(found[k]) or "-" for k in found) + " |")
+        else:
+            counts = ", ".join(f"{len(names)} {kind}" for kind, names in found.items())
+            print(f"\n=== {target}@{base} -> {target}: {counts}")
+            print("\n".join(diffs[target]))
+    for target, lines in diffs.items() if markdown else ():
+        if lines:
+            body = "\n".join(lines)
+            print(f"\n<details><summary>{target}</summary>\n\n```diff\n{body}\n```\n</details>")
 
 
 ns = Collection("k8s", render_overlay, validate, diff)

@@ -46,10 +46,24 @@ def app_env(**env: str) -> dict[str, str]:
     return {**clean, **env}
 
 
-def free_port() -> int:
+def free_port(following: int = 0) -> int:
+    """A free port on loopback; with `following`, one whose next `following` ports are free too
+    (invoke dev derives its metrics ports from --port)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if all(_is_free(port + step) for step in range(1, following + 1)):
+            return port
+
+
+def _is_free(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.2):

@@ -42,7 +42,7 @@ def dev(monkeypatch, tmp_path):
 
 
 def test_every_port_follows_from_port(dev):
-    port = free_port()
+    port = free_port(following=2)
     started = dev(port=port, debug=True, debug_worker=True, debug_port=free_port())
     assert started["web"]["env"]["PORT"] == str(port)
     assert started["web"]["env"]["METRICS_PORT"] == str(port + 1)
@@ -54,7 +54,7 @@ def test_every_port_follows_from_port(dev):
 
 
 def test_a_taken_port_stops_before_anything_starts_and_says_how_to_move(dev, capsys):
-    port, RecordingManager.started = free_port(), {}
+    port, RecordingManager.started = free_port(following=2), {}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port + 2))
         taken.listen()

@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 
 from gunicorn import glogging
 
+from observability.logs import STREAM_ERROR_KEY
+
 # Probes hit these every few seconds; logging each success would drown real traffic.
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -37,4 +39,15 @@ class JsonAccessLogger(glogging.Logger):
             "request_id": _header(resp.headers, "X-Request-ID")
             or environ.get("HTTP_X_REQUEST_ID", ""),
         }
+        # A streamed response that failed mid-way (observability/middleware.py): the client
+        # got a 200 and a broken transfer; the log says it was a server error.
+        if stream_error := environ.get(STREAM_ERROR_KEY):
+            record |= {
+                "level": "ERROR",
+                "status": 500,
+                "status_sent": resp.status_code,
+                "error": f"response stream failed: {stream_error}",
+            }
+            self.access_log.error(json.dumps(record))
+            return
         self.access_log.info(json.dumps(record))

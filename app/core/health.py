@@ -13,10 +13,21 @@ from pathlib import Path
 import redis
 from django.conf import settings
 from django.db import connection
+from prometheus_client import Gauge
 
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_SECONDS = 2
+
+# Each probe's outcome per component, from web's side: the broker's stays visible here (and in
+# the TodoCeleryBrokerUnreachable alert) although it never makes web unready. In gunicorn, the
+# most recent value of the live workers (a dead worker's value goes with it).
+CHECK_UP = Gauge(
+    "todo_readiness_check_up",
+    "1 if web's last readiness check of the component passed, else 0",
+    ["check"],
+    multiprocess_mode="livemostrecent",
+)
 
 
 def check_database() -> bool:
@@ -67,6 +78,8 @@ def readiness() -> tuple[bool, str, dict[str, str]]:
     """(ready, status, checks): status is "ok", "degraded" (ready, an optional check
     failed) or "fail" (a required check failed: not ready)."""
     results = {name: "ok" if check() else "fail" for name, check in CHECKS.items()}
+    for name, result in results.items():
+        CHECK_UP.labels(name).set(1 if result == "ok" else 0)
     ready = all(results[name] == "ok" for name in REQUIRED)
     if not ready:
         return False, "fail", results

@@ -21,6 +21,9 @@ from collections.abc import Callable
 from contextvars import ContextVar, Token
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Set in the WSGI environ when a streamed response fails after its headers went out
+# (middleware.py); the access log (core/gunicorn_logging.py) then records an error.
+STREAM_ERROR_KEY = "todo.stream_error"
 # The Celery message header that carries the request id into the worker.
 TASK_HEADER = "request_id"
 # A request id from the client or a proxy (Envoy, Heroku-style routers) is kept when it

@@ -1,5 +1,7 @@
+import logging
 import time
 
+from django.http import FileResponse
 from prometheus_client import Counter, Histogram
 
 from observability import logs
@@ -20,6 +22,7 @@ LATENCY = Histogram(
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 # Requests no URL pattern matched (404s of unknown paths) share one view label.
 UNMATCHED_VIEW = "<unnamed view>"
+logger = logging.getLogger(__name__)
 
 
 class RequestContextMiddleware:
@@ -65,6 +68,30 @@ class RequestMetricsMiddleware:
         match = request.resolver_match
         view = match.view_name if match is not None else UNMATCHED_VIEW
         method = request.method if request.method in _METHODS else "<invalid method>"
-        LATENCY.labels(view, method).observe(time.perf_counter() - started)
-        RESPONSES.labels(str(response.status_code), view, method).inc()
+        if response.streaming and not isinstance(response, FileResponse):
+            # Counted once the stream ends: its status is only known then.
+            response.streaming_content = self._counted(
+                request, response.streaming_content, view, method, started
+            )
+        else:
+            self._count(response.status_code, view, method, started)
         return response
+
+    @staticmethod
+    def _count(status: int, view: str, method: str, started: float) -> None:
+        LATENCY.labels(view, method).observe(time.perf_counter() - started)
+        RESPONSES.labels(str(status), view, method).inc()
+
+    def _counted(self, request, content, view, method, started):
+        """The stream, counted as a 500 (and logged) if it fails after the headers went out:
+        the client sees a broken transfer, and the alerts must see an error, not a 200."""
+        status = 200
+        try:
+            yield from content
+        except Exception as error:
+            status = 500
+            request.META[logs.STREAM_ERROR_KEY] = type(error).__name__
+            logger.exception("streamed response failed mid-way", extra={"view": view})
+            raise
+        finally:
+            self._count(status, view, method, started)

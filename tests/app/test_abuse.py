@@ -5,7 +5,7 @@ for them: 50 wrong passwords, 20 resets for one address, 30 sign-ups from one cl
 from __future__ import annotations
 
 import pytest
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessLog
 from django.core import mail
 from django.test import RequestFactory
 from django.urls import reverse
@@ -61,6 +61,7 @@ def test_one_address_guessing_many_accounts_is_locked_out(client, make_user, set
         log_in(client, f"someone{n}", "guess", address="198.51.100.7")
     assert log_in(client, "victim", PASSWORD, address="198.51.100.7").status_code == 429
     assert log_in(client, "victim", PASSWORD, address="198.51.100.8").status_code == 302
+    assert not AccessLog.objects.exists()  # no row per successful sign-in: nothing grows
 
 
 def test_twenty_resets_for_one_address_send_the_limit_only(

@@ -2,6 +2,7 @@ import json
 
 import pytest
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from core import health
 
@@ -43,6 +44,10 @@ def test_unreachable_broker_keeps_web_ready_and_says_so_without_error_text(clien
     assert body == {"status": "degraded", "checks": {"database": "ok", "broker": "fail"}}
     assert "s3cret" not in json.dumps(body) and "Error" not in json.dumps(body)
     assert "broker check failed" in caplog.text
+    assert REGISTRY.get_sample_value("todo_readiness_check_up", {"check": "broker"}) == 0
+    assert REGISTRY.get_sample_value("todo_readiness_check_up", {"check": "database"}) == 1
+    client.get("/readyz")
+    assert REGISTRY.get_sample_value("todo_readiness_check_up", {"check": "broker"}) == 1
 
 
 def test_unreachable_database_is_503(client, monkeypatch):

@@ -61,7 +61,8 @@ def test_what_changes_without_a_save_changes_the_key(user, todos):
     before = keys(todos)
     Category.objects.filter(user=user).update(name="House")  # shown on the odd rows
     Todo.objects.filter(pk=todos[2].pk).update(
-        remind_at=timezone.now(), reminded_at=timezone.now()  # as the reminder scan does
+        remind_at=timezone.now(),
+        reminded_at=timezone.now(),  # as the reminder scan does
     )
     after = keys(todos)
     assert [a != b for a, b in zip(after, before, strict=True)] == [False, True, True, True]

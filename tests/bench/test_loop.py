@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bench import loop
-from tests.processes import app_env, wait_for
+from tests.processes import app_env, free_port, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +23,13 @@ def test_the_scratch_copy_serves_the_bench_page_with_every_mark(scratch):
         "c = Client(HTTP_HOST='127.0.0.1');"
         "print(c.get('/accounts/bench-loop/').content.decode());"
         "print(c.get('/accounts/bench-loop-url-0/').status_code);"
-        "print('bench-loop template-0' in c.get('/accounts/login/').content.decode())"
+        "print('bench-loop template-0' in c.get('/accounts/login/').content.decode());"
+        "print(repr(c.get('/accounts/bench-loop/?task=read').content))"
     )
     env = app_env(
         DJANGO_SETTINGS_MODULE="config.settings.local",
         DATABASE_URL=f"sqlite:///{scratch / 'db.sqlite3'}",
+        CELERY_HEARTBEAT_DIR=str(scratch),
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -39,7 +41,8 @@ def test_the_scratch_copy_serves_the_bench_page_with_every_mark(scratch):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:3] == ["view-0 form-0 service-0", "200", "True"]
+    lines = result.stdout.split("\n")[:4]
+    assert lines == ["view-0 form-0 service-0", "200", "True", "b''"]  # no task ran yet
 
 
 def test_an_edit_changes_only_its_mark(scratch, monkeypatch):
@@ -54,6 +57,17 @@ def test_an_edit_changes_only_its_mark(scratch, monkeypatch):
     after = (scratch / "app" / view.path).read_text()
     assert after == before.replace('BENCH_VIEW = "view-0"', 'BENCH_VIEW = "view-1"')
     assert stack.marks["view"] == 1
+
+
+def test_live_update_puts_back_every_file_it_edited_even_when_nothing_serves(tmp_path, monkeypatch):
+    root = loop.scratch_copy(tmp_path)  # a checkout whose app/ has the bench page already
+    before = {path: path.read_text() for path in (root / "app").rglob("*") if path.is_file()}
+    monkeypatch.setattr(loop, "START_TIMEOUT", 0.1)
+    target = loop.Target(root, f"http://127.0.0.1:{free_port()}", "todo.localhost")
+    with pytest.raises(loop.LoopError, match="never served the bench page"):
+        loop.live_update(target, ("template", "view", "task"), 5)
+    after = {path: path.read_text() for path in (root / "app").rglob("*") if path.is_file()}
+    assert after == before
 
 
 def test_the_process_tree_includes_grandchildren():
@@ -77,6 +91,8 @@ def _run(**times):
 def test_figures_within_budget_pass():
     run = _run()
     assert all(verdict.passed for verdict in loop.verdicts(run))
+    assert not loop.verdicts(_run(view=[2.1] * 3))[1].passed
+    assert loop.verdicts(_run(view=[2.1] * 3), slack=1.0)[1].passed  # the cluster's slack
     assert "template  nothing  " in loop.table(run, markdown=False)
     assert "| view | web | 1.5 s | 0.10 | 0.20 | 0.30 | 0 |" in loop.table(run, markdown=True)
 

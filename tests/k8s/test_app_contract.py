@@ -233,7 +233,7 @@ def test_traces_go_to_a_collector_in_every_overlay(manifests, overlay):
         one(manifests[overlay], "Service", "otel-collector")
     else:
         assert endpoint.hostname.endswith(".observability.svc.cluster.local")
-        environment = overlay.split("/")[1]
+        environment = overlay.split("/")[-1]  # stage, prod, preview
         assert config["OTEL_RESOURCE_ATTRIBUTES"] == f"deployment.environment.name={environment}"
 
 

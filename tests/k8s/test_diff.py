@@ -144,3 +144,38 @@ def test_generated_name_hashes_are_no_difference(manifests):
     local, cloud = (k8s.normalised(manifests[o]) for o in (k8s.LOCAL_OVERLAY, "do/stage"))
     assert "ConfigMap/todo-config" in map(k8s.object_id, local)
     assert "todo-config-" not in "\n".join(k8s.unified_diff(local, cloud, "do/stage"))
+
+
+# --- What a branch changes: `invoke k8s.diff --base REV` (posted on every pull request) ------
+
+
+def test_a_render_at_a_revision_comes_from_that_commit(manifests):
+    at_head = k8s.render_at("HEAD", "do/prod")
+    assert {k8s.object_id(d) for d in at_head} >= {"Deployment/web", "Ingress/web"}
+    assert k8s.render_at("HEAD", "no/such-overlay") == []  # new overlays: all added
+    with pytest.raises(k8s.Exit, match="git archive"):
+        k8s.render_at("no-such-revision", "do/prod")
+
+
+def test_changes_name_added_removed_and_changed_objects(manifests):
+    before = copy.deepcopy(manifests["do/prod"])
+    after = copy.deepcopy(manifests["do/prod"])
+    one(after, "Deployment", "beat")["spec"]["template"]["spec"]["containers"][0]["args"] = ["x"]
+    after = [doc for doc in after if k8s.object_id(doc) != "Ingress/web"]
+    after.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}})
+    assert k8s.changes(before, after) == {
+        "added": ["ConfigMap/new"],
+        "removed": ["Ingress/web"],
+        "changed": ["Deployment/beat"],
+    }
+    assert k8s.changes(before, before) == {"added": [], "removed": [], "changed": []}
+
+
+def test_the_pull_request_summary_has_a_row_per_cloud_overlay(capsys):
+    from invoke import Context
+
+    k8s.diff(Context(), base="HEAD", markdown=True)
+    out = capsys.readouterr().out
+    assert out.startswith("### Rendered manifests: this branch against `HEAD`")
+    for overlay in k8s.CLOUD_OVERLAYS:
+        assert f"\n| {overlay} | " in out

@@ -17,7 +17,7 @@ NAMESPACE = "todo"
 # Where the traffic comes from: the ingress controller's namespace (Contour from `invoke up`
 # locally, Traefik from terraform's cluster-tooling in the clouds) and Prometheus'.
 INGRESS_NAMESPACE = {k8s.LOCAL_OVERLAY: "projectcontour"} | dict.fromkeys(
-    k8s.CLOUD_OVERLAYS, "traefik"
+    (*k8s.CLOUD_OVERLAYS, k8s.PREVIEW_OVERLAY), "traefik"
 )
 MONITORING_NAMESPACE = "monitoring"
 # The pod cert-manager starts in the Ingress's namespace to answer an HTTP-01 challenge.

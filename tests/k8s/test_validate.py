@@ -54,10 +54,20 @@ def test_validation_rejects_a_removed_api_and_an_unlisted_kind():
     assert [p.split(":")[0] for p in problems] == ["PodDisruptionBudget/web", "Widget/w"]
 
 
-def test_validation_accepts_allow_listed_custom_resources_without_schema():
+def test_allow_listed_custom_resources_are_checked_against_their_pinned_crd():
     application = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
         "metadata": {"name": "todo"},
+        "spec": {
+            "project": "todo",
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "todo"},
+            "source": {"repoURL": "https://github.com/o/r.git", "path": "kustomize"},
+        },
     }
     assert k8s.schema_problems([application]) == []
+    misspelt = {**application, "spec": {**application["spec"], "syncPolicyy": {}}}
+    (problem,) = k8s.schema_problems([misspelt])
+    assert problem.startswith("Application/todo (CRD) at spec:") and "syncPolicyy" in problem
+    (problem,) = k8s.schema_problems([{**application, "spec": None}])
+    assert "Application/todo (CRD) at spec" in problem

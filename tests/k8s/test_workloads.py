@@ -40,7 +40,10 @@ def test_every_process_and_the_migrate_job_exist_with_contract_names(manifests, 
     one(docs, "Service", "web")
     one(docs, "Ingress", "web")
     one(docs, "ConfigMap", "todo-config")
-    assert {doc["metadata"]["namespace"] for doc in docs if doc["kind"] != "Namespace"} == {"todo"}
+    namespace = "todo-pr-0" if overlay == k8s.PREVIEW_OVERLAY else "todo"
+    assert {doc["metadata"]["namespace"] for doc in docs if doc["kind"] != "Namespace"} == {
+        namespace
+    }
 
 
 @overlays
@@ -247,7 +250,8 @@ def test_network_policies_deny_by_default_and_allow_what_each_pod_needs(manifest
             for port in rule.get("ports", [])
         }
 
-    data_ports = {5432, 6379} if overlay in ("local", "aws/stage", "aws/prod") else {25060, 25061}
+    in_cluster_or_aws = ("local", "preview", "aws/stage", "aws/prod")
+    data_ports = {5432, 6379} if overlay in in_cluster_or_aws else {25060, 25061}
     for workload in pod_specs(docs):
         labels = next(
             doc["spec"]["template"]["metadata"]["labels"]

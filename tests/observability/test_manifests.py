@@ -244,6 +244,7 @@ def exported_metric_names() -> set[str]:
     """Sample names web and the Celery exporter can expose, from their metric objects."""
     import django_prometheus.db.metrics  # noqa: F401 - registers the database metrics
 
+    import core.health  # noqa: F401 - registers the readiness metric
     import observability.middleware  # noqa: F401 - registers the request metrics
 
     registry = CollectorRegistry()

@@ -43,7 +43,7 @@ def load(path: Path) -> dict:
 WORKFLOWS = {path.name: load(path) for path in WORKFLOW_FILES}
 CI, DEPLOY = WORKFLOWS["ci.yml"], WORKFLOWS["deploy.yml"]
 PLAN, APPLY = WORKFLOWS["terraform-plan.yml"], WORKFLOWS["terraform-apply.yml"]
-DRIFT = WORKFLOWS["drift.yml"]
+DRIFT, PREVIEW = WORKFLOWS["drift.yml"], WORKFLOWS["preview.yml"]
 
 
 def steps(workflow: dict):
@@ -110,6 +110,7 @@ def test_actionlint_finds_nothing(tmp_path):
         "terraform-plan.yml",
         "terraform-apply.yml",
         "drift.yml",
+        "preview.yml",
     }, "a new workflow is linted too: name it here"
 
 
@@ -248,6 +249,11 @@ JOB_PERMISSIONS = {
         "pull-requests": "write",
     },
     ("drift.yml", "drift"): {"contents": "read", "id-token": "write", "issues": "write"},
+    # Each comments on its pull request.
+    **{
+        ("preview.yml", job): {"contents": "read", "pull-requests": "write"}
+        for job in ("manifests", "preview")
+    },
     **{
         ("terraform-apply.yml", job): {"contents": "read", "id-token": "write"}
         for job in ("shared", "stage", "prod")
@@ -394,3 +400,20 @@ def test_the_terraform_setup_action_gets_credentials_per_cloud_without_stored_aw
         assert setup["with"]["digitalocean-token"] == "${{ secrets.DIGITALOCEAN_TOKEN }}", name
         assert setup["with"]["aws-role-arn"] == "${{ vars.AWS_TERRAFORM_ROLE_ARN }}", name
         assert "aws-access-key-id" not in setup["with"]
+
+
+# --- Pull request previews -------------------------------------------------------------------
+
+
+def test_every_pull_request_gets_its_manifest_changes_and_a_labelled_one_its_preview():
+    assert PREVIEW["on"] == {
+        "pull_request": {"types": ["opened", "synchronize", "reopened", "labeled"]}
+    }
+    preview_scripts = scripts(PREVIEW)
+    assert 'invoke k8s.diff --base "origin/$BASE_REF" --markdown' in preview_scripts["manifests"]
+    job = PREVIEW["jobs"]["preview"]
+    assert "contains(github.event.pull_request.labels.*.name, 'preview')" in job["if"]
+    assert invoked_tasks(preview_scripts["preview"]) == {"preview.push", "preview.wait"}
+    # The image is the PR's head commit, the tag the ApplicationSet deploys ({{head_sha}}).
+    checkout = next(s for _, s in steps({"jobs": {"preview": job}}) if "checkout" in s["uses"])
+    assert checkout["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"

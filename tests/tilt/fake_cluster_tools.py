@@ -49,6 +49,21 @@ def handle(tool: str, state: dict, args: list[str], stdin: str | None) -> int:
             print('{"health": {"status": "Degraded"}}')
         case ["git", "rev-parse", "HEAD"]:
             print("f" * 40)
+        case ["tilt", "up", *_] if "--stream" in args:  # runs until it is stopped
+            import time
+
+            time.sleep(120)
+        case ["tilt", "wait", *_]:  # answers only while a `tilt up` runs, like Tilt's API
+            import os
+            import time
+
+            for _ in range(300):
+                with open(os.environ["FAKE_TOOLS_LOG"]) as log:
+                    if '"tool": "tilt", "args": ["up"' in log.read():
+                        return 0
+                time.sleep(0.1)
+            print("fake tilt: no tilt up is running", file=sys.stderr)
+            return 1
     return 0
 
 

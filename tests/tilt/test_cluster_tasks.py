@@ -79,12 +79,21 @@ def fakes(tmp_path, monkeypatch, rendered) -> FakeTools:
 
     monkeypatch.setattr(cluster, "download", download)
     monkeypatch.setattr(cluster.os, "execvp", lambda file, argv: fakes.exec.append(argv))
+    # The live_update timing edits the checkout and polls the ingress (tests/bench covers it).
+    fakes.timed = []
+
+    def live_update(target, names, tries):
+        fakes.timed.append((target, names, tries))
+        return {name: [0.2] * tries for name in names}
+
+    monkeypatch.setattr("bench.loop.live_update", live_update)
     return fakes
 
 
 def commands(calls: list[dict]) -> list[str]:
-    """What ran, oldest first, without the questions: versions, Docker's state, the clusters."""
-    questions = (["version"], ["info"], ["inspect"], ["get", "clusters"])
+    """What ran, oldest first, without the questions: versions, Docker's state, the clusters;
+    nor the `tilt up` that runs beside the steps during the live_update timing."""
+    questions = (["version"], ["info"], ["inspect"], ["get", "clusters"], ["up"])
     return [
         " ".join([call["tool"], *call["args"]])
         for call in calls
@@ -177,6 +186,7 @@ def check_steps() -> list[str]:
         *creates_the_cluster(),
         "tilt ci --context kind-todo",
         f"pytest tests/browser/test_journey.py --base-url {url} -p no:cacheprovider",
+        "tilt wait --for=condition=Ready uiresource/web uiresource/worker --timeout=10m",
         f"{kubectl} --namespace todo get deployment web -o "
         "jsonpath={.spec.template.spec.containers[0].image}",
         "tilt down --context kind-todo",
@@ -214,6 +224,30 @@ def test_check_runs_every_step_in_order_with_what_each_applies(fakes):
         "path": "kustomize/overlays/local",
         "kustomize": {"images": [f"todo={WEB_IMAGE}"]},  # what Tilt built and pushed
     }
+
+
+def test_check_times_live_update_under_a_tilt_up_of_its_own_through_the_ingress(fakes):
+    cluster.check(Context(), revision="a" * 40)
+    ups = [call["args"] for call in fakes.calls() if call["args"][:1] == ["up"]]
+    assert ups == [["up", "--context", "kind-todo", "--stream"]]
+    [(target, names, tries)] = fakes.timed
+    assert names == ("template", "view", "task") and tries == 5
+    assert (target.root, target.base) == (
+        cluster.REPO_ROOT,
+        f"http://127.0.0.1:{cluster.ingress_port()}",
+    )
+    assert target.host == "todo.localhost"
+
+
+def test_check_fails_when_an_edit_is_served_later_than_its_budget_plus_a_second(
+    fakes, monkeypatch, capsys
+):
+    times = {"template": [1.4] * 5, "view": [2.4, 2.6, 2.6, 2.6, 2.4], "task": [3.9] * 5}
+    monkeypatch.setattr("bench.loop.live_update", lambda target, names, tries: times)
+    with pytest.raises(Exit, match="1 live_update budget"):
+        cluster.check(Context(), revision="a" * 40)
+    assert "FAIL  loop view: median 2.60 s within 2.5 s" in capsys.readouterr().out
+    assert commands(fakes.calls())[-1].startswith("tilt wait"), "nothing after the timing"
 
 
 def test_check_syncs_the_configured_repository_at_head_by_default(fakes):

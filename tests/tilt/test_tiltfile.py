@@ -124,5 +124,27 @@ def test_port_forwards_reach_the_ports_the_containers_name(overlay):
     }
     for call in calls("k8s_resource"):
         for forward in (k for k in call.keywords if k.arg == "port_forwards"):
-            for port in forward.value.elts:
+            listed = forward.value.left if isinstance(forward.value, ast.BinOp) else forward.value
+            for port in getattr(listed, "elts", []):  # the `--debug` ones: the test below
                 assert (literal(call.args[0]), literal(port.args[1])) in named
+
+
+def test_debug_runs_web_and_worker_under_debugpy_on_the_documented_ports(overlay):
+    """`tilt up -- --debug` sets DEBUGPY_PORT, which app/bin/web and worker read, and forwards
+    that port of those containers, the ones docs/dev-loop.md tells debuggers to attach to."""
+    ports = literal(CONSTANTS["DEBUG_PORTS"].body)
+    assert set(ports) == {"web", "worker"}
+    for name in ports:
+        [container] = containers(overlay, name)
+        script = REPO_ROOT / "app" / container["command"][0].removeprefix("/app/")
+        assert "DEBUGPY_PORT" in script.read_text()
+    guide = (REPO_ROOT / "docs" / "dev-loop.md").read_text()
+    assert all(f"localhost:{port}" in guide for port in ports.values())
+    forwarded = {
+        literal(node.args[0])
+        for node in ast.walk(TREE)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and getattr(node.func.value, "id", None) == "DEBUG_FORWARDS"
+    }
+    assert forwarded == set(ports), "each of the two resources forwards its own port"

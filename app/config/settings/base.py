@@ -66,6 +66,8 @@ MIDDLEWARE = [
     # id every log line of the request carries (returned in X-Request-ID).
     "observability.middleware.RequestMetricsMiddleware",
     "observability.middleware.RequestContextMiddleware",
+    # 400 for a query string or form body that is not UTF-8 text, or holds a NUL.
+    "core.text_input.TextInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -165,6 +167,9 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# No row per successful sign-in (that table would only grow); failures are still counted,
+# and their rows go once the lockout period has passed.
+AXES_DISABLE_ACCESS_LOG = True
 AXES_CLIENT_IP_CALLABLE = "core.clientip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Rate limits of the actions that send email on request (django-ratelimit, "count/period"
@@ -212,7 +217,8 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # a warning with the cause, once per
 if not REDIS_URL:
     # Embedded default (one development server, no Redis): the process's memory.
     CACHES["default"] = CACHES["ratelimit"] = _LOCAL
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003"]  # "not shared": one process here
+    # "Not shared" and "not officially supported": true, and right for one process.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- Email ----------------------------------------------------------------------------
 # consolemail:// prints mail to the log; smtp+tls://user:pass@host:587 in the clouds.

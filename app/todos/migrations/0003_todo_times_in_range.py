@@ -17,6 +17,7 @@ import todos.models
 from django.conf import settings
 from django.db import migrations, models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 
 EARLIEST = datetime.datetime(1900, 1, 1, tzinfo=datetime.timezone.utc)
 LATEST = datetime.datetime(9999, 1, 1, tzinfo=datetime.timezone.utc)  # exclusive
@@ -40,14 +41,15 @@ def repair_times_out_of_range(apps, schema_editor):
     if not repaired:
         return
     moved_due = set(todos.filter(_out_of_range("due_at")).values_list("pk", flat=True))
-    todos.filter(due_at__gte=LATEST).update(due_at=LAST_MINUTE)
-    todos.filter(due_at__lt=EARLIEST).update(due_at=EARLIEST)
-    todos.filter(bad_offset).update(remind_before=None)
+    changed = {"updated_at": Now()}  # a new key for each repaired row's cached fragment
+    todos.filter(due_at__gte=LATEST).update(due_at=LAST_MINUTE, **changed)
+    todos.filter(due_at__lt=EARLIEST).update(due_at=EARLIEST, **changed)
+    todos.filter(bad_offset).update(remind_before=None, **changed)
     todos.filter(pk__in=moved_due, remind_before__isnull=False).update(
-        remind_at=F("due_at") - F("remind_before")
+        remind_at=F("due_at") - F("remind_before"), **changed
     )
-    todos.filter(remind_at__gte=LATEST).update(remind_at=LAST_MINUTE)
-    todos.filter(remind_at__lt=EARLIEST).update(remind_at=EARLIEST)
+    todos.filter(remind_at__gte=LATEST).update(remind_at=LAST_MINUTE, **changed)
+    todos.filter(remind_at__lt=EARLIEST).update(remind_at=EARLIEST, **changed)
     logger.warning(
         "moved the due or reminder times of %d todos into 1900-9998: ids %s",
         len(repaired),

@@ -1,0 +1,169 @@
+"""Preview environments: the ApplicationSet (kustomize/argocd/preview) and what it makes of
+pull requests, rendered as Argo CD renders them (ops/preview.py): its template filled in
+with the pullRequest generator's parameters, then the preview overlay with the
+Application's kustomize overrides."""
+
+from __future__ import annotations
+
+import fnmatch
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from ops import k8s, preview
+
+from .conftest import find, one, pod_specs
+from .test_app_contract import (
+    documented_settings,
+    has_documented_default,
+    provided_variables,
+    settings_variables,  # noqa: F401 - the fixture
+)
+
+SHAS = {7: "7" * 40, 42: "4a" * 20}
+STAGE = "argocd/do/stage"
+
+
+@pytest.fixture(scope="module")
+def previews() -> dict[int, tuple[dict, list[dict]]]:
+    """PR number -> (the Application the set makes, the objects it deploys)."""
+    found = {}
+    for number, sha in SHAS.items():
+        app = preview.application(preview.pull_request_params(number, sha, f"feature/{number}"))
+        found[number] = (app, preview.render(app))
+    return found
+
+
+def hosts(docs: list[dict]) -> set[str]:
+    ingress = one(docs, "Ingress", "web")["spec"]
+    config = one(docs, "ConfigMap", "todo-config")["data"]
+    found = {rule["host"] for rule in ingress["rules"]}
+    found |= {host for tls in ingress["tls"] for host in tls["hosts"]}
+    found |= set(config["DJANGO_ALLOWED_HOSTS"].split(","))
+    found |= {urlsplit(config[name]).hostname for name in ("DJANGO_SITE_URL",)}
+    found |= {urlsplit(o).hostname for o in config["DJANGO_CSRF_TRUSTED_ORIGINS"].split(",")}
+    return found
+
+
+def test_the_applicationset_matches_the_upstream_crd(manifests):
+    application_set = one(manifests[STAGE], "ApplicationSet", "todo-previews")
+    assert ("argoproj.io/v1alpha1", "ApplicationSet") in k8s.crd_schemas()
+    assert k8s.crd_problems(application_set) == []
+    # ... and a misspelt field of it would not pass.
+    generator = application_set["spec"]["generators"][0]["pullRequest"]
+    broken = yaml.safe_load(yaml.safe_dump(application_set))
+    broken["spec"]["generators"][0]["pullRequest"] = {**generator, "labelz": ["preview"]}
+    assert any("labelz" in problem for problem in k8s.crd_problems(broken))
+
+
+def test_previews_come_from_labelled_pull_requests_of_this_repository(manifests):
+    docs = manifests[STAGE]
+    spec = one(docs, "ApplicationSet", "todo-previews")["spec"]
+    (generator,) = spec["generators"]
+    github = generator["pullRequest"]["github"]
+    assert github["labels"] == ["preview"]
+    repo_url = one(docs, "Application", "todo-do-stage")["spec"]["source"]["repoURL"]
+    assert repo_url.removesuffix(".git").endswith(f"/{github['owner']}/{github['repo']}")
+    source = spec["template"]["spec"]["source"]
+    assert source["repoURL"] == repo_url
+    assert source["path"] == "kustomize/overlays/preview"
+    # Deleting the Application (PR closed, label removed) deletes what it deployed.
+    assert spec["template"]["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
+
+
+def test_every_application_it_makes_matches_the_upstream_crd(previews):
+    for app, _ in previews.values():
+        assert k8s.schema_problems([app]) == []
+
+
+def test_two_pull_requests_never_share_a_name_a_namespace_or_a_host(previews):
+    (first_app, first), (second_app, second) = previews.values()
+    assert first_app["metadata"]["name"] != second_app["metadata"]["name"]
+
+    def namespaces(app, docs):
+        return {app["spec"]["destination"]["namespace"]} | {
+            doc["metadata"].get("namespace") or doc["metadata"]["name"] for doc in docs
+        }
+
+    assert namespaces(first_app, first).isdisjoint(namespaces(second_app, second))
+    assert hosts(first).isdisjoint(hosts(second))
+    # Cluster-wide objects (only the namespace) are named per PR too.
+    cluster_wide = [k8s.object_id(doc) for doc in first + second if doc["kind"] == "Namespace"]
+    assert len(cluster_wide) == len(set(cluster_wide)) == 2
+
+
+@pytest.mark.parametrize("number", SHAS)
+def test_a_preview_is_the_pull_requests_commit_in_its_own_namespace_and_host(previews, number):
+    app, docs = previews[number]
+    namespace = f"todo-pr-{number}"
+    assert app["metadata"]["name"] == app["spec"]["destination"]["namespace"] == namespace
+    assert {doc["metadata"].get("namespace", doc["metadata"]["name"]) for doc in docs} == {
+        namespace
+    }
+    assert app["spec"]["source"]["targetRevision"] == SHAS[number]
+    for workload, spec in pod_specs(docs).items():
+        if workload not in ("StatefulSet/postgres", "StatefulSet/redis"):
+            (container,) = spec["containers"]
+            assert container["image"].endswith(f"/todo:{SHAS[number]}"), workload
+    assert hosts(docs) == {f"pr-{number}.preview.todo.example.com"}
+    assert preview.url(number) == f"https://pr-{number}.preview.todo.example.com/"
+    assert k8s.schema_problems(docs, versions=k8s.KUBERNETES_VERSIONS[-1:]) == []
+
+
+def test_a_preview_has_its_own_data_small_processes_and_seeded_demo_users(previews):
+    _, docs = previews[7]
+    assert {doc["metadata"]["name"] for doc in find(docs, "StatefulSet")} == {"postgres", "redis"}
+    assert find(docs, "HorizontalPodAutoscaler") == [] and find(docs, "PodDisruptionBudget") == []
+    for name in ("web", "worker", "beat"):
+        deployment = one(docs, "Deployment", name)["spec"]
+        assert deployment["replicas"] == 1
+    config = one(docs, "ConfigMap", "todo-config")["data"]
+    assert config["DJANGO_DEBUG"] == "false"
+    seed = one(docs, "Job", "seed")
+    assert seed["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PostSync"
+    (container,) = seed["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:3] == ["python", "manage.py", "seed"]
+    assert "--replace" in container["command"]
+    # DEBUG (which seed requires) is on for the seed process only.
+    assert {"name": "DJANGO_DEBUG", "value": "true"} in container["env"]
+
+
+def test_a_preview_provides_every_required_setting(previews, settings_variables):  # noqa: F811
+    _, docs = previews[42]
+    documented = documented_settings()
+    required = {
+        name
+        for name in settings_variables
+        if name in documented and not has_documented_default(documented[name])
+    }
+    for workload in ("Deployment/web", "Deployment/worker", "Deployment/beat", "Job/seed"):
+        (container,) = pod_specs(docs)[workload]["containers"]
+        assert required - provided_variables(docs, container) == set(), workload
+
+
+def test_the_preview_project_admits_only_preview_namespaces_and_the_rendered_kinds(
+    manifests, previews
+):
+    project = one(manifests[STAGE], "AppProject", "todo-previews")["spec"]
+    (destination,) = project["destinations"]
+    for app, _ in previews.values():
+        assert app["spec"]["project"] == "todo-previews"
+        namespace = app["spec"]["destination"]["namespace"]
+        assert fnmatch.fnmatchcase(namespace, destination["namespace"])
+    assert not fnmatch.fnmatchcase("todo", destination["namespace"])
+
+    def group(doc):
+        return doc["apiVersion"].rpartition("/")[0]
+
+    admitted = {(k["group"], k["kind"]) for k in project["namespaceResourceWhitelist"]}
+    admitted |= {(k["group"], k["kind"]) for k in project["clusterResourceWhitelist"]}
+    rendered = {(group(doc), doc["kind"]) for _, docs in previews.values() for doc in docs}
+    assert rendered == admitted
+
+
+def test_previews_pull_the_image_from_the_stage_registry_and_ci_pushes_it_there(manifests):
+    (container,) = pod_specs(manifests["do/stage"])["Deployment/web"]["containers"]
+    assert container["image"].rpartition(":")[0] == preview.image_repository()
+    (container,) = pod_specs(manifests[k8s.PREVIEW_OVERLAY])["Deployment/web"]["containers"]
+    assert container["image"].rpartition(":")[0] == preview.image_repository()
