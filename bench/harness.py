@@ -208,10 +208,10 @@ def app_environment(services: Services, **extra: str) -> dict[str, str]:
     }
 
 
-def manage(env: dict[str, str], *args: str) -> str:
+def manage(env: dict[str, str], *args: str, app_dir: Path = APP_DIR) -> str:
     finished = subprocess.run(  # noqa: S603 (manage.py of this repo)
         [sys.executable, "manage.py", *args],
-        cwd=APP_DIR,
+        cwd=app_dir,
         env=env,
         capture_output=True,
         text=True,
@@ -222,7 +222,9 @@ def manage(env: dict[str, str], *args: str) -> str:
     return finished.stdout
 
 
-def seed(env: dict[str, str], prefix: str, users: int, todos: int, *extra: str) -> None:
+def seed(
+    env: dict[str, str], prefix: str, users: int, todos: int, *extra: str, app_dir: Path = APP_DIR
+) -> None:
     manage(
         env,
         "seed",
@@ -232,6 +234,7 @@ def seed(env: dict[str, str], prefix: str, users: int, todos: int, *extra: str) 
         f"--seed={SEED}",
         f"--password={PASSWORD}",
         *extra,
+        app_dir=app_dir,
     )
 
 
@@ -335,26 +338,28 @@ def endpoints(base_url: str, mix: Endpoint) -> list[Endpoint]:
     ]
 
 
-def prepare_web_data(services: Services, env: dict[str, str], say: Callable[[str], None]) -> None:
+def prepare_web_data(
+    services: Services, env: dict[str, str], say: Callable[[str], None], app_dir: Path = APP_DIR
+) -> None:
     say(f"Preparing database {services.database_name} (drop, create, migrate, seed)...")
     services.reset_database()
-    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "migrate", "--noinput", "-v0", app_dir=app_dir)
     for prefix, (users, todos) in WEB_USERS.items():
-        seed(env, prefix, users, todos)
+        seed(env, prefix, users, todos, app_dir=app_dir)
     say(f"Signing in every {MIX_USERS} user for the mix...")
-    django_step(env, MIX_USERS, str(MIX_USERS_FILE), module="bench.sessions")
+    django_step(env, MIX_USERS, str(MIX_USERS_FILE), module="bench.sessions", app_dir=app_dir)
     say("Collecting static files (the manifest production serves them from)...")
-    manage(env, "collectstatic", "--noinput", "-v0")
+    manage(env, "collectstatic", "--noinput", "-v0", app_dir=app_dir)
 
 
-def gunicorn_shape(env: dict[str, str]) -> tuple[int, int]:
+def gunicorn_shape(env: dict[str, str], app_dir: Path = APP_DIR) -> tuple[int, int]:
     """Workers and threads as config/gunicorn.py derives them in this environment."""
     script = (
         "import runpy; c = runpy.run_path('config/gunicorn.py'); print(c['workers'], c['threads'])"
     )
     output = subprocess.run(  # noqa: S603
         [sys.executable, "-c", script],
-        cwd=APP_DIR,
+        cwd=app_dir,
         env=env,
         capture_output=True,
         text=True,
@@ -370,20 +375,22 @@ def run_web(
     say: Callable[[str], None],
     write_share: float = DEFAULT_WRITE_SHARE,
     peer_dir: Path | None = None,
+    app_dir: Path = APP_DIR,  # another checkout's app/ (an older commit's) to compare
 ) -> WebRun:
     services = Services.from_environment(dict(os.environ))
     services.check_reachable()
     port = free_port()
     env = app_environment(services, PORT=str(port), GUNICORN_BIND=f"127.0.0.1:{port}")
-    prepare_web_data(services, env, say)
+    prepare_web_data(services, env, say, app_dir)
     if peer_dir is not None:
         peer.prepare(peer_dir, services, say)
     run = WebRun()
-    run.workers, run.threads = gunicorn_shape(env)
+    run.workers, run.threads = gunicorn_shape(env, app_dir)
     base_url = f"http://127.0.0.1:{port}"
     metrics_url = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics"
     say(f"Starting gunicorn ({run.shape}) on {base_url}...")
-    with AppProcess("web", env, OUTPUT_DIR / "web.log") as web:
+    web_script = [str(app_dir / "bin" / "web")]
+    with AppProcess("web", env, OUTPUT_DIR / "web.log", web_script, app_dir) as web:
         web.wait_until(lambda: answers_ok(f"{base_url}/readyz"), "ready (/readyz)")
         run.static = static_file(base_url)
         memory = WorkerMemory(web.pid)
@@ -541,12 +548,14 @@ class SmtpSink:
             return len(self.arrivals)
 
 
-def django_step(env: dict[str, str], *args: str, module: str = "bench.reminders") -> dict:
+def django_step(
+    env: dict[str, str], *args: str, module: str = "bench.reminders", app_dir: Path = APP_DIR
+) -> dict:
     """`python -m MODULE ARGS...` inside Django with the app's environment: its result line."""
     finished = subprocess.run(  # noqa: S603
         [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
-        env=env | {"PYTHONPATH": os.pathsep.join([str(APP_DIR), str(REPO_ROOT)])},
+        env=env | {"PYTHONPATH": os.pathsep.join([str(app_dir), str(REPO_ROOT)])},
         capture_output=True,
         text=True,
         check=False,

@@ -24,6 +24,8 @@ LOAD_HELP = {
     "only": "comma-separated endpoints, e.g. mix,login (the limit always runs); "
     "all: limit, mix, list-50, list-500, list-category, create, complete, readyz, login",
     "writes": "share of the mix's requests that write, 0 to 1 (default 0.1)",
+    "app": "another checkout's app/ folder to measure instead (an older commit's "
+    "`git worktree`, to compare: same harness, same mix)",
     "peer": "a checkout of HasanIstanbouli/Todo-List-Django with its .venv: measure its "
     "sign-in page and task list in the same run (bench/peer.py)",
     "markdown": "print the table as Markdown (for docs/performance.md)",
@@ -49,7 +51,7 @@ def _header(load) -> None:
     )
 
 
-def _web(load, only: str, markdown: bool, writes: float, peer: str = "") -> list:
+def _web(load, only: str, markdown: bool, writes: float, peer: str = "", app: str = "") -> list:
     from bench import harness, report, wrk
 
     selected = tuple(name.strip() for name in only.split(",") if name.strip())
@@ -65,8 +67,13 @@ def _web(load, only: str, markdown: bool, writes: float, peer: str = "") -> list
     peer_dir = Path(peer).resolve() if peer else None
     if peer_dir is not None and not (peer_dir / "manage.py").exists():
         raise Exit(f"error: --peer {peer}: no manage.py there (a checkout of the peer?)", code=2)
+    app_dir = Path(app).resolve() if app else harness.APP_DIR
+    if not (app_dir / "bin" / "web").exists():
+        raise Exit(f"error: --app {app}: no bin/web there (the app/ folder of a checkout?)", code=2)
     wrk_path = require("wrk", wrk.INSTALL_HINT)
-    run = _guarded(lambda: harness.run_web(wrk_path, load, selected, _say, writes, peer_dir))
+    run = _guarded(
+        lambda: harness.run_web(wrk_path, load, selected, _say, writes, peer_dir, app_dir)
+    )
     table = report.markdown_table if markdown else report.text_table
     _say("\n" + table(run.rows))
     for legend in (
@@ -131,11 +138,12 @@ def run(
     markdown=False,
     writes=0.1,
     peer="",
+    app="",
 ):
     """Benchmark the web endpoints and the worker; print the table and check the budgets."""
     load = _load(duration, warmup, connections, threads)
     _header(load)
-    verdicts = _web(load, only, markdown, writes, peer)
+    verdicts = _web(load, only, markdown, writes, peer, app)
     verdicts += _worker()
     _verdicts(verdicts)
 
@@ -151,11 +159,12 @@ def web(
     markdown=False,
     writes=0.1,
     peer="",
+    app="",
 ):
     """Benchmark only the web endpoints (gunicorn + wrk): the realistic mix first."""
     load = _load(duration, warmup, connections, threads)
     _header(load)
-    _verdicts(_web(load, only, markdown, writes, peer))
+    _verdicts(_web(load, only, markdown, writes, peer, app))
 
 
 @task

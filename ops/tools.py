@@ -21,6 +21,11 @@ VERSIONS = yaml.safe_load((REPO_ROOT / "versions.yaml").read_text())
 
 
 def download(url: str, sha256: str) -> str:
+    """A text file pinned in versions.yaml, refused unless its checksum matches."""
+    return fetch(url, sha256).decode()
+
+
+def fetch(url: str, sha256: str) -> bytes:
     """A file pinned in versions.yaml, refused unless its checksum matches."""
     with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
         body = response.read()
@@ -30,7 +35,7 @@ def download(url: str, sha256: str) -> str:
             "your network or proxy; if upstream republished it, update versions.yaml",
             code=1,
         )
-    return body.decode()
+    return body
 
 
 def require(tool: str, fix: str) -> str:

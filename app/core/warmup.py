@@ -16,6 +16,7 @@ from pathlib import Path
 
 import django.forms
 from django.conf import settings
+from django.core.cache import caches
 from django.forms.renderers import get_default_renderer
 from django.template import TemplateSyntaxError, engines
 from django.urls import get_resolver
@@ -40,8 +41,9 @@ def warm_up() -> None:
     # Classes settings name that Django imports when a request first needs them.
     import_string(settings.MESSAGE_STORAGE)
     import_string(settings.SESSION_SERIALIZER)
-    for cache in settings.CACHES.values():
-        import_string(cache["BACKEND"])  # the class only: a connection opens on first use
+    for alias in settings.CACHES:
+        # The backend, and django-redis' client with its serializer: it connects on first use.
+        getattr(caches[alias], "client", None)
 
 
 def _populate_urls(resolver) -> None:

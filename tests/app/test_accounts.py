@@ -189,3 +189,14 @@ def test_profile_rejects_an_unknown_time_zone(user_client, user):
     )
     assert response.status_code == 400  # like every other form that refuses its input
     assert "Select a valid choice." in response.content.decode()
+
+
+def test_the_cached_empty_sign_in_form_never_hides_a_failed_attempt(client, make_user):
+    make_user("carol")
+    empty = client.get(reverse("login")).content.decode()
+    assert 'name="username"' in empty and 'value="carol"' not in empty
+    failed = client.post(reverse("login"), {"username": "carol", "password": "wrong"})
+    page = failed.content.decode()
+    assert 'value="carol"' in page and "field-error" not in empty
+    assert "Please enter a correct" in page
+    assert client.get(reverse("login")).content.decode().count('value="carol"') == 0

@@ -168,7 +168,7 @@ def sign_in_as(client, mallory, zone: str) -> None:
 
 
 HYPOTHESIS = settings(
-    max_examples=120,
+    max_examples=100,
     deadline=None,
     derandomize=True,  # the same corpus every run: a failure reproduces
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -35,3 +35,10 @@ def test_a_peer_folder_without_manage_py_is_refused(tmp_path):
         bench.web(Context(), only="login", peer=str(tmp_path))
     assert stopped.value.code == 2
     assert "no manage.py there" in stopped.value.message
+
+
+def test_an_app_folder_without_its_start_script_is_refused(tmp_path):
+    with pytest.raises(Exit) as stopped:
+        bench.web(Context(), only="mix", app=str(tmp_path))
+    assert stopped.value.code == 2
+    assert "no bin/web there" in stopped.value.message

@@ -132,31 +132,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 # The Celery broker: redis://user:pass@host:6379/0, or rediss:// for managed Valkey/Redis
-# with TLS, and the cache below. Sessions are in the database and the cache's only caller
-# renders what it cannot read, so the site keeps working while Redis is down; only
-# background work waits for it.
+# with TLS, and the caches below. Sessions are in the database and the caches' callers
+# work on without them, so the site keeps working while Redis is down; only background
+# work waits for it.
 # Unset means the embedded default (local development only): no Redis at all.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_USES_TLS = REDIS_URL.startswith("rediss://")
-
-# The cache framework's one caller is the list's rendered rows (todos/rows.py). In Redis
-# every web process reads what any of them rendered (per process, 5 workers each had to
-# render every row once); each key gets a timeout, so a Redis that evicts only keys with
-# one (volatile-lru) never evicts the broker's queues. Short socket timeouts: a Redis that
-# hangs costs a request half a second, then its rows are rendered. Without Redis (`invoke
-# dev`), each process keeps its own.
-CACHES = {
-    "default": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "todo",
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
 
 # --- Accounts -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -201,27 +182,41 @@ RATELIMIT_USE_CACHE = "ratelimit"
 RATELIMIT_IP_META_KEY = "core.clientip.client_ip"
 RATELIMIT_VIEW = "core.views.rate_limited"
 RATELIMIT_FAIL_OPEN = False
+# Redis through django-redis: an unreachable Redis answers "nothing there" within half a
+# second instead of raising (IGNORE_EXCEPTIONS), logged as a warning with the cause.
+_REDIS_OPTIONS = {
+    "IGNORE_EXCEPTIONS": True,
+    "SOCKET_CONNECT_TIMEOUT": 0.5,
+    "SOCKET_TIMEOUT": 0.5,
+    **({"CONNECTION_POOL_KWARGS": {"ssl_cert_reqs": "required"}} if REDIS_USES_TLS else {}),
+}
+_LOCAL = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 CACHES = {
-    # Nothing uses the default cache; Django's per-process one stays.
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The list's rendered rows (todos/rows.py). In Redis every web process reads what any
+    # of them rendered (in per-process memory, each of 5 workers had to render every row
+    # once). Every key has a timeout, so a Redis that evicts only such keys (volatile-lru)
+    # never evicts the broker's queues. A Redis that is down costs renders, not pages.
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "todo",
+        "OPTIONS": _REDIS_OPTIONS,
+    },
+    # Each process's own, for fragments every visitor shares (the empty sign-in form): one
+    # key reaches its hit rate at once.
+    "local": _LOCAL,
+    # django-ratelimit's counts; with no count it refuses (RATELIMIT_FAIL_OPEN = False).
     "ratelimit": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "ratelimit",
-        "OPTIONS": {
-            # An unreachable Redis answers "no count" within a second instead of raising:
-            # django-ratelimit then refuses (RATELIMIT_FAIL_OPEN = False).
-            "IGNORE_EXCEPTIONS": True,
-            "SOCKET_CONNECT_TIMEOUT": 0.5,
-            "SOCKET_TIMEOUT": 0.5,
-            **({"CONNECTION_POOL_KWARGS": {"ssl_cert_reqs": "required"}} if REDIS_USES_TLS else {}),
-        },
+        "OPTIONS": _REDIS_OPTIONS,
     },
 }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True  # a warning with the cause, once per call
 if not REDIS_URL:
-    # Embedded default (one development server, no Redis): counts in the process's memory.
-    CACHES["ratelimit"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    # Embedded default (one development server, no Redis): the process's memory.
+    CACHES["default"] = CACHES["ratelimit"] = _LOCAL
     # "Not shared" and "not officially supported": true, and right for one process.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
