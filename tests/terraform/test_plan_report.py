@@ -5,6 +5,7 @@ then read back with `terraform show -json`, as tf.comment and tf.drift do."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,7 +31,7 @@ def planned(tmp_path_factory) -> dict[int, tuple[dict, str]]:
         result = subprocess.run(
             [terraform, *args, "-no-color"],
             cwd=folder,
-            env=tf.terraform_env(),
+            env={**os.environ, **tf.TERRAFORM_ENV},
             capture_output=True,
             text=True,
             check=False,

@@ -14,7 +14,7 @@ import pytest
 from invoke import Context, Result
 from invoke.exceptions import Exit
 
-from ops import k8s, tf
+from ops import k8s, tf, tools
 from ops.release import ImageRef, set_image
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -49,6 +49,10 @@ def terraform_tree(tmp_path, monkeypatch):
     monkeypatch.setattr(tf, "TERRAFORM_DIR", tree)
     monkeypatch.setattr(tf, "REPO_ROOT", tmp_path)
     monkeypatch.setattr(tf, "render", lambda target: f"# rendered {target}\n")
+    # Argo CD's install manifest, as the pinned download would return it.
+    monkeypatch.setattr(
+        tf, "download", lambda url, sha256: f"# {url}\nkind: CustomResourceDefinition\n"
+    )
     monkeypatch.setattr(tf, "source_commit", lambda: COMMIT)
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "test-token")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
@@ -149,6 +153,7 @@ def test_plan_inits_and_plans_every_environment_stack_in_order(terraform_tree):
     common = f"-var-file={terraform_tree}/aws/common.tfvars"
     assert plans[0].index(common) < plans[0].index("infra/stage.tfvars"), "the stack's file wins"
     assert common in plans[1] and "tooling/stage.tfvars" not in plans[1], "tooling has no own"
+    assert plans[1].endswith("argocd-install-stage.tfvars.json"), "the pinned Argo CD"
     assert plans[2].endswith("argocd-aws-stage.tfvars.json")
     assert not any(" apply " in command for command in commands)
 
@@ -353,7 +358,7 @@ def test_the_commit_of_a_plan_is_dirty_with_changes_but_not_with_provider_lock_f
     subprocess.run([*git, "commit", "-qm", "a stack"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tf, "REPO_ROOT", tmp_path)
+        patch.setattr(tools, "REPO_ROOT", tmp_path)
         assert tf.source_commit() == head.strip()
         (stack / ".terraform.lock.hcl").write_text("# written by terraform init\n")
         assert tf.source_commit() == head.strip(), "init's lock file is not a change"
@@ -372,12 +377,13 @@ def test_apps_stack_creates_the_application_only_once_the_overlay_pins_a_release
     monkeypatch.setattr(k8s, "KUSTOMIZE_DIR", tree)
 
     def kinds() -> list[str]:
-        var_file = tf._argocd_var_file(cloud, "stage", tmp_path)
+        var_file = tf.argocd_var_file(cloud, "stage", tmp_path)
         rendered = json.loads(var_file.read_text())["argocd_manifests_yaml"]
         return sorted(doc["kind"] for doc in k8s.documents(rendered))
 
-    assert kinds() == ["AppProject"]
+    before = kinds()
+    assert "Application" not in before and "AppProject" in before
     overlay = tree / f"overlays/{cloud}/stage/kustomization.yaml"
     release = ImageRef("registry.example.com/todo", "a" * 40, "sha256:" + "b" * 64)
     overlay.write_text(set_image(overlay.read_text(), release))
-    assert kinds() == ["AppProject", "Application"]
+    assert sorted([*before, "Application"]) == kinds()

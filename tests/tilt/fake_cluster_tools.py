@@ -18,6 +18,10 @@ def handle(tool: str, state: dict, args: list[str], stdin: str | None) -> int:
         print(f"fake {tool}: failing as told", file=sys.stderr)
         return 1
     match [tool, *args]:
+        case ["docker", "info", "--format", "{{.MemTotal}} {{.DockerRootDir}}"]:
+            if not state["docker_running"]:
+                return 1
+            print(f"{state.get('docker_memory', 8 * 2**30)} {state.get('docker_root', '/nowhere')}")
         case ["docker", "info", *_]:
             if not state["docker_running"]:
                 return 1
@@ -28,6 +32,8 @@ def handle(tool: str, state: dict, args: list[str], stdin: str | None) -> int:
             print(f"{name} v{state['versions'][name]}, built 2026-04-24")
         case ["kubectl", "version", "--client"]:
             print(f"Client Version: v{state['versions']['kubectl']}")
+        case ["kubectl", "config", "current-context"]:
+            print(state.get("context", "kind-todo"))
         case ["kind", "get", "clusters"]:
             print(CLUSTER if state["created"] else "No kind clusters found.")
         case ["ctlptl", "apply", *_]:

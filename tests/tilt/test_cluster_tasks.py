@@ -6,6 +6,7 @@ changes. The real run of these steps is CI's `cluster` job."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import socket
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 import tasks
-from ops import cluster, k8s
+from ops import cluster, k8s, prerequisites
 from tests.fakes import FakeTools, install
 
 from .fake_cluster_tools import WEB_IMAGE
@@ -280,3 +281,104 @@ def test_a_download_whose_checksum_differs_is_refused(tmp_path):
     assert cluster.download(manifest.as_uri(), hashlib.sha256(b"kind: ConfigMap\n").hexdigest())
     with pytest.raises(Exit, match=r"versions\.yaml expects 0000"):
         cluster.download(manifest.as_uri(), "0" * 64)
+
+
+# --- invoke doctor: the same checks, plus Python, the test tools, the registry, the context ---
+
+REAL = {name: shutil.which(name) for name in ("uv", "kubectl")}
+
+
+@pytest.fixture
+def doctor_fakes(fakes, tmp_path, monkeypatch):
+    """The cluster fakes, the real uv, and the test tools all present."""
+    if REAL["uv"]:
+        (fakes.bin_dir / "uv").symlink_to(REAL["uv"])
+    monkeypatch.setattr(prerequisites, "missing", lambda: [])
+    return fakes
+
+
+def doctor_lines(capsys) -> list[str]:
+    with pytest.raises(Exit, match=r"doctor: \d+ problem"):
+        prerequisites.doctor(Context())
+    return capsys.readouterr().out.splitlines()
+
+
+def test_doctor_on_a_ready_machine_finds_nothing(doctor_fakes, capsys):
+    prerequisites.doctor(Context())
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "doctor: this machine has what the README's paths need"
+    )
+
+
+def test_doctor_reports_every_problem_with_its_fix_by_section(doctor_fakes, capsys):
+    doctor_fakes.remove("tilt")
+    doctor_fakes.update(docker_memory=2 * 2**30, versions=PINNED | {"ctlptl": "0.8.0"})
+    (cluster.INOTIFY_DIR / "max_user_watches").write_text("8192\n")
+    lines = doctor_lines(capsys)
+    assert lines[:2] == ["ok   uv and Python (every path)", f"ok   {TEST_TOOLS}"]
+    assert lines[2] == "FAIL local cluster (`uv run invoke up`)"
+    problems = [line.strip() for line in lines[3:]]
+    assert [p.split(" Fix: ")[0] for p in problems] == [
+        "error: ctlptl 0.8.0 is too old, v0.9.3 or newer is needed (CI uses v0.9.3).",
+        "error: `tilt` is not installed.",
+        "error: inotify limits too low for kind and Tilt (max_user_watches=8192).",
+        "error: Docker has 2.0 GiB of memory, the cluster needs 6 GiB.",
+    ]
+    assert all(" Fix: " in problem for problem in problems)
+
+
+def test_doctor_checks_a_made_cluster_s_registry_and_the_real_kubectl(
+    doctor_fakes, capsys, tmp_path, monkeypatch
+):
+    """kubectl is real here (its version against versions.yaml, its current context from a
+    kubeconfig of the test's own); the registry is a port nothing answers on."""
+    if not REAL["kubectl"]:
+        pytest.skip("no kubectl on this machine: the fake one is tested above")
+    doctor_fakes.remove("kubectl")
+    (doctor_fakes.bin_dir / "kubectl").symlink_to(REAL["kubectl"])
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "other", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "other", "user": {}}],
+                "contexts": [{"name": "other", "context": {"cluster": "other", "user": "other"}}],
+                "current-context": "other",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    doctor_fakes.update(created=True)
+    problems = [line.strip().split(" Fix: ") for line in doctor_lines(capsys)[3:]]
+    registry = cluster.cluster_config()["Registry"]["port"]
+    pin = cluster.VERSIONS["tools"]["kubectl"]
+    real = cluster._version(cluster.output("kubectl", "version", "--client"))
+    expected = []
+    if real < cluster._version(pin["minimum"]):
+        expected.append(
+            [
+                f"error: kubectl {'.'.join(map(str, real))} is too old, {pin['minimum']} or newer "
+                f"is needed (CI uses {pin['version']}).",
+                f"upgrade it: {pin['install']}",
+            ]
+        )
+    assert problems[:-2] == expected
+    assert problems[-2][0].startswith(f"error: the image registry localhost:{registry} does not")
+    assert problems[-1] == [
+        "error: kubectl's current context is other, not kind-todo: plain `kubectl` commands go "
+        "elsewhere.",
+        "kubectl config use-context kind-todo",
+    ]
+
+
+def test_up_runs_the_doctor_s_cluster_part_first(fakes, capsys):
+    fakes.update(docker_memory=2 * 2**30)
+    with pytest.raises(Exit, match="1 problem"):
+        cluster.up(Context())
+    assert "error: Docker has 2.0 GiB of memory" in capsys.readouterr().err
+    assert commands(fakes.calls()) == []
+
+
+TEST_TOOLS = "test tools (`uv run invoke test`; fix: `uv run invoke setup`)"
