@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from todos import rows
 from todos.models import Category, Todo
@@ -18,7 +19,10 @@ LIST = reverse("todos:list")
 
 
 def counts() -> tuple[float, float]:
-    return rows.HITS._value.get(), rows.MISSES._value.get()
+    return tuple(
+        REGISTRY.get_sample_value(f"todo_row_cache_{name}_total") or 0.0
+        for name in ("hits", "misses")
+    )
 
 
 @pytest.fixture
