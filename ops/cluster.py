@@ -8,14 +8,12 @@ controller. Versions, download URLs and checksums: versions.yaml.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -23,10 +21,9 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ops import k8s
-from ops.tools import REPO_ROOT, port_in_use, require
+from ops.tools import REPO_ROOT, VERSIONS, download, port_in_use, require
 
 CLUSTER_FILE = REPO_ROOT / "cluster.yaml"
-VERSIONS = yaml.safe_load((REPO_ROOT / "versions.yaml").read_text())
 DOCKER_INSTALL = "https://docs.docker.com/get-started/get-docker/"
 # Linux only: kind's nodes and Tilt's file watching share the host's inotify limits, which
 # distributions set too low ("too many open files" in kind's known issues); kind's values.
@@ -63,24 +60,6 @@ def output(*argv: str) -> str:
     """What a command that only looks prints; empty if it fails."""
     result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)  # noqa: S603
     return result.stdout.strip() if result.returncode == 0 else ""
-
-
-def download(url: str, sha256: str) -> str:
-    """A text file pinned in versions.yaml, refused unless its checksum matches."""
-    return fetch(url, sha256).decode()
-
-
-def fetch(url: str, sha256: str) -> bytes:
-    """A file pinned in versions.yaml, refused unless its checksum matches."""
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
-        body = response.read()
-    if (digest := hashlib.sha256(body).hexdigest()) != sha256:
-        raise Exit(
-            f"error: {url} has sha256 {digest}, versions.yaml expects {sha256}. Fix: check "
-            "your network or proxy; if upstream republished it, update versions.yaml",
-            code=1,
-        )
-    return body
 
 
 # --- Preflight ----------------------------------------------------------------------------

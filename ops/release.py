@@ -55,7 +55,6 @@ REPOSITORY = {
     "aws": rf"{ECR.pattern}/[a-z0-9._/-]+",
 }
 ROLLED_BACK_FROM = "Rolled-back-from"  # commit trailer: the image a rollback replaced
-POLL_SECONDS = 5
 CLI = {"do": "doctl", "aws": "aws"}
 FIXES = {
     "git": "install git (https://git-scm.com/downloads)",
@@ -85,6 +84,7 @@ DEFAULTS = {  # the `release` section of invoke.yaml documents each key
     "image_repository": {"do": "", "aws": ""},
     "platforms": image.PUSH_PLATFORMS,
     "cluster_name": "todo-{env}",
+    "do_stage": "kubernetes",
     "test_command": "uv run invoke test",
     "cache_from": "",
     "cache_to": "",
@@ -500,13 +500,6 @@ def application(env: Environment, kube: dict) -> dict:
     }
 
 
-def runs(app: dict, ref: ImageRef) -> bool:
-    """Synced, healthy, no sync in progress, and the live workloads use `ref`."""
-    settled = app["phase"] not in ("Running", "Terminating")
-    healthy = (app["sync"], app["health"]) == ("Synced", "Healthy")
-    return str(ref) in app["images"] and healthy and settled
-
-
 def rollout(env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: int, dry_run: bool):
     """With --wait: until Argo CD reports `ref` Synced and Healthy; stop at a failed sync."""
     step("Rollout")
@@ -520,36 +513,121 @@ def rollout(env: Environment, ref: ImageRef, commit: str, wait: bool, timeout: i
             result.returncode
         ):
             if "NotFound" in said(result):  # the apps stack holds it back until a release
+                apps = f"--stack {env.cloud}/apps --env {env.name}"
                 raise Exit(
                     f"error: Application {env.application} does not exist yet; the apps stack "
                     "creates it once the overlay pins a release, as it now does. Fix: invoke "
-                    f"tf.apply {env.options} --stack apps, then invoke argocd.status {env.options}",
+                    f"tf.plan {apps}, then invoke tf.apply {apps}",
                     code=1,
                 )
             raise Exit(f"error: cannot reach Application {env.application}: {said(result)}", 1)
-        every = f"every {POLL_SECONDS} s, up to {timeout} s, until it runs {ref.short}"
-        show(kubectl(env, "get", "application", env.application, "-o", "json"), dry_run, every)
-        deadline, last = time.monotonic() + timeout, ""
-        while not dry_run:
+        # Argo CD's own status, through kubectl wait: the release commit's sync done, then
+        # every resource healthy; on a timeout, what Argo CD says is wrong.
+        deadline = time.monotonic() + timeout
+        for condition in (
+            f"{{.status.operationState.syncResult.revision}}={commit or '<release-commit>'}",
+            "{.status.health.status}=Healthy",
+        ):
+            left = max(1, round(deadline - time.monotonic()))
+            wait_for = ["wait", "application", env.application, "--namespace", env.namespace]
+            wait_for += [f"--for=jsonpath={condition}", f"--timeout={left}s"]
+            result = sh(["kubectl", *wait_for], dry_run, env=kube)
+            if dry_run:
+                continue
             app = application(env, kube)
-            running = "runs" if str(ref) in app["images"] else "does not run yet"
-            now = f"{app['sync']} at {app['revision'][:12]}, {app['health']}; {running} {ref.short}"
-            if now != last:
-                print(f"  {now}", flush=True)
-                last = now
             if app["synced"] == commit and app["phase"] in ("Failed", "Error"):
                 why = app["message"] or app["phase"]
                 raise Exit(f"error: Argo CD failed to sync {ref.short}: {why}. See {see}", 1)
-            if runs(app, ref):
-                return ok(f"{env.application} is Synced and Healthy with {ref.short}")
-            if time.monotonic() >= deadline:
+            if result.returncode:
+                now = f"{app['sync']} at {app['revision'][:12]}, {app['health']}"
                 why = "; ".join(app["unhealthy"][:5]) or "no resource reports a problem"
                 raise Exit(
                     f"error: {env.application} did not run {ref.short} Synced and Healthy "
-                    f"within {timeout} s (last: {last}; {why}). See {see}",
+                    f"within {timeout} s (last: {now}; {why}). See {see}",
                     code=1,
                 )
-            time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        if not dry_run:
+            ok(f"{env.application} is Synced and Healthy with {ref.short}")
+
+
+def app_platform_release(env: Environment, ref: ImageRef, dry_run: bool) -> None:
+    """Pin every component of the App Platform app to the image's digest with `doctl apps
+    update --wait`, which returns once the deployment (after its PRE_DEPLOY migrate) is live."""
+    step("App Platform")
+    listed = sh(["doctl", "apps", "list", "--format", "ID,Spec.Name", "--no-header"], dry_run)
+    apps = dict(line.split()[::-1] for line in listed.stdout.splitlines()) if listed else {}
+    if listed and env.cluster not in apps:
+        raise Exit(
+            f"error: no App Platform app {env.cluster} ({said(listed)}). Fix: invoke tf.plan "
+            "--stack do/app-platform --env stage, then invoke tf.apply with the same options "
+            "(or set release.cluster_name in invoke.yaml)",
+            code=1,
+        )
+    app_id = apps.get(env.cluster, "<app-id>")
+    got = sh(["doctl", "apps", "spec", "get", app_id, "--format", "json"], dry_run)
+    if got and got.returncode:
+        raise Exit(f"error: cannot read the spec of {env.cluster}: {said(got)}", code=1)
+    with tempfile.TemporaryDirectory(prefix="todo-app-spec-") as tmp:
+        spec, path = json.loads(got.stdout) if got else {}, Path(tmp) / "spec.json"
+        for kind in ("services", "workers", "jobs"):
+            for component in spec.get(kind, []):
+                component["image"].pop("tag", None)  # App Platform takes a tag or a digest
+                component["image"]["digest"] = ref.digest
+        path.write_text(json.dumps(spec))
+        update = ["doctl", "apps", "update", app_id, "--spec", str(path), "--wait"]
+        if (result := sh(update, dry_run)) and result.returncode:
+            raise Exit(f"error: App Platform did not deploy {ref.short}: {said(result)}", code=1)
+    if not dry_run:
+        ok(f"{env.cluster} runs {ref.short} (every component at {ref.digest[:19]}...)")
+
+
+def check_running(env: Environment) -> None:
+    """What only the running cloud can prove, after the first apply and release: every check
+    runs, each failure says what to look at, and any failure exits 1."""
+    title(f"check {env.label}: the running environment", dry_run=False)
+    for tool in ("git", CLI[env.cloud], "kubectl", "curl"):
+        require(tool, FIXES.get(tool, "install curl (https://curl.se/download.html)"))
+    docs = k8s.documents(k8s.render(env.overlay_dir.removeprefix("kustomize/overlays/")))
+    (ingress,) = [doc for doc in docs if doc["kind"] == "Ingress"]
+    namespace, host = ingress["metadata"]["namespace"], ingress["spec"]["rules"][0]["host"]
+    argo, ready = (env.application, env.namespace), "--for=condition=Ready"
+    checks = {  # what: (kind, name, namespace, condition) for kubectl wait
+        "Argo CD: Synced": ("application", *argo, "--for=jsonpath={.status.sync.status}=Synced"),
+        "Argo CD: Healthy": (
+            "application",
+            *argo,
+            "--for=jsonpath={.status.health.status}=Healthy",
+        ),
+    }
+    for tls in ingress["spec"].get("tls", []):  # cert-manager names it after the TLS Secret
+        secret = tls["secretName"]
+        checks[f"certificate {secret} Ready (cert-manager)"] = (
+            "certificate",
+            secret,
+            namespace,
+            ready,
+        )
+    for name in (doc["metadata"]["name"] for doc in docs if doc["kind"] == "ExternalSecret"):
+        checks[f"ExternalSecret {name} synced"] = ("externalsecret", name, namespace, ready)
+    problems = []
+    with cluster_access(env, image_entry(env.overlay.read_text())) as kube:
+        for name, (kind, resource, where, condition) in checks.items():
+            wait_for = [kind, resource, "--namespace", where, condition, "--timeout=60s"]
+            result = sh(["kubectl", "wait", *wait_for], env=kube)
+            if result.returncode:
+                problems.append(f"{name}: {said(result)}")
+            else:
+                ok(name)
+    url = f"https://{host}/readyz"  # the app with its database and broker, through TLS
+    curl = ["curl", "--fail", "--silent", "--show-error", "--max-time", "15", "--output"]
+    if (result := sh([*curl, os.devnull, url])).returncode:
+        problems.append(f"{url}: {said(result)} (DNS to the load balancer, TLS, the app)")
+    else:
+        ok(f"{url} answers through the load balancer, with a trusted certificate")
+    if problems:
+        see = f"see invoke argocd.status {env.options}"
+        raise Exit("\n  - ".join([f"error: {env.label} is not serving ({see}):", *problems]), 1)
+    print(f"\n{env.label} serves {host}: synced, healthy, certified.")
 
 
 # --- Tasks -------------------------------------------------------------------------------------
@@ -563,6 +641,8 @@ HELP = {
     "dry_run": "print the whole plan (commands, overlay diff, commit) and every problem; "
     "change nothing",
     "yes": "do not ask before changing prod (in CI the GitHub environment approves)",
+    "check": "change nothing: check the running environment (Argo CD health, certificate, "
+    "ExternalSecret, a request through the public URL); exit 1 on any problem",
 }
 
 
@@ -572,9 +652,21 @@ def title(what: str, dry_run: bool) -> None:
 
 
 @task(help=HELP, positional=[])
-def deploy(c, env, cloud="", skip_tests=False, wait=False, timeout=600, dry_run=False, yes=False):
+def deploy(
+    c,
+    env,
+    cloud="",
+    skip_tests=False,
+    wait=False,
+    timeout=600,
+    dry_run=False,
+    yes=False,
+    check=False,
+):
     """Ship HEAD to stage (built once, pinned by digest), or promote stage's image to prod."""
     target = environment(c, env, cloud)
+    if check:
+        return check_running(target)
     if env == PROD:
         return promote(c, target, wait, int(timeout), dry_run, yes)
     title(f"deploy {target.label}: HEAD of {target.branch}", dry_run)
@@ -612,6 +704,10 @@ def deploy(c, env, cloud="", skip_tests=False, wait=False, timeout=600, dry_run=
         ref = ImageRef(repository, tag, digest)
         ok(f"{'pushed' if built else 'in the registry already (built once per commit)'}: {ref}")
 
+    if target.cloud == "do" and setting(c, "do_stage") == "app-platform":
+        app_platform_release(target, ref, dry_run)  # the overlay still records it, for prod
+        release_commit(target, ref, f"Deploy {ref.short} to {target.label} (App Platform)", dry_run)
+        return stop_on(problems, dry_run, f"{'Would deploy' if dry_run else 'Deployed'} {ref}.")
     commit = release_commit(target, ref, f"Deploy {ref.short} to {target.label}", dry_run)
     rollout(target, ref, commit, wait, int(timeout), dry_run)
     stop_on(problems, dry_run, f"{'Would deploy' if dry_run else 'Deployed'} {ref}.")
@@ -745,7 +841,9 @@ def status(c, env, cloud=""):
         ("unhealthy", "; ".join(app["unhealthy"]) or "none"),
     ):
         print(f"  {name:10} {value}")
-    in_step = wanted is not None and runs(app, wanted) and not behind
+    settled = app["phase"] not in ("Running", "Terminating") and not behind
+    healthy = (app["sync"], app["health"]) == ("Synced", "Healthy")
+    in_step = wanted is not None and str(wanted) in app["images"] and healthy and settled
     print(f"\n{target.application} is {'in step' if in_step else 'NOT in step'} with Git.")
     if not in_step:
         raise Exit(code=1)

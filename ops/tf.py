@@ -27,7 +27,7 @@ from invoke.exceptions import Exit
 
 from ops import k8s
 from ops.k8s import RenderError, documents, render
-from ops.tools import REPO_ROOT, confirm, require
+from ops.tools import REPO_ROOT, VERSIONS, confirm, download, require
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 CLOUDS = ("do", "aws")
@@ -36,6 +36,9 @@ ENVIRONMENTS = ("stage", "prod")
 # what the previous one made by name (`<project>-<env>`), not through remote state.
 STACKS = ("shared", "infra", "tooling", "apps")
 ENVIRONMENT_STACKS = STACKS[1:]
+# DigitalOcean stage on App Platform instead of tooling + apps: planned only when named
+# (`--stack do/app-platform`), never as another's downstream.
+ALL_STACKS = (*STACKS, "app-platform")
 TERRAFORM_FIX = "install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)"
 # The configurations that need only hashicorp/aws: `tf.validate --offline` can init them from a
 # provider mirror. The others need the registry (GitHub Actions runs them).
@@ -113,14 +116,15 @@ def targets(stacks: list[str], env: str) -> list[Target]:
     found = []
     for value in stacks:
         cloud, _, stack = value.partition("/")
-        if cloud not in CLOUDS or (stack and stack not in STACKS):
-            choices = "CLOUD or CLOUD/STACK with CLOUD in do, aws and STACK in " + ", ".join(STACKS)
+        if cloud not in CLOUDS or (stack and stack not in ALL_STACKS):
+            choices = "CLOUD or CLOUD/STACK with CLOUD in do, aws and STACK in "
+            choices += ", ".join(ALL_STACKS)
             raise Exit(f"error: unknown stack {value!r}; use {choices}", code=2)
         for name in (stack,) if stack else ENVIRONMENT_STACKS:
             if name != "shared" and env not in ENVIRONMENTS:
                 raise Exit(f"error: --env must be one of stage, prod for {value} (got {env!r})", 2)
             found.append(Target(cloud, "shared" if name == "shared" else env, name))
-    return sorted(set(found), key=lambda t: (STACKS.index(t.stack), CLOUDS.index(t.cloud)))
+    return sorted(set(found), key=lambda t: (ALL_STACKS.index(t.stack), CLOUDS.index(t.cloud)))
 
 
 def changed_files(base: str) -> list[str]:
@@ -229,6 +233,8 @@ def need(*files: Path) -> None:
 def preflight(cloud: str, env: str, stack: str) -> None:
     """Stop at the first missing piece, saying how to fix it."""
     require("terraform", TERRAFORM_FIX)
+    if not stack_dir(cloud, stack).is_dir():
+        raise Exit(f"error: terraform/{cloud} has no stack {stack}", code=2)
     need(backend_file(cloud, env, stack), *var_files(cloud, env, stack))
     missing = [v for v in DO_CREDENTIALS if cloud == "do" and not os.environ.get(v)]
     if missing:
@@ -278,10 +284,21 @@ def plan_stack(
     plan += [f"-var-file={file}" for file in var_files(cloud, env, stack)]
     if stack != "shared":
         plan.append(f"-var=environment={env}")
+    if stack == "tooling":
+        plan.append(f"-var-file={_argocd_install_var_file(env, plan_file.parent)}")
     if stack == "apps":
         plan.append(f"-var-file={_argocd_var_file(cloud, env, plan_file.parent)}")
     detailed = "-detailed-exitcode" in flags  # exit 2: there are changes
     return _terraform(c, cloud, env, stack, *plan, warn=detailed)
+
+
+def _argocd_install_var_file(env: str, folder: Path) -> Path:
+    """Argo CD's install manifest at the release versions.yaml pins (HA in prod), downloaded
+    and checked against its sha256, as a var file for the tooling stack."""
+    pinned = VERSIONS["manifests"]["argo-cd-ha" if env == "prod" else "argo-cd"]
+    path = folder / f"argocd-install-{env}.tfvars.json"
+    path.write_text(json.dumps({"argocd_install_yaml": download(pinned["url"], pinned["sha256"])}))
+    return path
 
 
 def _argocd_var_file(cloud: str, env: str, folder: Path) -> Path:

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
+import yaml
 from invoke.exceptions import Exit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = REPO_ROOT / "app"
+VERSIONS = yaml.safe_load((REPO_ROOT / "versions.yaml").read_text())
+
+
+def download(url: str, sha256: str) -> str:
+    """A text file pinned in versions.yaml, refused unless its checksum matches."""
+    return fetch(url, sha256).decode()
+
+
+def fetch(url: str, sha256: str) -> bytes:
+    """A file pinned in versions.yaml, refused unless its checksum matches."""
+    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
+        body = response.read()
+    if (digest := hashlib.sha256(body).hexdigest()) != sha256:
+        raise Exit(
+            f"error: {url} has sha256 {digest}, versions.yaml expects {sha256}. Fix: check "
+            "your network or proxy; if upstream republished it, update versions.yaml",
+            code=1,
+        )
+    return body
 
 
 def require(tool: str, fix: str) -> str:

@@ -3,6 +3,7 @@
 It reads the `CELERY_*` Django settings, so every process shares the settings contract.
 """
 
+import gc
 import os
 
 from celery import Celery, bootsteps, signals
@@ -47,6 +48,14 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(WorkerHeartbeat)
+
+
+@signals.worker_ready.connect
+def freeze_startup_objects(**kwargs):
+    """What the worker imported and built to start lives as long as it: moved out of the
+    collector's way (gc.freeze), so neither later collections nor the last one, at exit,
+    walk it. That last one took most of a stop, over a second on a busy machine."""
+    gc.freeze()
 
 
 class LivenessScheduler(PersistentScheduler):

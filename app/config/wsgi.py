@@ -1,5 +1,6 @@
 """WSGI entry point for gunicorn (`config.wsgi:application`)."""
 
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -31,3 +32,8 @@ if "loaders" not in settings.TEMPLATES[0]["OPTIONS"]:
 from observability.metrics_server import serve_this_process  # noqa: E402 - needs the apps
 
 serve_this_process()
+
+# What is loaded now lives as long as the process: moved out of the garbage collector's way
+# (gc.freeze), so that collections, the last one at exit included, do not walk it: less
+# copy-on-write in gunicorn's forked workers, and the development server stops in a blink.
+gc.freeze()

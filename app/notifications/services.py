@@ -11,14 +11,17 @@ Exactly once for reminders rests on three things, none on the broker:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import get_connection, send_mail
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,15 +32,26 @@ from todos.models import Todo
 logger = logging.getLogger(__name__)
 
 Status = Notification.EmailStatus
+MAIL_CONNECTION_IDLE_SECONDS = 30
+# Emails per deliver_emails task (each still claimed with its own lease just before it is
+# sent): ~50 ms of work per task at the measured rate, so a scan's emails spread over
+# every worker process (docs/performance.md, "Background work").
+EMAIL_BATCH_SIZE = 25
 # A queued email whose task never ran (the process died between commit and enqueue).
 STALE_PENDING_AFTER = timedelta(minutes=10)
 
 
 def enqueue_emails(notification_ids: list[int]) -> None:
-    from notifications.tasks import deliver_email
+    """One task per EMAIL_BATCH_SIZE emails: a message to the broker, and a task run in the
+    worker, cost more than sending one email over an open connection."""
+    from notifications.tasks import deliver_email, deliver_emails
 
-    for notification_id in notification_ids:
-        deliver_email.delay(notification_id)
+    for start in range(0, len(notification_ids), EMAIL_BATCH_SIZE):
+        batch = notification_ids[start : start + EMAIL_BATCH_SIZE]
+        if len(batch) == 1:
+            deliver_email.delay(batch[0])
+        else:
+            deliver_emails.delay(batch)
 
 
 def send_welcome_email_on_commit(user) -> Notification:
@@ -218,6 +232,69 @@ def requeue_stuck_emails(now, limit: int) -> list[int]:
     return list(stuck)
 
 
+class ClaimedEmail(NamedTuple):
+    pk: int
+    subject: str
+    body: str
+    to: str
+
+
+_CLAIM_EMAILS = f"""
+    UPDATE {Notification._meta.db_table} AS notification
+    SET email_status = 'sending', email_lease_until = %(until)s,
+        email_attempts = notification.email_attempts + 1
+    FROM {_USERS} AS owner
+    WHERE notification.id = ANY(%(ids)s::bigint[]) AND owner.id = notification.user_id
+        AND (notification.email_status = 'pending' OR (notification.email_status = 'sending'
+             AND notification.email_lease_until < %(now)s))
+    RETURNING notification.id, notification.title, notification.body, owner.email
+"""  # noqa: S608
+
+
+def claim_emails(notification_ids: list[int]) -> tuple[list[ClaimedEmail], list[int]]:
+    """Take the right to send a batch of emails, in one statement: (claimed, busy).
+
+    The lease lasts past the task's hard time limit, so no attempt of this batch can still
+    be sending when it expires; the others are sent already, or failed for good ("done").
+    """
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_EMAILS, {"ids": notification_ids, "until": until, "now": now})
+        claimed = {row[0]: ClaimedEmail(*row) for row in cursor.fetchall()}
+    rest = [pk for pk in notification_ids if pk not in claimed]
+    busy = list(
+        Notification.objects.filter(pk__in=rest, email_status=Status.SENDING).values_list(
+            "pk", flat=True
+        )
+        if rest
+        else []
+    )
+    return [claimed[pk] for pk in notification_ids if pk in claimed], busy
+
+
+def send_claimed_email(email: ClaimedEmail) -> None:
+    try:
+        send_mail(
+            subject=email.subject,
+            message=f"{email.body}\n\n— Todo",
+            from_email=None,
+            recipient_list=[email.to],
+            connection=mail_connection(),
+        )
+    except Exception:
+        close_mail_connection()
+        raise
+    _mark_sent(email.pk)
+
+
+def release_emails(notification_ids: list[int]) -> None:
+    """Claimed but not tried (a batch handed on after a failure): back to PENDING."""
+    Notification.objects.filter(pk__in=notification_ids, email_status=Status.SENDING).update(
+        email_status=Status.PENDING, email_lease_until=None
+    )
+
+
 def claim_email(notification_id: int) -> str:
     """Take the right to send this notification's email: 'claimed', 'busy' or 'done'."""
     now = timezone.now()
@@ -239,14 +316,56 @@ def claim_email(notification_id: int) -> str:
     return "busy" if in_flight.exists() else "done"
 
 
+class _MailConnections(threading.local):
+    backend = None
+    last_used = 0.0
+    opened_for: tuple = ()  # the settings it was opened with (tests change them)
+
+
+_mail = _MailConnections()
+
+
+def mail_connection():
+    """This thread's open connection to the mail server, reused by every email it sends.
+
+    A new SMTP connection per email (connect, EHLO, STARTTLS, login, QUIT) cost more than
+    the email itself (docs/performance.md, "Background work"). One that sat idle for
+    MAIL_CONNECTION_IDLE_SECONDS is replaced before use, well before servers drop idle
+    clients (RFC 5321 asks them to wait 5 minutes); one that failed is closed by
+    `close_mail_connection` and opened again for the next email.
+    """
+    now = time.monotonic()
+    target = (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
+    idle = now - _mail.last_used > MAIL_CONNECTION_IDLE_SECONDS
+    if _mail.backend is not None and (idle or target != _mail.opened_for):
+        close_mail_connection()
+    if _mail.backend is None:
+        _mail.backend = get_connection()
+        _mail.backend.open()
+        _mail.opened_for = target
+    _mail.last_used = now
+    return _mail.backend
+
+
+def close_mail_connection() -> None:
+    if _mail.backend is not None:
+        backend, _mail.backend = _mail.backend, None
+        with contextlib.suppress(Exception):  # it may be the connection that failed
+            backend.close()
+
+
 def send_notification_email(notification_id: int) -> None:
     notification = Notification.objects.select_related("user").get(pk=notification_id)
-    send_mail(
-        subject=notification.title,
-        message=f"{notification.body}\n\n— Todo",
-        from_email=None,
-        recipient_list=[notification.user.email],
+    send_claimed_email(
+        ClaimedEmail(
+            notification.pk, notification.title, notification.body, notification.user.email
+        )
     )
+
+
+def _mark_sent(notification_id: int) -> None:
+    # At once, one email at a time: a worker killed after this send re-sends none of
+    # the emails before it once their lease expires.
     Notification.objects.filter(pk=notification_id).update(
         email_status=Status.SENT,
         email_sent_at=timezone.now(),

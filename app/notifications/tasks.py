@@ -73,6 +73,41 @@ def deliver_email(self, notification_id: int) -> str:
 
 
 @shared_task
+def deliver_emails(notification_ids: list[int]) -> dict[str, int]:
+    """Send a batch of notifications' emails over this worker's open SMTP connection.
+
+    One statement claims the batch with a lease (`services.claim_emails`), and each email
+    is marked sent as soon as it is, so a redelivered batch sends none twice. An email
+    whose lease another attempt holds goes on alone as `deliver_email`; so does one that
+    fails, with its retries, and the rest of the batch after it (a server that times out
+    costs one timeout here, not one per email): one bad email never holds up the others.
+    """
+    claimed, busy = services.claim_emails(notification_ids)
+    for notification_id in busy:
+        deliver_email.apply_async(
+            (notification_id,), countdown=settings.NOTIFICATION_EMAIL_LEASE_SECONDS + 1
+        )
+    outcomes = {
+        "sent": 0,
+        "already handled": len(notification_ids) - len(claimed) - len(busy),
+        "handed on": len(busy),
+    }
+    for position, email in enumerate(claimed):
+        try:
+            services.send_claimed_email(email)
+        except Exception as error:
+            services.release_email(email.pk, error, final=False)
+            rest = [pending.pk for pending in claimed[position:]]
+            services.release_emails(rest[1:])
+            for pk in rest:
+                deliver_email.apply_async((pk,), countdown=30)
+            outcomes["handed on"] += len(rest)
+            break
+        outcomes["sent"] += 1
+    return outcomes
+
+
+@shared_task
 def delete_old_notifications() -> int:
     """Daily housekeeping: drop read notifications past the retention period."""
     deleted = services.delete_old_notifications(timezone.now())

@@ -16,7 +16,12 @@ from django.utils import timezone
 from config.celery import app as celery_app
 from notifications import services
 from notifications.models import Notification
-from notifications.tasks import delete_old_notifications, deliver_email, scan_reminders
+from notifications.tasks import (
+    delete_old_notifications,
+    deliver_email,
+    deliver_emails,
+    scan_reminders,
+)
 from todos.models import Todo
 
 Status = Notification.EmailStatus
@@ -171,6 +176,79 @@ class TestEmailDelivery:
         assert notification.email_error == "ConnectionRefusedError"
         assert "Email failed" in user_client.get(reverse("notifications:list")).content.decode()
 
+    def test_a_batch_sends_each_email_once_over_one_connection(
+        self, make_user, settings, smtp_server
+    ):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = (
+            "127.0.0.1",
+            int(smtp_server.url.rsplit(":", 1)[1]),
+        )
+        users = [make_user(f"u{i}") for i in range(5)]
+        ids = [
+            Notification.objects.create(
+                user=u, kind="reminder", title="t", email_status=Status.PENDING
+            ).pk
+            for u in users
+        ]
+        busy = Notification.objects.filter(pk=ids[1])
+        busy.update(
+            email_status=Status.SENDING, email_lease_until=timezone.now() + timedelta(minutes=1)
+        )
+        opened = []
+        real_open = services.get_connection
+
+        def counting_get_connection(*args, **kwargs):
+            opened.append(1)
+            return real_open(*args, **kwargs)
+
+        with (
+            mock.patch.object(services, "get_connection", counting_get_connection),
+            mock.patch.object(deliver_email, "apply_async") as handed_on,
+        ):
+            first = deliver_emails.apply(args=[ids]).get()
+            again = deliver_emails.apply(args=[ids]).get()  # a redelivered batch
+        assert first == {"sent": 4, "already handled": 0, "handed on": 1}
+        assert again == {"sent": 0, "already handled": 4, "handed on": 1}
+        assert handed_on.call_args_list[0].args == ((ids[1],),)
+        assert len(smtp_server.messages) == 4 and len(opened) == 1
+        assert Notification.objects.filter(email_status=Status.SENT).count() == 4
+
+    def test_a_failing_email_hands_the_rest_of_its_batch_on(self, make_user, mailoutbox):
+        ids = [
+            Notification.objects.create(
+                user=make_user(f"u{i}"), kind="reminder", title="t", email_status=Status.PENDING
+            ).pk
+            for i in range(4)
+        ]
+        real_send = services.send_claimed_email
+
+        def send(email):
+            if email.pk == ids[1]:
+                raise ConnectionResetError("server went away")
+            real_send(email)
+
+        with (
+            mock.patch.object(services, "send_claimed_email", send),
+            mock.patch.object(deliver_email, "apply_async") as handed_on,
+        ):
+            outcome = deliver_emails.apply(args=[ids]).get()
+        assert outcome == {"sent": 1, "already handled": 0, "handed on": 3}
+        assert [c.args[0][0] for c in handed_on.call_args_list] == ids[1:]
+        states = dict(Notification.objects.filter(pk__in=ids).values_list("pk", "email_status"))
+        assert [states[pk] for pk in ids] == [Status.SENT] + [Status.PENDING] * 3
+        assert Notification.objects.get(pk=ids[1]).email_error == "ConnectionResetError"
+        assert len(mailoutbox) == 1
+
+    def test_emails_are_queued_in_batches(self):
+        with (
+            mock.patch.object(deliver_emails, "delay") as batches,
+            mock.patch.object(deliver_email, "delay") as single,
+        ):
+            services.enqueue_emails(list(range(1, services.EMAIL_BATCH_SIZE * 2 + 2)))
+        assert [len(c.args[0]) for c in batches.call_args_list] == [services.EMAIL_BATCH_SIZE] * 2
+        single.assert_called_once_with(services.EMAIL_BATCH_SIZE * 2 + 1)
+
     def test_a_live_lease_is_left_alone(self, user, mailoutbox):
         notification = Notification.objects.create(
             user=user,
@@ -302,3 +380,40 @@ class TestBadRowsAreIsolated:
         assert result["failed"] == 0
         assert Notification.objects.filter(todo=todo).count() == 1
         assert Notification.objects.filter(todo__in=others).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_referenced_by_another_transaction_is_not_skipped(make_user):
+    """Issue 17, finding 6: reminders a periodic job held locked were skipped (SKIP LOCKED)
+    and arrived a minute late. No job locks todos now (overdue is derived), and the claim's
+    FOR NO KEY UPDATE does not conflict with the KEY SHARE lock that any transaction
+    inserting a row that references the todo holds (a notification, say) while it runs."""
+    import threading
+
+    from django.db import connections
+
+    [todo] = due_todos(make_user("held"), 1)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_key_share():
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute("SELECT 1 FROM todos_todo WHERE id = %s FOR KEY SHARE", [todo.pk])
+                locked.set()
+                release.wait(30)
+                cursor.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    holder = threading.Thread(target=hold_key_share)
+    holder.start()
+    try:
+        assert locked.wait(30)
+        assert scan_reminders.apply().get()["reminded"] == 1
+    finally:
+        release.set()
+        holder.join()
+    assert Notification.objects.filter(todo=todo).count() == 1
+    assert "mark_overdue" not in str(settings.CELERY_BEAT_SCHEDULE)

@@ -188,21 +188,24 @@ def test_one_thread_per_worker_reads_as_sync_workers():
     assert WebRun(workers=5, threads=1).shape == "5 sync workers"
 
 
-def worker_run(reminded=100_000, queries=(4,), received=5_000, sent=5_000) -> WorkerRun:
+def worker_run(
+    reminded=100_000, queries=(4,), received=5_000, sent=5_000, seconds=4.0, delivery=12.5
+) -> WorkerRun:
     scan = {
-        "due": 100_000, "reminded": reminded, "emails_queued": 5_000, "seconds": 20.0, "scans": 1,
-        "batch_size": 1_000, "batches": 100, "batch_ms_p50": 150.0, "batch_ms_max": 400.0,
+        "due": 100_000, "reminded": reminded, "emails_queued": 5_000, "seconds": seconds,
+        "scans": 1, "batch_size": 1_000, "batches": 100, "batch_ms_p50": 150.0,
+        "batch_ms_max": 400.0,
         "queries_per_batch": list(queries),
     }  # fmt: skip
-    return WorkerRun(scan, 5_000, received, 25.0, 2, {"sent": sent})
+    return WorkerRun(scan, 5_000, received, delivery, 2, {"sent": sent})
 
 
 def test_worker_lines():
     text = "\n".join(worker_lines(worker_run()))
-    assert "100,000 of 100,000 due reminders in 20.0 s (5,000/s)" in text
+    assert "100,000 of 100,000 due reminders in 4.0 s (25,000/s)" in text
     assert "100 batches of 1,000" in text
     assert "p50 150 ms, max 400 ms, 4 SQL statements" in text
-    assert "5,000 of 5,000 emails in 25.0 s = 200 tasks/s" in text
+    assert "5,000 of 5,000 emails in 12.5 s = 400 emails/s" in text
 
 
 @pytest.mark.parametrize(
@@ -213,6 +216,8 @@ def test_worker_lines():
         ({"queries": (4, 5)}, ["constant SQL statements per batch"]),
         ({"received": 5_001}, ["every queued email delivered exactly once"]),
         ({"sent": 4_999}, ["every queued email delivered exactly once"]),
+        ({"seconds": 5.1}, ["reminder scan within 5 s (5.1 s)"]),
+        ({"delivery": 25.0}, ["email delivery at least 300/s (200/s)"]),
     ],
 )
 def test_worker_verdicts(changes, failed):

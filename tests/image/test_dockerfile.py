@@ -101,10 +101,12 @@ def test_python_neither_buffers_output_nor_writes_bytecode(stages):
         env = environment(stages, target)
         assert env["PYTHONDONTWRITEBYTECODE"] == "1"
         assert env["PYTHONUNBUFFERED"] == "1"
-    # The read-only image gets its bytecode at build time instead.
+    # The images get their bytecode at build time instead (dev: restarts after a sync then
+    # compile only the synced files).
     assert environment(stages, "builder")["UV_COMPILE_BYTECODE"] == "1"
-    runs = " ".join(" ".join(i.args) for i in stages["runtime"].instructions if i.keyword == "RUN")
-    assert "python -m compileall" in runs
+    for target in ("runtime", "dev"):
+        runs = " ".join(" ".join(i.args) for i in stages[target].instructions if i.keyword == "RUN")
+        assert "python -m compileall" in runs
 
 
 def test_settings_modules_exist(stages):

@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from ops import k8s
+from ops.tools import VERSIONS
 
 from .conftest import one
 
@@ -24,17 +25,6 @@ def test_every_object_matches_the_strict_schema_of_each_kubernetes_version(manif
     assert k8s.schema_problems(manifests[target]) == []
 
 
-@pytest.mark.parametrize("target", k8s.OVERLAYS + k8s.ARGOCD_TARGETS)
-def test_custom_resources_are_only_the_allow_listed_ones(manifests, target):
-    builtin_groups = ("v1", "apps/", "batch/", "networking.k8s.io/", "autoscaling/", "policy/")
-    custom = {
-        (doc["apiVersion"], doc["kind"])
-        for doc in manifests[target]
-        if not doc["apiVersion"].startswith(builtin_groups)
-    }
-    assert custom <= k8s.CUSTOM_RESOURCES.keys()
-
-
 def test_validation_rejects_an_unknown_field(manifests):
     deployment = copy.deepcopy(one(manifests["do/prod"], "Deployment", "web"))
     deployment["spec"]["replcas"] = 3
@@ -42,32 +32,65 @@ def test_validation_rejects_an_unknown_field(manifests):
     assert len(problems) == 1 and "replcas" in problems[0]
 
 
-def test_validation_rejects_a_removed_api_and_an_unlisted_kind():
+def test_validation_rejects_a_removed_api_and_a_kind_no_pinned_crd_defines():
     removed = {
         "apiVersion": "policy/v1beta1",
         "kind": "PodDisruptionBudget",
         "metadata": {"name": "web"},
         "spec": {"maxUnavailable": 1},
     }
-    unlisted = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
-    problems = k8s.schema_problems([removed, unlisted], versions=["1.31"])
+    unpinned = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    problems = k8s.schema_problems([removed, unpinned], versions=["1.31"])
     assert [p.split(":")[0] for p in problems] == ["PodDisruptionBudget/web", "Widget/w"]
 
 
-def test_allow_listed_custom_resources_are_checked_against_their_pinned_crd():
-    application = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": "todo"},
-        "spec": {
-            "project": "todo",
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": "todo"},
-            "source": {"repoURL": "https://github.com/o/r.git", "path": "kustomize"},
-        },
+@pytest.mark.parametrize(
+    ("target", "kind", "path", "value", "expected"),
+    [
+        # A misspelt field, a wrong type and a value outside the CRD's enum.
+        (
+            "argocd/do/prod",
+            "Application",
+            ("spec", "syncPolicy", "automated", "selfHael"),
+            True,
+            "'selfHael' was unexpected",
+        ),
+        ("argocd/aws/stage", "AppProject", ("spec", "sourceRepos"), "https://x", "not of type"),
+        (
+            "aws/prod",
+            "ExternalSecret",
+            ("spec", "target", "creationPolicy"),
+            "Sometimes",
+            "is not one of",
+        ),
+    ],
+)
+def test_custom_resources_are_checked_against_their_pinned_crd(
+    manifests, target, kind, path, value, expected
+):
+    (doc,) = [copy.deepcopy(d) for d in manifests[target] if d["kind"] == kind]
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    (problem,) = k8s.schema_problems([doc], versions=["1.34"])
+    release = next(p for p in k8s.pinned_crd_files() if kind.lower() in p.name).parts[0]
+    where = ".".join(path[:-1] if "unexpected" in expected else path)  # an extra key: its parent
+    assert f"({release} CRD) at {where}: " in problem
+    assert expected in problem
+
+
+def test_every_pinned_crd_is_read_from_the_schema_folder_and_missing_ones_say_how_to_get_them(
+    tmp_path, monkeypatch
+):
+    assert {release for release, _ in k8s.crd_schemas().values()} == {
+        f"{project}-{crd['version']}" for project, crd in VERSIONS["crds"].items()
     }
-    assert k8s.schema_problems([application]) == []
-    misspelt = {**application, "spec": {**application["spec"], "syncPolicyy": {}}}
-    (problem,) = k8s.schema_problems([misspelt])
-    assert problem.startswith("Application/todo (CRD) at spec:") and "syncPolicyy" in problem
-    (problem,) = k8s.schema_problems([{**application, "spec": None}])
-    assert "Application/todo (CRD) at spec" in problem
+    monkeypatch.setenv("CRD_SCHEMAS_DIR", str(tmp_path))
+    k8s.crd_schemas.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match=r"Fix: uv run invoke k8s.crds"):
+            k8s.crd_schemas()
+    finally:
+        monkeypatch.undo()
+        k8s.crd_schemas.cache_clear()

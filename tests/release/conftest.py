@@ -145,7 +145,7 @@ def world(tmp_path, seed) -> World:
     fakes = install(
         tmp_path / "fakes",
         Path(__file__).with_name("fake_cloud.py"),
-        ("docker", "doctl", "aws", "kubectl"),
+        ("docker", "doctl", "aws", "kubectl", "curl"),
         state,
     )
     # Only the fakes, git, uv and a shell: a real docker, doctl or aws stays out of reach.

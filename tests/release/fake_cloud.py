@@ -73,6 +73,20 @@ def doctl(state: dict, args: list[str], stdin: str | None) -> int:
             state["registry"]["logged_in"].append(DOCR)
         case ["kubernetes", "cluster", "kubeconfig", "save", cluster, "--expiry-seconds", _]:
             Path(os.environ["KUBECONFIG"]).write_text(json.dumps({"cluster": cluster}))
+        case ["apps", "list", "--format", "ID,Spec.Name", "--no-header"]:
+            for name, app in state.get("app_platform", {}).items():
+                print(f"{app['id']}   {name}")
+        case ["apps", "spec", "get", app_id, "--format", "json"]:
+            (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
+            print(json.dumps(app["spec"]))
+        case ["apps", "update", app_id, "--spec", path, "--wait"]:
+            (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
+            spec = json.loads(Path(path).read_text())
+            pushed = set(state["registry"]["images"].values())
+            images = [c["image"] for kind in ("services", "workers", "jobs") for c in spec[kind]]
+            if any(image.get("digest") not in pushed for image in images):
+                return fail("Error: deployment failed: ImagePullError")
+            app["spec"] = spec
         case _:
             return unexpected("doctl", args)
     return 0
@@ -102,8 +116,45 @@ def kubectl(state: dict, args: list[str], stdin: str | None) -> int:
                 return fail(f'Error from server (NotFound): applications "{name}" not found')
         case ["--namespace", "argocd", "get", "application", name, "--output", "json"]:
             print(json.dumps({"status": application(state, applications[name])}))
+        case ["wait", kind, name, "--namespace", _, condition, timeout]:
+            assert timeout.startswith("--timeout="), timeout
+            return wait(state, applications, kind, name, condition)
         case _:
             return unexpected("kubectl", args)
+    return 0
+
+
+def wait(state: dict, applications: dict, kind: str, name: str, condition: str) -> int:
+    """`kubectl wait`: met at once, or a timeout, as the Application's status (for a jsonpath)
+    or the state's `not_ready` list ("kind/name", for a condition) says."""
+    if kind == "application":
+        if name not in applications:
+            return fail(
+                f'Error from server (NotFound): applications.argoproj.io "{name}" not found'
+            )
+        path, wanted = condition.removeprefix("--for=jsonpath={.").split("}=")
+        value = {"status": application(state, applications[name])}
+        for key in path.split("."):
+            value = value.get(key, {}) if isinstance(value, dict) else {}
+        ready = value == wanted
+    else:
+        ready = f"{kind}/{name}" not in state.get("not_ready", [])
+    if not ready:
+        return fail(f"error: timed out waiting for the condition on {kind}s/{name}")
+    print(f"{kind}/{name} condition met")
+    return 0
+
+
+def curl(state: dict, args: list[str], stdin: str | None) -> int:
+    match args:
+        case ["--fail", "--silent", "--show-error", "--max-time", "15", "--output", _, url]:
+            status = state.get("urls", {}).get(url, 0)
+            if status == 0:
+                return fail(f"curl: (6) Could not resolve host: {url.split('/')[2]}", 6)
+            if status >= 400:
+                return fail(f"curl: (22) The requested URL returned error: {status}", 22)
+        case _:
+            return unexpected("curl", args)
     return 0
 
 
@@ -143,4 +194,4 @@ def application(state: dict, app: dict) -> dict:
     }
 
 
-HANDLERS = {"docker": docker, "doctl": doctl, "aws": aws, "kubectl": kubectl}
+HANDLERS = {"docker": docker, "doctl": doctl, "aws": aws, "kubectl": kubectl, "curl": curl}

@@ -143,7 +143,8 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(world):
         f"would run: git commit -m 'Deploy todo {head[:12]} to stage (do)'",
         f"| Image-Tag: {head}",
         "would run: git push origin HEAD:refs/heads/develop",
-        "would run: kubectl --namespace argocd get application todo-do-stage -o json",
+        "would run: kubectl wait application todo-do-stage --namespace argocd "
+        "'--for=jsonpath={.status.health.status}=Healthy' --timeout=600s",
         "Would deploy",
     ):
         assert planned in output
@@ -241,7 +242,7 @@ def test_waiting_before_the_apps_stack_made_the_application_says_how_to_make_it(
     error = refused(world.invoke("deploy", "--env=stage", "--skip-tests", "--wait"))
 
     assert "Application todo-do-stage does not exist yet" in error
-    assert "Fix: invoke tf.apply --env stage --cloud do --stack apps" in error
+    assert "Fix: invoke tf.plan --stack do/apps --env stage, then invoke tf.apply" in error
     assert world.remote_git("rev-parse", "develop") == world.git("rev-parse", "HEAD"), "pushed"
 
 
@@ -305,3 +306,38 @@ def test_image_push_tags_the_commit_and_pushes_it_once(world):
     (world.work / "app" / "config" / "urls.py").write_text("# edited\n")
     error = refused(world.invoke("image.push", f"--repository={DO_REPOSITORY}"))
     assert "error: uncommitted changes (app/config/urls.py) would be in an image" in error
+
+
+def test_stage_on_app_platform_pins_every_component_to_the_digest_and_records_it(world):
+    """release.do_stage: app-platform: the same build once, then `doctl apps update --wait`
+    with each component at the pushed digest; the overlay records it for prod's promotion."""
+    image = {"registry_type": "DOCR", "repository": "todo", "tag": "0" * 40}
+    spec = {
+        "name": "todo-stage",
+        "services": [{"name": "web", "image": dict(image)}],
+        "workers": [{"name": n, "image": dict(image)} for n in ("worker", "beat")],
+        "jobs": [{"name": "migrate", "kind": "PRE_DEPLOY", "image": dict(image)}],
+    }
+    world.fakes.update(app_platform={"todo-stage": {"id": "6f1e-app", "spec": spec}})
+    head = world.git("rev-parse", "HEAD")
+
+    ok(world.invoke("deploy", "--env=stage", "--skip-tests", do_stage="app-platform"))
+
+    digest = world.fakes.state["registry"]["images"][f"{DO_REPOSITORY}:{head}"]
+    deployed = world.fakes.state["app_platform"]["todo-stage"]["spec"]
+    images = [c["image"] for kind in ("services", "workers", "jobs") for c in deployed[kind]]
+    assert images == [{"registry_type": "DOCR", "repository": "todo", "digest": digest}] * 4
+    calls = world.calls()
+    assert [c for c in calls if c.startswith("doctl apps update 6f1e-app --spec ")]
+    assert (
+        world.git("log", "-1", "--format=%s")
+        == f"Deploy todo {head[:12]} to stage (do) (App Platform)"
+    )
+    assert f"digest: {digest}" in world.overlay("do", "stage")
+    assert not [c for c in calls if c.startswith("kubectl") and " kustomize " not in f" {c} "]
+
+
+def test_app_platform_without_the_app_says_which_stack_creates_it(world):
+    error = refused(world.invoke("deploy", "--env=stage", "--skip-tests", do_stage="app-platform"))
+    assert "no App Platform app todo-stage" in error
+    assert "Fix: invoke tf.plan --stack do/app-platform --env stage" in error

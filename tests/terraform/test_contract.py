@@ -366,3 +366,13 @@ def test_terraform_installs_what_the_opt_in_components_talk_to(do_overlays):
     for cloud in tf.CLOUDS:
         call = module_call(f"{cloud}/stacks/tooling", "tooling")
         assert (call["monitoring"], call["keda"]) == ("${var.monitoring}", "${var.keda}")
+
+
+@pytest.mark.parametrize("name", ["cluster_issuer", "cluster_secret_store"])
+def test_custom_resources_terraform_applies_match_their_pinned_crd(name):
+    """The ClusterIssuer and ClusterSecretStore of cluster-config, as HCL reads them
+    (references stay "${...}" strings, which every field they fill accepts)."""
+    manifest = resource("modules/cluster-config", "kubernetes_manifest", name)["manifest"]
+    assert k8s.schema_problems([manifest], versions=["1.34"]) == []
+    misspelt = {**manifest, "spec": {**manifest["spec"], "acmee": {}}}
+    assert k8s.schema_problems([misspelt], versions=["1.34"]), "the check can fail"

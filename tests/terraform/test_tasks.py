@@ -49,6 +49,10 @@ def terraform_tree(tmp_path, monkeypatch):
     monkeypatch.setattr(tf, "TERRAFORM_DIR", tree)
     monkeypatch.setattr(tf, "REPO_ROOT", tmp_path)
     monkeypatch.setattr(tf, "render", lambda target: f"# rendered {target}\n")
+    # Argo CD's install manifest, as the pinned download would return it.
+    monkeypatch.setattr(
+        tf, "download", lambda url, sha256: f"# {url}\nkind: CustomResourceDefinition\n"
+    )
     monkeypatch.setattr(tf, "source_commit", lambda: COMMIT)
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "test-token")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
@@ -149,6 +153,7 @@ def test_plan_inits_and_plans_every_environment_stack_in_order(terraform_tree):
     common = f"-var-file={terraform_tree}/aws/common.tfvars"
     assert plans[0].index(common) < plans[0].index("infra/stage.tfvars"), "the stack's file wins"
     assert common in plans[1] and "tooling/stage.tfvars" not in plans[1], "tooling has no own"
+    assert plans[1].endswith("argocd-install-stage.tfvars.json"), "the pinned Argo CD"
     assert plans[2].endswith("argocd-aws-stage.tfvars.json")
     assert not any(" apply " in command for command in commands)
 

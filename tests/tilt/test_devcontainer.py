@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from ops import cluster, prerequisites
+from ops import cluster, prerequisites, tools
 from ops.tools import REPO_ROOT
 
 DEVCONTAINER = json.loads((REPO_ROOT / ".devcontainer" / "devcontainer.json").read_text())
@@ -59,7 +59,7 @@ def test_cluster_tools_installs_exactly_the_versions_yaml_pins(tmp_path, monkeyp
             archive.addfile(tarfile.TarInfo("LICENSE"), io.BytesIO(b""))
         return buffer.getvalue()
 
-    monkeypatch.setattr(cluster, "fetch", fetch)
+    monkeypatch.setattr(tools, "fetch", fetch)
     monkeypatch.setattr(prerequisites, "platform_key", lambda: machine)
     prerequisites.install_cluster_tools(tmp_path)
     pins = cluster.VERSIONS["tools"]

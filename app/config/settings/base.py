@@ -358,7 +358,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Notifications ------------------------------------------------------------------------
-REMINDER_BATCH_SIZE = 1000  # todos claimed per transaction by the reminder scan
+# Todos the reminder scan claims per transaction (two statements each, whatever the size):
+# larger batches cost fewer round trips, and hold their rows locked longer.
+REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=1000)
 # How long one email attempt may own a notification: a worker killed mid-send leaves the
 # lease to expire, then a redelivered task sends it (SMTP connect + send + quit).
 NOTIFICATION_EMAIL_LEASE_SECONDS = 3 * EMAIL_TIMEOUT + 5

@@ -2,7 +2,7 @@
 #   traefik          ingress class `traefik` behind the cloud's load balancer
 #   cert-manager     TLS certificates (the ClusterIssuer comes with the apps stack)
 #   external-secrets optional: the AWS Secret todo-secrets from Secrets Manager
-#   argo-cd          syncs kustomize/overlays/<cloud>/<env>
+#   argo-cd          syncs kustomize/overlays/<cloud>/<env> (its upstream manifest, not a chart)
 #   reloader         restarts workloads when a Secret or ConfigMap they use changes
 #   opt-in: kube-prometheus-stack (Prometheus Operator, for components/monitoring) and
 #   KEDA (for components/keda-worker), each behind a variable
@@ -99,26 +99,36 @@ resource "helm_release" "external_secrets" {
   })]
 }
 
-resource "helm_release" "argocd" {
-  name             = "argocd"
-  namespace        = local.namespaces.argocd
-  create_namespace = true
-  repository       = "https://argoproj.github.io/argo-helm"
-  chart            = "argo-cd"
-  version          = var.chart_versions.argo_cd
-  atomic           = true
-  timeout          = 900
+# Argo CD from its upstream manifest at the release versions.yaml pins (manifests.argo-cd,
+# argo-cd-ha in prod): the files `invoke cluster.check` installs in kind, whose CRDs tests/k8s
+# validates the Applications against. `invoke tf.plan/apply` download it (sha256 checked) and
+# pass it in, so the release is pinned in one place. Its API server stays a ClusterIP Service:
+# reach it with `kubectl -n argocd port-forward svc/argocd-server 8080:443`.
+resource "kubernetes_namespace_v1" "argocd" {
+  metadata {
+    name = local.namespaces.argocd
+  }
+}
 
-  values = [yamlencode({
-    # Reached with `kubectl -n argocd port-forward svc/argocd-server 8080:443`;
-    # no public endpoint for the control plane of the deployments.
-    dex = { enabled = false }
-    server = {
-      replicas = var.argocd_ha ? 2 : 1
-      service  = { type = "ClusterIP" }
-    }
-    repoServer = { replicas = var.argocd_ha ? 2 : 1 }
-  })]
+locals {
+  argocd_objects = provider::kubernetes::manifest_decode_multi(var.argocd_install_yaml)
+  cluster_scoped = ["CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"]
+  # The manifest leaves the namespace of its namespaced objects to `kubectl apply -n`.
+  argocd_manifests = merge(
+    { for o in local.argocd_objects : "${o.kind}/${o.metadata.name}" => o if contains(local.cluster_scoped, o.kind) },
+    {
+      for o in local.argocd_objects : "${o.kind}/${o.metadata.name}" => merge(o, { metadata = merge(o.metadata, { namespace = local.namespaces.argocd }) })
+      if !contains(local.cluster_scoped, o.kind)
+    },
+  )
+}
+
+resource "kubernetes_manifest" "argocd" {
+  for_each = local.argocd_manifests
+
+  manifest = each.value
+
+  depends_on = [kubernetes_namespace_v1.argocd]
 }
 
 resource "helm_release" "reloader" {

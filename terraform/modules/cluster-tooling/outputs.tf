@@ -10,7 +10,7 @@ output "ingress_class_name" {
 
 output "argocd_namespace" {
   description = "Namespace of Argo CD (where the AppProject and Application live)."
-  value       = helm_release.argocd.namespace
+  value       = kubernetes_namespace_v1.argocd.metadata[0].name
 }
 
 output "external_secrets_installed" {
@@ -24,7 +24,6 @@ output "releases" {
     {
       (helm_release.traefik.name)      = helm_release.traefik.version
       (helm_release.cert_manager.name) = helm_release.cert_manager.version
-      (helm_release.argocd.name)       = helm_release.argocd.version
       (helm_release.reloader.name)     = helm_release.reloader.version
     },
     { for release in helm_release.external_secrets : release.name => release.version },

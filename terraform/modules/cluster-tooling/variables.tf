@@ -30,7 +30,6 @@ variable "chart_versions" {
     traefik          = optional(string, "39.0.9")
     cert_manager     = optional(string, "v1.19.2")
     external_secrets = optional(string, "2.3.0")
-    argo_cd          = optional(string, "9.5.14")
     reloader         = optional(string, "2.2.16")
     # Opt-in (monitoring, keda). kube-prometheus-stack 88.3.0 ships Prometheus Operator
     # v0.93.0; the KEDA chart's version is KEDA's.
@@ -40,10 +39,14 @@ variable "chart_versions" {
   default = {}
 }
 
-variable "argocd_ha" {
-  description = "Run Argo CD's repo server and API server with two replicas (prod)."
-  type        = bool
-  default     = false
+variable "argocd_install_yaml" {
+  description = "Argo CD's upstream install manifest at the release versions.yaml pins (manifests.argo-cd; argo-cd-ha for prod); invoke tf.plan/apply download it, sha256 checked, and pass it."
+  type        = string
+
+  validation {
+    condition     = strcontains(var.argocd_install_yaml, "kind: CustomResourceDefinition")
+    error_message = "argocd_install_yaml is not Argo CD's install manifest: run the tooling stack through invoke tf.plan/apply."
+  }
 }
 
 variable "monitoring" {

@@ -6,5 +6,9 @@ terraform {
       source  = "hashicorp/helm"
       version = ">= 3.0, < 4.0"
     }
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = ">= 2.38, < 4.0"
+    }
   }
 }

@@ -14,10 +14,10 @@ module "tooling" {
     "service.beta.kubernetes.io/aws-load-balancer-scheme"                            = "internet-facing"
     "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled" = "true"
   }
-  ingress_replicas = var.environment == "prod" ? 3 : 2
-  argocd_ha        = var.environment == "prod"
-  monitoring       = var.monitoring
-  keda             = var.keda
+  ingress_replicas    = var.environment == "prod" ? 3 : 2
+  argocd_install_yaml = var.argocd_install_yaml
+  monitoring          = var.monitoring
+  keda                = var.keda
 
   external_secrets = {
     enabled         = true

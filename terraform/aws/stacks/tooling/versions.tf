@@ -10,6 +10,10 @@ terraform {
       source  = "hashicorp/helm"
       version = ">= 3.0, < 4.0"
     }
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = ">= 2.38, < 4.0"
+    }
   }
 
   # Partial configuration: bucket and region from terraform/aws/backend/<env>.hcl,
@@ -49,4 +53,10 @@ provider "helm" {
     cluster_ca_certificate = base64decode(data.aws_eks_cluster.this.certificate_authority[0].data)
     token                  = ephemeral.aws_eks_cluster_auth.this.token
   }
+}
+
+provider "kubernetes" {
+  host                   = data.aws_eks_cluster.this.endpoint
+  cluster_ca_certificate = base64decode(data.aws_eks_cluster.this.certificate_authority[0].data)
+  token                  = ephemeral.aws_eks_cluster_auth.this.token
 }

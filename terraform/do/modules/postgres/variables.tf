@@ -97,3 +97,9 @@ variable "tags" {
   type        = list(string)
   default     = []
 }
+
+variable "trusted_app_ids" {
+  description = "App Platform apps admitted besides the DOKS cluster (the app-platform stack's app_id)."
+  type        = list(string)
+  default     = []
+}

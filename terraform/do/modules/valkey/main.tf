@@ -31,4 +31,13 @@ resource "digitalocean_database_firewall" "this" {
     type  = "k8s"
     value = var.kubernetes_cluster_id
   }
+
+  # App Platform stage (stacks/app-platform): the app, once it exists.
+  dynamic "rule" {
+    for_each = toset(var.trusted_app_ids)
+    content {
+      type  = "app"
+      value = rule.value
+    }
+  }
 }

@@ -43,7 +43,9 @@ module "postgres" {
   # maxima + rollout surge, beat, migrate: prod 59, stage 20); within the plan's 25 per GB
   # minus 3 (4 GB: 97, 2 GB: 47). tests/terraform/test_capacity.py recomputes both.
   pool_size = local.production ? 64 : 24
-  tags      = local.tags
+  # App Platform stage: the app-platform stack's app_id, once it exists.
+  trusted_app_ids = var.trusted_app_ids
+  tags            = local.tags
 }
 
 module "valkey" {
@@ -53,6 +55,7 @@ module "valkey" {
   region                = var.region
   vpc_id                = module.network.vpc_id
   kubernetes_cluster_id = module.kubernetes.cluster_id
+  trusted_app_ids       = var.trusted_app_ids
   size                  = coalesce(var.valkey_size, local.production ? "db-s-1vcpu-2gb" : "db-s-1vcpu-1gb")
   node_count            = local.production ? 2 : 1
   tags                  = local.tags

@@ -74,3 +74,9 @@ variable "valkey_size" {
   type        = string
   default     = null
 }
+
+variable "trusted_app_ids" {
+  description = "App Platform apps the databases admit besides the DOKS cluster: the app_id output of stacks/app-platform, when stage runs there."
+  type        = list(string)
+  default     = []
+}

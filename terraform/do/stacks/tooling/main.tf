@@ -17,10 +17,10 @@ module "tooling" {
   ingress_service_annotations = {
     "service.beta.kubernetes.io/do-loadbalancer-name" = local.names.cluster
   }
-  ingress_replicas = var.environment == "prod" ? 3 : 2
-  argocd_ha        = var.environment == "prod"
-  monitoring       = var.monitoring
-  keda             = var.keda
+  ingress_replicas    = var.environment == "prod" ? 3 : 2
+  argocd_install_yaml = var.argocd_install_yaml
+  monitoring          = var.monitoring
+  keda                = var.keda
 }
 
 data "digitalocean_database_cluster" "postgres" {

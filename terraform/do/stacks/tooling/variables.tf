@@ -44,3 +44,8 @@ variable "keda" {
   type        = bool
   default     = false
 }
+
+variable "argocd_install_yaml" {
+  description = "Argo CD's install manifest at the release versions.yaml pins; invoke tf.plan/apply download it (sha256 checked) and pass it."
+  type        = string
+}
