@@ -397,7 +397,7 @@ def stacks(c, changed_from="", json_=False):
         print(f"{cloud}: left out, no terraform/{cloud}/backend/*.hcl yet", file=sys.stderr)
     chosen = select([f"{cloud}/shared" for cloud in clouds], "", changed_from)
     for env in ENVIRONMENTS:
-        chosen += select(clouds, env, changed_from) if clouds else []
+        chosen += select(clouds, env, changed_from)
     if not json_:
         print("\n".join(map(str, chosen)) or "no stack is touched")
         return
@@ -501,7 +501,7 @@ def comment(c, stack, env="", pr=0):
             f"`invoke tf.plan --stack {target.name} --env {env}` first",
             code=1,
         )
-    footer = f"Planned at {commit[:12]} with `-lock=false`; this comment follows each push."
+    footer = f"Planned at {commit[:12]}; the next push updates this comment."
     body = report(f"Terraform plan: {target}", *show(c, target, plan_file), footer)
     if not pr:
         print(body)
