@@ -426,7 +426,7 @@ def comment(c, stack, env="", pr=0):
             f"`invoke tf.plan --stack {target.name} --env {env}` first",
             code=1,
         )
-    footer = f"Planned at {commit[:12]} with `-lock=false`; this comment follows each push."
+    footer = f"Planned at {commit[:12]}; the next push updates this comment."
     title = f"Terraform plan: {target}"
     body = write_report(c, target, plan_file, title, footer)
     if not pr:
