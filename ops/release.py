@@ -44,7 +44,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from ops import image, k8s
 from ops.tf import CLOUDS, ENVIRONMENTS
-from ops.tools import REPO_ROOT, UV_FIX, confirm, require
+from ops.tools import REPO_ROOT, UV_FIX, confirm, git, require
 
 STAGE, PROD = ENVIRONMENTS
 IMAGE_INPUTS = (*image.CONTEXT_FILES, "app")  # two commits with the same inputs, one image
@@ -127,14 +127,6 @@ def said(result) -> str:
     lines = ((result.stderr or "").strip() or (result.stdout or "").strip()).splitlines()
     errors = [line for line in lines if re.match(r"(fatal|error|ERROR|Error)\b", line)]
     return (errors or lines or [f"exit {result.returncode}"])[0 if errors else -1]
-
-
-def git(*args: str, check: bool = True) -> str | None:
-    """git's output (not shown); on failure stop with what git said, or None (check=False)."""
-    result = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)  # noqa: S603, S607
-    if result.returncode and check:
-        raise Exit(f"error: git {' '.join(args)}: {said(result)}", code=1)
-    return None if result.returncode else result.stdout.strip()
 
 
 def stop_on(problems: list[str], dry_run: bool, done: str = "") -> None:
@@ -271,10 +263,9 @@ def rendered_images(env: Environment, kustomization: str) -> set[str]:
 
 def image_input_changes(commit: str, other: str = "HEAD") -> list[str]:
     """Image inputs that differ between two commits; empty when both build the same image."""
-    changed = git("diff", "--name-only", commit, other, "--", *IMAGE_INPUTS, check=False)
-    if changed is None:
+    if not git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", check=False):
         return [f"everything ({commit[:12]} is not in this repository)"]
-    return changed.split()
+    return git("diff", "--name-only", commit, other, "--", *IMAGE_INPUTS).split()
 
 
 # --- Preflight: every problem, each with its fix -------------------------------------------------
@@ -322,7 +313,7 @@ def preflight(env: Environment, tools: list[str], engine=False, fetch=()) -> lis
 
 def remote_problems(env: Environment, fetch=()) -> list[str]:
     """The remote is the repository Argo CD pulls from, and the branch is level with it."""
-    if (pushed := git("remote", "get-url", env.remote, check=False)) is None:
+    if not (pushed := git("remote", "get-url", env.remote, check=False)):
         return [
             f"there is no git remote `{env.remote}`. Fix: git remote add {env.remote} "
             f"{env.repo_url} (the repository Argo CD pulls from)"
