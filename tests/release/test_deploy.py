@@ -341,3 +341,10 @@ def test_app_platform_without_the_app_says_which_stack_creates_it(world):
     error = refused(world.invoke("deploy", "--env=stage", "--skip-tests", do_stage="app-platform"))
     assert "no App Platform app todo-stage" in error
     assert "Fix: invoke tf.plan --stack do/app-platform --env stage" in error
+
+
+def test_image_inputs_of_an_unknown_commit_are_everything_and_of_head_nothing():
+    from ops.release import image_input_changes
+
+    assert image_input_changes("0" * 40) == ["everything (000000000000 is not in this repository)"]
+    assert image_input_changes("HEAD") == []
