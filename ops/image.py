@@ -181,18 +181,21 @@ def publish(c, repository: str, platforms: str, cache_from="", cache_to="", show
         if c.run(shlex.join(command), warn=True, pty=False, in_stream=False).failed:
             raise Exit(f"error: building or pushing {reference} failed (see above)", code=1)
         metadata = json.loads(metadata_file.read_text())
-        digest = metadata["containerimage.digest"]
-        if signing:  # buildx's provenance, one per platform: signed statements cosign verifies
-            predicates = [v for k, v in metadata.items() if k.startswith("buildx.build.provenance")]
-            for index, predicate in enumerate(predicates):
-                (Path(tmp) / f"provenance-{index}.json").write_text(json.dumps(predicate))
-            attest = ["attest", "--yes", "--type", "slsaprovenance", "--predicate"]
-            attests = [[*attest, f"{tmp}/provenance-{i}.json"] for i in range(len(predicates))]
-            for command in (["sign", "--yes"], *attests):
-                show(["cosign", *command, f"{repository}@{digest}"])
-                cosign = shlex.join([signing, *command, f"{repository}@{digest}"])
-                if c.run(cosign, warn=True, in_stream=False).failed:
-                    raise Exit(f"error: cosign could not sign {repository}@{digest}", code=1)
+        signed = f"{repository}@{(digest := metadata['containerimage.digest'])}"
+        commands = [["sign", "--yes", signed]] if signing else []
+        for index, (key, predicate) in enumerate(metadata.items() if signing else ()):
+            if key.startswith("buildx.build.provenance"):  # one per platform, attested signed
+                (path := Path(tmp) / f"provenance-{index}.json").write_text(json.dumps(predicate))
+                commands.append(["attest", "--yes", "--type", "slsaprovenance", "--predicate"])
+                commands[-1] += [str(path), signed]
+        for command in commands:
+            show(["cosign", *command])
+            if c.run(shlex.join([signing, *command]), warn=True, in_stream=False).failed:
+                raise Exit(
+                    f"error: cosign could not sign {signed} (see above), so prod would refuse "
+                    f"it. Fix: delete {reference} from the registry, then run again",
+                    code=1,
+                )
         return tag, digest, True
 
 
@@ -221,7 +224,8 @@ def verify(c, reference: str, repo_url: str, branch: str, dry_run=False, show=No
             continue
         cosign = [require("cosign", COSIGN_FIX), *command, *who, reference]
         result = subprocess.run(cosign, capture_output=True, text=True, check=False)  # noqa: S603
-        said = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+        lines = result.stderr.strip().splitlines() or [f"exit {result.returncode}"]
+        said = next((line for line in lines if line.startswith("Error")), lines[-1])
         if "none of the expected identities" in said:
             return f"{reference} is signed, but not by {identity} (cosign: {said}). {fix}"
         if result.returncode:
@@ -232,7 +236,7 @@ def verify(c, reference: str, repo_url: str, branch: str, dry_run=False, show=No
     envelopes = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     statements = [json.loads(base64.b64decode(envelope["payload"])) for envelope in envelopes]
     metadata = [s["predicate"].get("metadata", {}).get(BUILDKIT_METADATA, {}) for s in statements]
-    named = {m.get("vcs", {}).get("source", "no repository") for m in metadata}
+    named = {m.get("vcs", {}).get("source", "no repository") for m in metadata} or {"nothing"}
     if foreign := sorted(name for name in named if https_url(name) != source):
         return f"the provenance of {reference} names {', '.join(foreign)}, not {source}. {fix}"
     return ""
