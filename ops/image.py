@@ -178,7 +178,8 @@ def publish(c, repository: str, platforms: str, cache_from="", cache_to="", show
         metadata_file = Path(tmp) / "metadata.json"
         command = push_command(reference, metadata_file, platforms, cache_from, cache_to)
         show(command)
-        if c.run(shlex.join(command), warn=True, pty=False, in_stream=False).failed:
+        full = {"BUILDX_METADATA_PROVENANCE": "max"}  # the metadata file's: the attested one
+        if c.run(shlex.join(command), warn=True, pty=False, in_stream=False, env=full).failed:
             raise Exit(f"error: building or pushing {reference} failed (see above)", code=1)
         metadata = json.loads(metadata_file.read_text())
         signed = f"{repository}@{(digest := metadata['containerimage.digest'])}"
