@@ -49,6 +49,7 @@ INSTALL = {
     "kubectl": "https://kubernetes.io/docs/tasks/tools/",
     "curl": "https://curl.se/download.html",
 }
+FIXES = {"uv": UV_FIX, "cosign": image.COSIGN_FIX}
 # A read-only call that says whom the cloud CLI acts for, and the fix when it cannot.
 WHOAMI = {
     "do": ("doctl account get --format Email --no-header", "run `doctl auth init`"),
@@ -57,7 +58,7 @@ WHOAMI = {
 
 
 def install(tool: str) -> str:
-    return UV_FIX if tool == "uv" else f"install {tool} ({INSTALL.get(tool, 'see its docs')})"
+    return FIXES.get(tool) or f"install {tool} ({INSTALL.get(tool, 'see its docs')})"
 
 
 def run(c, command, dry=False, failure="", **kwargs):
@@ -71,6 +72,11 @@ def run(c, command, dry=False, failure="", **kwargs):
     if failure and result.failed:
         raise Exit(f"error: {failure}: {said(result)}", code=1)
     return result
+
+
+def show(args: list[str], would=False) -> None:
+    """A command run without run(), printed the way run() prints one."""
+    print(f"  {'would run:' if would else '$'} {shlex.join(args)}", flush=True)
 
 
 def said(result) -> str:
@@ -113,6 +119,7 @@ class Environment:
     options = property(lambda self: f"--env {self.name} --cloud {self.cloud}")
     application = property(lambda self: self.app["metadata"]["name"])
     kubectl = property(lambda self: ["kubectl", "--namespace", self.app["metadata"]["namespace"]])
+    repo_url = property(lambda self: self.app["spec"]["source"]["repoURL"])
     branch = property(lambda self: self.app["spec"]["source"]["targetRevision"])
     tracking = property(lambda self: f"{self.remote}/{self.branch}")
     overlay = property(lambda self: f"{self.app['spec']['source']['path']}/kustomization.yaml")
@@ -208,10 +215,7 @@ def preflight(c, env: Environment, tools: list[str], fetch=(), problems=()) -> N
 
 def remote_problems(c, env: Environment, fetch=()) -> list[str]:
     """The remote is the repository Argo CD pulls from, and the branch is level with it."""
-    pulled, pushed = (
-        env.app["spec"]["source"]["repoURL"],
-        git("remote", "get-url", env.remote, check=False),
-    )
+    pulled, pushed = env.repo_url, git("remote", "get-url", env.remote, check=False)
     if repository_id(pulled) != repository_id(pushed):
         return [
             f"Argo CD ({env.application}) pulls {pulled}, but `{env.remote}` is "
@@ -370,20 +374,13 @@ def check_running(c, env: Environment) -> None:
     docs = k8s.documents(k8s.render(env.app["spec"]["source"]["path"].removeprefix("kustomize/")))
     (ingress,) = [doc for doc in docs if doc["kind"] == "Ingress"]
     todo, host = ingress["metadata"]["namespace"], ingress["spec"]["rules"][0]["host"]
-    argocd, ready = env.app["metadata"]["namespace"], "--for=condition=Ready"
+    argo, ready = (
+        (env.app["metadata"]["namespace"], "application", env.application),
+        "--for=condition=Ready",
+    )
     checks = {  # what: kubectl wait's namespace and arguments
-        "Argo CD: Synced": (
-            argocd,
-            "application",
-            env.application,
-            "--for=jsonpath={.status.sync.status}=Synced",
-        ),
-        "Argo CD: Healthy": (
-            argocd,
-            "application",
-            env.application,
-            "--for=jsonpath={.status.health.status}=Healthy",
-        ),
+        "Argo CD: Synced": (*argo, "--for=jsonpath={.status.sync.status}=Synced"),
+        "Argo CD: Healthy": (*argo, "--for=jsonpath={.status.health.status}=Healthy"),
     }
     for secret in (tls["secretName"] for tls in ingress["spec"].get("tls", [])):
         # cert-manager names the Certificate after its TLS Secret
@@ -425,10 +422,9 @@ HELP = {
 
 
 def repin(c, env, ref, subject, wait, timeout, dry_run, ask, **trailers) -> None:
-    """Promote or roll back: pin an image the registry still holds at the recorded digest."""
-    login(c, env, ref, dry_run)
+    """Promote or roll back (logged in): pin an image the registry holds at the recorded digest."""
     reference = f"{ref.repository}:{ref.tag}"
-    print(f"  {'would run:' if dry_run else '$'} {shlex.join(image.inspect_command(reference))}")
+    show(image.inspect_command(reference), would=dry_run)
     if not dry_run and (digest := image.remote_digest(c, reference)) != ref.digest:
         now = f"now points at {digest}" if digest else "is gone"
         raise Exit(f"error: {reference} {now}, not the recorded {ref.digest}", code=1)
@@ -490,7 +486,7 @@ def deploy(
         run(c, image.push_command(reference, "<metadata-file>", *build), dry=True)
         ref = ImageRef(repository, head, "<pushed-digest>")
     else:
-        tag, digest, built = image.publish(c, repository, *build)
+        tag, digest, built = image.publish(c, repository, *build, show=show)
         ref = ImageRef(repository, tag, digest)
         print(f"  ok  {'pushed' if built else 'in the registry already (built once per commit)'}")
     subject = f"Deploy {ref.short} to {target.label}"
@@ -505,7 +501,7 @@ def deploy(
 def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: bool) -> None:
     """Prod: the image stage runs, read from stage's branch, when HEAD holds the same code."""
     stage = environment(c, STAGE, env.cloud)
-    preflight(c, env, ["kubectl"] * wait, fetch=[stage.branch])
+    preflight(c, env, ["cosign", *["kubectl"] * wait], fetch=[stage.branch])
     ref = stage.pinned(stage.tracking)
     if not ref or not ref.is_release:
         fix = f"Fix: invoke deploy {stage.options}"
@@ -524,6 +520,13 @@ def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: b
         return print(f"Nothing to promote: it runs {ref.short} already.")
     subject, ask = f"Promote {ref.short} to {env.label}", f"Promote {ref} to {env.label}?"
     stage_trailer = {"Promoted-from": f"{stage.cloud}/{stage.name}"}
+    login(c, env, ref, dry_run)
+    signed = f"{ref.repository}@{ref.digest}"
+    if problem := image.verify(c, signed, env.repo_url, stage.branch, dry_run, show):
+        raise Exit(f"error: {env.label} runs only images CD built here: {problem}", code=1)
+    if not dry_run:
+        signer = "is signed by the Deploy workflow, its provenance names this repo"
+        print(f"  ok  {ref.digest[:19]}... {signer}")
     repin(c, env, ref, subject, wait, timeout, dry_run, "" if yes else ask, **stage_trailer)
 
 
@@ -572,6 +575,7 @@ def rollback(c, env, cloud="", to="", wait=False, timeout=600, dry_run=False, ye
     print(f"  ok  from {current.short if current else 'nothing recorded'} back to {ref.short}")
     ask = f"Roll {target.label} back to {ref}?" if env == PROD and not yes else ""
     subject = f"Roll back {target.label} to {ref.short}"
+    login(c, target, ref, dry_run)
     repin(c, target, ref, subject, wait, timeout, dry_run, ask, **{ROLLED_BACK_FROM: current})
 
 
