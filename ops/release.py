@@ -65,6 +65,7 @@ FIXES = {
     "kubectl": "install kubectl (https://kubernetes.io/docs/tasks/tools/); "
     "--wait reads the Argo CD Application with it",
     "uv": UV_FIX,
+    "cosign": image.COSIGN_FIX,
 }
 # A read-only call that says whom the cloud CLI acts for, and the fix when it cannot.
 WHOAMI = {
@@ -707,7 +708,7 @@ def deploy(
 def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: bool) -> None:
     title(f"deploy {env.label}: promote the image stage runs", dry_run)
     stage = environment(c, STAGE, env.cloud)
-    problems = preflight(env, ["kubectl"] * wait, fetch=[stage.branch])
+    problems = preflight(env, ["cosign", *["kubectl"] * wait], fetch=[stage.branch])
     step("Stage's image")
     ref = ImageRef("<stage-repository>", "<stage-tag>", "<stage-digest>")
     if git("rev-parse", "--verify", "--quiet", stage.tracking, check=False):  # else: not fetched
@@ -737,6 +738,11 @@ def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: b
     step("Registry")
     registry_login(env.cloud, ref, dry_run)
     check_in_registry(c, ref, dry_run)
+    signed = f"{ref.repository}@{ref.digest}"
+    if problem := image.verify(c, signed, env.repo_url, stage.branch, dry_run, show):
+        raise Exit(f"error: {env.label} runs only images CD built here: {problem}", code=1)
+    if not dry_run:
+        ok(f"{ref.digest[:19]}... is signed by the Deploy workflow, its provenance names this repo")
     subject, ask = f"Promote {ref.short} to {env.label}", f"Promote {ref} to {env.label}?"
     from_stage = {"Promoted-from": f"{stage.cloud}/{stage.name}"}
     commit = release_commit(env, ref, subject, dry_run, "" if yes else ask, **from_stage)

@@ -20,15 +20,20 @@ CHECKOV = "checkov==3.3.30"  # a uv tool, never in the app's venv: it pins many 
 VERSIONS = yaml.safe_load((REPO_ROOT / "versions.yaml").read_text())
 
 
-def download(url: str, sha256: str) -> str:
+def download(url: str, sha256: str, fix: str = "check your network or proxy") -> str:
     """A text file pinned in versions.yaml, refused unless its checksum matches."""
-    return fetch(url, sha256).decode()
+    return fetch(url, sha256, fix).decode()
 
 
-def fetch(url: str, sha256: str) -> bytes:
-    """A file pinned in versions.yaml, refused unless its checksum matches."""
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
-        body = response.read()
+def fetch(url: str, sha256: str, fix: str = "check your network or proxy") -> bytes:
+    """A file pinned in versions.yaml, refused unless its checksum matches; when it cannot be
+    fetched, the task stops naming the URL and `fix`."""
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
+            body = response.read()
+    except OSError as error:  # no network, DNS, a proxy, a timeout, an HTTP error
+        reason = getattr(error, "reason", error)
+        raise Exit(f"error: could not fetch {url} ({reason}). Fix: {fix}", code=1) from None
     if (digest := hashlib.sha256(body).hexdigest()) != sha256:
         raise Exit(
             f"error: {url} has sha256 {digest}, versions.yaml expects {sha256}. Fix: check "

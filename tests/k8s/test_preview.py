@@ -75,12 +75,12 @@ def hosts(docs: list[dict]) -> set[str]:
 def test_the_applicationset_matches_the_upstream_crd(manifests):
     application_set = one(manifests[STAGE], "ApplicationSet", "todo-previews")
     assert ("argoproj.io/v1alpha1", "ApplicationSet") in k8s.crd_schemas()
-    assert k8s.custom_resource_problems(application_set) == []
+    assert k8s.schema_problems([application_set]) == []
     # ... and a misspelt field of it would not pass.
     generator = application_set["spec"]["generators"][0]["pullRequest"]
     broken = yaml.safe_load(yaml.safe_dump(application_set))
     broken["spec"]["generators"][0]["pullRequest"] = {**generator, "labelz": ["preview"]}
-    assert any("labelz" in problem for problem in k8s.custom_resource_problems(broken))
+    assert any("labelz" in problem for problem in k8s.schema_problems([broken]))
 
 
 def test_previews_come_from_labelled_pull_requests_of_this_repository(manifests):
