@@ -48,7 +48,7 @@ def render(app: dict) -> list[dict]:
             kustomization["images"] = [*others, {"name": name, "newName": new_name, "newTag": tag}]
         kustomization["patches"] = kustomization.get("patches", []) + overrides.get("patches", [])
         (path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
-        return k8s.documents(k8s.render(str(path.relative_to(root)), root))
+        return k8s.documents(k8s.render(str(path)))  # an absolute path: the copy
 
 
 @pytest.fixture(scope="module")
