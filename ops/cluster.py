@@ -139,12 +139,8 @@ def create_cluster(c, tools=CLUSTER_TOOLS) -> str:
     kubectl = f"kubectl --context {(context := cluster_config()['Cluster']['name'])}"
     contour = VERSIONS["manifests"]["contour"]
     if image_of(c, kubectl, "projectcontour", "contour").rpartition(":")[2] != contour["version"]:
-        docs = [
-            doc for doc in yaml.safe_load_all(download(contour["url"], contour["sha256"])) if doc
-        ]
-        [deployment] = [
-            d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "contour"
-        ]
+        docs = k8s.documents(download(contour["url"], contour["sha256"]))
+        [deployment] = [doc for doc in docs if k8s.object_id(doc) == "Deployment/contour"]
         # The address Contour writes into each Ingress's status: kind has no load balancer,
         # and Argo CD counts an Ingress without one as still progressing.
         args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
