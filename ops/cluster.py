@@ -100,13 +100,14 @@ def problems(c, tools=CLUSTER_TOOLS, for_up=True) -> list[str]:
                     f"old, {pin['minimum']} or newer is needed (CI uses {pin['version']}). "
                     f"Fix: upgrade it: {pin['install']}"
                 )
-    memory = ask(c, "docker info --format '{{.MemTotal}}'") if shutil.which("docker") else "0"
+    # Bytes, "" when the engine does not answer ("n/a": no docker CLI, reported above).
+    memory = ask(c, "docker info --format '{{.MemTotal}}'") if shutil.which("docker") else "n/a"
     if not memory:
         found.append(
             "error: Docker is not running (`docker info` failed). Fix: start Docker Desktop, "
             "or `sudo systemctl start docker` on Linux"
         )
-    elif for_up and 0 < int(memory) < DOCKER_MEMORY_GIB * 2**30:
+    elif for_up and memory.isdigit() and int(memory) < DOCKER_MEMORY_GIB * 2**30:
         found.append(
             f"error: Docker has {int(memory) / 2**30:.1f} GiB of memory, the cluster needs "
             f"{DOCKER_MEMORY_GIB} GiB. Fix: Docker Desktop: Settings > Resources > Memory; "
