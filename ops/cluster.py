@@ -85,8 +85,8 @@ def version(text: str) -> tuple[int, ...]:
     return tuple(map(int, found.groups())) if found else ()
 
 
-def problems(c, tools=CLUSTER_TOOLS, for_up=True) -> list[str]:
-    """Each problem (with its fix) that would stop `up` or `down`; `invoke doctor` too."""
+def problems(c, tools=CLUSTER_TOOLS) -> list[str]:
+    """Each problem (with its fix) that would stop `up`; `invoke doctor` too."""
     found = []
     for tool in tools:
         pin = VERSIONS["tools"].get(tool, {"install": DOCKER_INSTALL})
@@ -107,13 +107,13 @@ def problems(c, tools=CLUSTER_TOOLS, for_up=True) -> list[str]:
             "error: Docker is not running (`docker info` failed). Fix: start Docker Desktop, "
             "or `sudo systemctl start docker` on Linux"
         )
-    elif for_up and memory.isdigit() and int(memory) < DOCKER_MEMORY_GIB * 2**30:
+    elif memory.isdigit() and int(memory) < DOCKER_MEMORY_GIB * 2**30:
         found.append(
             f"error: Docker has {int(memory) / 2**30:.1f} GiB of memory, the cluster needs "
             f"{DOCKER_MEMORY_GIB} GiB. Fix: Docker Desktop: Settings > Resources > Memory; "
             "elsewhere a machine with more memory"
         )
-    for name, least in INOTIFY_MINIMUMS.items() if for_up and INOTIFY_DIR.is_dir() else ():
+    for name, least in INOTIFY_MINIMUMS.items() if INOTIFY_DIR.is_dir() else ():
         if (value := int((INOTIFY_DIR / name).read_text())) < least:
             found.append(
                 f"error: inotify's {name} is {value}, too low for kind and Tilt. Fix: sudo "
@@ -122,8 +122,8 @@ def problems(c, tools=CLUSTER_TOOLS, for_up=True) -> list[str]:
     return found
 
 
-def preflight(c, tools=CLUSTER_TOOLS, for_up=True) -> None:
-    if found := problems(c, tools, for_up):
+def preflight(c, tools=CLUSTER_TOOLS) -> None:
+    if found := problems(c, tools):
         print("\n".join(found), file=sys.stderr)
         raise Exit(f"preflight failed: {len(found)} problem(s), nothing was changed", code=1)
 
@@ -178,7 +178,6 @@ def up(c, no_tilt=False):
 @task
 def down(c):
     """Delete the kind cluster and its registry (ctlptl; a second run finds nothing to do)."""
-    preflight(c, ("docker", "kind", "ctlptl"), for_up=False)
     run(c, f"ctlptl delete -f {CLUSTER_FILE} --ignore-not-found")
 
 
