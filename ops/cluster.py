@@ -163,13 +163,8 @@ def up(c, no_tilt=False):
     if no_tilt:
         print(f"\nCluster ready (kubectl context {context}). Start the app with: tilt up")
         return
-    argv = [
-        "tilt",
-        "up",
-        "--context",
-        context,
-        *(["--", *shlex.split(c.remainder)] if c.remainder else []),
-    ]
+    argv = ["tilt", "up", "--context", context]
+    argv += ["--", *shlex.split(c.remainder)] if c.remainder else []
     print(f"$ {shlex.join(argv)}", flush=True)
     # Tilt takes over this process and its terminal: Tilt's UI, Ctrl-C and exit code.
     os.execvp(argv[0], argv)  # noqa: S606
