@@ -26,7 +26,6 @@ from django.core.mail import get_connection, send_mail
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from notifications.models import Notification
 from todos.models import Todo
@@ -79,8 +78,8 @@ def _due_text(due_at: datetime, time_zone: str) -> str:
     """The due time in the owner's zone with its abbreviation (JST, CEST): the one part of
     a reminder's text rendered in Python, as neither engine names a zone's abbreviation
     at a given instant (PostgreSQL only in the session's zone, SQLite knows no zones)."""
-    if isinstance(due_at, str):  # SQLite returns the stored UTC text
-        due_at = parse_datetime(due_at).replace(tzinfo=UTC)
+    if timezone.is_naive(due_at):  # SQLite returns the stored UTC time without its zone
+        due_at = due_at.replace(tzinfo=UTC)
     zone = zoneinfo.ZoneInfo(time_zone or settings.TIME_ZONE)
     return f"It is due {timezone.localtime(due_at, zone):%a %d %b %Y, %H:%M %Z}."
 
@@ -123,20 +122,24 @@ _CLAIM = {
         RETURNING {{columns}}
     """,  # noqa: S608
     "sqlite": f"""
-        UPDATE {_TODOS} AS todo SET reminded_at = %(now)s
-        WHERE todo.id IN ({_DUE.format(json_elements="json_each")})
-            AND todo.reminded_at IS NULL
+        UPDATE {_TODOS} SET reminded_at = %(now)s
+        WHERE id IN ({_DUE.format(json_elements="json_each")}) AND reminded_at IS NULL
         RETURNING {{columns}}
     """,  # noqa: S608
 }
+# (the rows Python renders, the ids alone) for each engine's claim.
 _CLAIM_COLUMNS = {
-    "postgresql": "todo.id, todo.due_at, owner.time_zone",
-    "sqlite": f"id, due_at, (SELECT time_zone FROM {_USERS} WHERE id = todo.user_id)",  # noqa: S608
+    "postgresql": ("todo.id, todo.due_at, owner.time_zone", "todo.id"),
+    "sqlite": (
+        f"id, due_at, (SELECT time_zone FROM {_USERS} WHERE {_USERS}.id = {_TODOS}.user_id)",  # noqa: S608
+        "id",
+    ),
 }
 
 
-def _claim_sql(columns: str = "") -> str:
-    return _CLAIM[connection.vendor].format(columns=columns or _CLAIM_COLUMNS[connection.vendor])
+def _claim_sql(ids_only: bool = False) -> str:
+    columns = _CLAIM_COLUMNS[connection.vendor][ids_only]
+    return _CLAIM[connection.vendor].format(columns=columns)
 
 
 def claim_reminder_batch(now, batch_size: int, skip: Iterable[int] = ()) -> ReminderBatch:
@@ -186,7 +189,7 @@ def _claim_one_by_one(params: dict) -> ReminderBatch:
     to_email: list[int] = []
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_claim_sql("todo.id"), params)
+            cursor.execute(_claim_sql(ids_only=True), params)
             claimed = [pk for (pk,) in cursor.fetchall()]
         for pk in claimed:
             try:
@@ -250,15 +253,21 @@ class ClaimedEmail(NamedTuple):
 
 
 _CLAIM_EMAILS = f"""
-    UPDATE {Notification._meta.db_table} AS notification
-    SET email_status = 'sending', email_lease_until = %(until)s,
-        email_attempts = notification.email_attempts + 1
-    FROM {_USERS} AS owner
-    WHERE notification.id = ANY(%(ids)s::bigint[]) AND owner.id = notification.user_id
-        AND (notification.email_status = 'pending' OR (notification.email_status = 'sending'
-             AND notification.email_lease_until < %(now)s))
-    RETURNING notification.id, notification.title, notification.body, owner.email
+    UPDATE {Notification._meta.db_table} SET email_status = 'sending',
+        email_lease_until = %(until)s, email_attempts = email_attempts + 1
+    WHERE id {{in_ids}}
+        AND (email_status = 'pending' OR (email_status = 'sending'
+             AND email_lease_until < %(now)s))
+    RETURNING id, title, body,
+        (SELECT email FROM {_USERS} WHERE {_USERS}.id = {Notification._meta.db_table}.user_id)
 """  # noqa: S608
+# The ids as one JSON array; PostgreSQL finds them by primary key through ARRAY(...).
+_CLAIM_EMAILS_SQL = {
+    "postgresql": _CLAIM_EMAILS.format(
+        in_ids="= ANY(ARRAY(SELECT CAST(value AS BIGINT) FROM json_array_elements_text(%(ids)s)))"
+    ),
+    "sqlite": _CLAIM_EMAILS.format(in_ids="IN (SELECT value FROM json_each(%(ids)s))"),
+}
 
 
 def claim_emails(notification_ids: list[int]) -> tuple[list[ClaimedEmail], list[int]]:
@@ -267,10 +276,11 @@ def claim_emails(notification_ids: list[int]) -> tuple[list[ClaimedEmail], list[
     The lease lasts past the task's hard time limit, so no attempt of this batch can still
     be sending when it expires; the others are sent already, or failed for good ("done").
     """
-    now = timezone.now()
+    now, adapt = timezone.now(), connection.ops.adapt_datetimefield_value
     until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    params = {"ids": json.dumps(notification_ids), "until": adapt(until), "now": adapt(now)}
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_EMAILS, {"ids": notification_ids, "until": until, "now": now})
+        cursor.execute(_CLAIM_EMAILS_SQL[connection.vendor], params)
         claimed = {row[0]: ClaimedEmail(*row) for row in cursor.fetchall()}
     rest = [pk for pk in notification_ids if pk not in claimed]
     busy = list(
