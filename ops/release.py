@@ -190,6 +190,7 @@ def preflight(c, env: Environment, tools: list[str], fetch=(), problems=()) -> N
     """Stop before any change while something would stop the run, listing every problem with
     its fix. Read-only, so a dry run checks it too."""
     print("== Preflight")
+    require("git", install("git"))  # no plan without it
     cli = CLI[env.cloud]
     missing = [tool for tool in dict.fromkeys(["docker", cli, *tools]) if not shutil.which(tool)]
     problems = [
@@ -430,16 +431,16 @@ def repin(c, env, ref, subject, wait, timeout, dry_run, ask, **trailers) -> None
         raise Exit(f"error: {reference} {now}, not the recorded {ref.digest}", code=1)
     print(f"  ok  the registry holds {reference} at the recorded digest" * (not dry_run))
     commit = ship(c, env, ref, subject, dry_run, ask, **trailers)
-    finish(c, env, ref, commit, wait, timeout, dry_run, subject.split()[0])
+    finish(c, env, ref, subject, commit, wait, timeout, dry_run)
 
 
-def finish(c, env, ref, commit, wait, timeout, dry_run, done) -> None:
+def finish(c, env, ref, subject, commit, wait, timeout, dry_run) -> None:
     """After the push: the rollout with --wait, else how to watch it; then what was done."""
     if wait:
         rollout(c, env, ref, commit, int(timeout), dry_run)
-    else:
+    elif wait is not None:  # None: App Platform, whose update waited already
         print(f"  not waiting (pass --wait); watch it: invoke argocd.status {env.options}")
-    print(f"\n{done} {ref}" + " (dry run: nothing changed)" * dry_run)
+    print(f"\n{subject}: {'planned (dry run: nothing changed)' if dry_run else 'done'}.")
 
 
 @task(help={key: text for key, text in HELP.items() if key != "to"}, positional=[])
@@ -492,10 +493,9 @@ def deploy(
     subject = f"Deploy {ref.short} to {target.label}"
     if target.cloud == "do" and settings.do_stage == "app-platform":
         app_platform_release(c, target, ref, dry_run)  # the overlay still records it, for prod
-        ship(c, target, ref, f"{subject} (App Platform)", dry_run)
-        return print(f"\nDeployed {ref}" + " (dry run: nothing changed)" * dry_run)
+        subject, wait = f"{subject} (App Platform)", None
     commit = ship(c, target, ref, subject, dry_run)
-    finish(c, target, ref, commit, wait, timeout, dry_run, "Deployed")
+    finish(c, target, ref, subject, commit, wait, timeout, dry_run)
 
 
 def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: bool) -> None:
@@ -554,9 +554,8 @@ def rollback(c, env, cloud="", to="", wait=False, timeout=600, dry_run=False, ye
     current, records = target.pinned(), history(target)
     abandoned = {replaced for *_, replaced in records}
     for commit, date, ref, _ in records[:10]:
-        marks = "  (current)" * (ref == current) + "  (a rollback replaced it)" * (
-            str(ref) in abandoned
-        )
+        marks = "  (current)" * (ref == current)
+        marks += "  (a rollback replaced it)" * (str(ref) in abandoned)
         print(f"  {date} {commit[:12]}  {ref.short}{marks}")
     refs = list(dict.fromkeys(ref for _, _, ref, _ in records))  # newest first, once each
     if to:
@@ -564,13 +563,9 @@ def rollback(c, env, cloud="", to="", wait=False, timeout=600, dry_run=False, ye
     else:  # the newest image before the current one that no rollback abandoned
         matches = [ref for ref in refs if ref != current and str(ref) not in abandoned][:1]
     if len(matches) != 1:
-        nothing = "the overlay's history records no earlier image to roll back to"
-        raise Exit(
-            f"error: --to {to} matches {len(matches)} recorded images"
-            if to
-            else f"error: {nothing}",
-            1,
-        )
+        why = "the overlay's history records no earlier image to roll back to"
+        why = f"--to {to} matches {len(matches)} recorded images" if to else why
+        raise Exit(f"error: {why}", code=1)
     (ref,) = matches
     print(f"  ok  from {current.short if current else 'nothing recorded'} back to {ref.short}")
     ask = f"Roll {target.label} back to {ref}?" if env == PROD and not yes else ""
@@ -609,9 +604,8 @@ def status(c, env, cloud=""):
         print(f"  {name:10} {value}")
     settled = operation.get("phase") not in ("Running", "Terminating") and not behind
     in_step = str(wanted) in images and (sync.get("status"), health) == ("Synced", "Healthy")
-    print(
-        f"\n{target.application} is {'in step' if in_step and settled else 'NOT in step'} with Git."
-    )
+    verdict = "in step" if in_step and settled else "NOT in step"
+    print(f"\n{target.application} is {verdict} with Git.")
     if not (in_step and settled):
         raise Exit(code=1)
 

@@ -91,7 +91,10 @@ def main(handlers_file: Path, tool: str, args: list[str]) -> int:
     with open(os.environ["FAKE_TOOLS_LOG"], "a") as log:
         log.write(json.dumps({"tool": tool, "args": args, "stdin": stdin}) + "\n")
     code = handlers.HANDLERS[tool](state, args, stdin)
-    state_file.write_text(json.dumps(state, indent=1))
+    # Replaced whole, never rewritten in place: a fake on the other side of a pipe may read it.
+    written = state_file.with_name(f"{state_file.name}.{os.getpid()}")
+    written.write_text(json.dumps(state, indent=1))
+    written.replace(state_file)
     return code
 
 
