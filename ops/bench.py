@@ -71,7 +71,7 @@ def worker_verdicts() -> list:
     return report.worker_verdicts(run)
 
 
-def load_task(name: str, with_worker: bool, **options):
+def load_task(name: str, doc: str, with_worker: bool, **options):
     """`bench.run` and `bench.web`: the web endpoints under wrk, then (run) the worker."""
 
     def bench(
@@ -115,14 +115,14 @@ def load_task(name: str, with_worker: bool, **options):
         verdicts = [report.static_verdict(run.static), *report.check_budgets(run.rows)]
         check(verdicts + (worker_verdicts() if with_worker else []))
 
-    bench.__doc__ = options.pop("doc")
+    bench.__doc__ = doc
     return task(name=name, help=LOAD_HELP, **options)(bench)
 
 
 RUN_DOC = "Benchmark the web endpoints and the worker; print the table and check the budgets."
 WEB_DOC = "Benchmark only the web endpoints (gunicorn + wrk): the realistic mix first."
-run = load_task("run", True, default=True, doc=RUN_DOC)
-web = load_task("web", False, doc=WEB_DOC)
+run = load_task("run", RUN_DOC, with_worker=True, default=True)
+web = load_task("web", WEB_DOC, with_worker=False)
 
 
 @task

