@@ -115,7 +115,7 @@ def targets(stacks: list[str], env: str) -> list[Target]:
         # A stack of one cloud only (do/app-platform) has no folder in the other.
         known = stack in ("", *ALL_STACKS) and (TERRAFORM_DIR / cloud / "stacks" / stack).is_dir()
         if cloud not in CLOUDS or not known:
-            choices = ", ".join(ALL_STACKS)
+            choices = f"{', '.join(STACKS)}; do/app-platform"
             raise Exit(f"error: unknown stack {value!r}; use CLOUD or CLOUD/STACK ({choices})", 2)
         for name in [stack] if stack else STACKS[1:]:
             if name != "shared" and env not in ENVIRONMENTS:
