@@ -117,12 +117,8 @@ def strict(schema: dict) -> dict:
     x-kubernetes-preserve-unknown-fields. CEL rules (x-kubernetes-validations) stay unchecked."""
     schema = dict(schema)
     if schema.get("x-kubernetes-embedded-resource"):  # apiVersion, kind, metadata are implied
-        schema["properties"] = {
-            "apiVersion": {},
-            "kind": {},
-            "metadata": {},
-            **schema.get("properties", {}),
-        }
+        implied = {"apiVersion": {}, "kind": {}, "metadata": {}}
+        schema["properties"] = implied | schema.get("properties", {})
     if "properties" in schema:
         schema["properties"] = {name: strict(value) for name, value in schema["properties"].items()}
         if not schema.get("x-kubernetes-preserve-unknown-fields"):

@@ -115,7 +115,7 @@ def targets(stacks: list[str], env: str) -> list[Target]:
         # A stack of one cloud only (do/app-platform) has no folder in the other.
         known = stack in ("", *ALL_STACKS) and (TERRAFORM_DIR / cloud / "stacks" / stack).is_dir()
         if cloud not in CLOUDS or not known:
-            choices = ", ".join(ALL_STACKS)
+            choices = f"{', '.join(STACKS)}; do/app-platform"
             raise Exit(f"error: unknown stack {value!r}; use CLOUD or CLOUD/STACK ({choices})", 2)
         for name in [stack] if stack else STACKS[1:]:
             if name != "shared" and env not in ENVIRONMENTS:
@@ -267,16 +267,14 @@ def apply(c, stack, env="", changed_from="", yes=False, plan=False):
     """
     chosen, commit = select(stack, env, changed_from), source_commit()
     missing = [str(t) for t in chosen if not plan and not t.plan_file(commit).is_file()]
+    why, fix = f"there is none of {commit[:12]} for {', '.join(missing)}", ""
+    if commit.endswith("-dirty"):
+        why, fix = "terraform/ or kustomize/ has uncommitted changes", "commit, then "
     if missing or commit.endswith("-dirty"):
         again = shlex.join(["invoke", "tf.plan", *(f"--stack={s}" for s in stack), f"--env={env}"])
         raise Exit(
-            "error: tf.apply applies only a saved plan of the checked-out commit, and "
-            + (
-                "terraform/ or kustomize/ has uncommitted changes. Fix: commit, then "
-                if commit.endswith("-dirty")
-                else f"there is none of {commit[:12]} for {', '.join(missing)}. Fix: "
-            )
-            + f"run `{again}`, read the plan, then apply.",
+            f"error: tf.apply applies only a saved plan of the checked-out commit, and {why}. "
+            f"Fix: {fix}run `{again}`, read the plan, then apply.",
             code=1,
         )
     for target in chosen:
