@@ -324,43 +324,32 @@ def validate(c, no_checkov=False):
         "cloud": "compare with this cloud overlay only (default: all)",
         "base": "compare each cloud overlay with itself at this git revision instead "
         "(e.g. origin/main): what a branch changes",
-        "markdown": "with --base: a summary table and folded diffs, for a pull request comment",
+        "markdown": "a summary table and folded diffs, for a pull request comment",
     }
 )
 def diff(c, cloud="", base="", markdown=False):
     """Show how each cloud overlay differs from the local one (or, with --base, from itself
-    at that revision), as a unified diff of the renders.
+    at that revision): the objects added, removed and changed, and a unified diff.
 
     What may differ from local is checked by tests/k8s/test_diff.py; the preview workflow
     posts `--base origin/<target branch> --markdown` on every pull request.
     """
-    targets = [cloud] if cloud else list(CLOUD_OVERLAYS)
-    if not base:
-        local = documents(rendered(LOCAL_OVERLAY))
-        for target in targets:
-            print(f"\n=== {LOCAL_OVERLAY} -> {target}")
-            print("\n".join(unified_diff(local, documents(rendered(target)), target)))
-        return
+    local = [] if base else documents(rendered(LOCAL_OVERLAY))
     if markdown:
-        print(f"### Rendered manifests: this branch against `{base}`\n")
+        print(f"### Rendered manifests: this branch against `{base or LOCAL_OVERLAY}`\n")
         print("| overlay | added | removed | changed |\n| --- | --- | --- | --- |")
     folded = []  # the diffs, after the table
-    for target in targets:
-        after, before = documents(rendered(target)), render_at(base, target)
-        found, lines = (
-            changes(before, after),
-            unified_diff(before, after, target, f"{target}@{base}"),
-        )
+    for target in [cloud] if cloud else CLOUD_OVERLAYS:
+        after = documents(rendered(target))
+        before, name = (render_at(base, target), f"{target}@{base}") if base else (local, "local")
+        found, lines = changes(before, after), unified_diff(before, after, target, name)
         if not markdown:
             counts = ", ".join(f"{len(names)} {kind}" for kind, names in found.items())
-            print(f"\n=== {target}@{base} -> {target}: {counts}")
+            print(f"\n=== {name} -> {target}: {counts}")
             print("\n".join(lines))
             continue
-        print(
-            f"| {target} | "
-            + " | ".join(", ".join(names) or "-" for names in found.values())
-            + " |"
-        )
+        cells = " | ".join(", ".join(names) or "-" for names in found.values())
+        print(f"| {target} | {cells} |")
         if lines:
             body = "\n".join(lines)
             folded.append(

@@ -163,18 +163,6 @@ def select(stacks: list[str], env: str, changed_from: str) -> list[Target]:
 # --- plan / apply ------------------------------------------------------------------------
 
 
-def preflight(target: Target) -> None:
-    """Stop at the first missing settings file or DigitalOcean credential, saying how to fix it."""
-    need(target.backend_file, *target.var_files())
-    for variable in ("DIGITALOCEAN_TOKEN", "AWS_ACCESS_KEY_ID") if target.cloud == "do" else ():
-        if not os.environ.get(variable):
-            raise Exit(
-                f"error: {variable} is not set. Fix: export DIGITALOCEAN_TOKEN (an API token) and "
-                "your Spaces keys as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (the state backend)",
-                code=1,
-            )
-
-
 def source_commit() -> str:
     """HEAD's commit, with `-dirty` when terraform/ or kustomize/ has uncommitted changes (but
     for the provider lock files `terraform init` writes or extends)."""
@@ -183,9 +171,24 @@ def source_commit() -> str:
     return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
 
 
+def plan_all(c, chosen: list[Target], commit: str, *flags: str) -> list:
+    """Check every target's settings before the first plan, then init each against its state
+    and plan it into its saved plan of `commit`; returns the plans' results."""
+    for target in chosen:
+        need(target.backend_file, *target.var_files())
+        for variable in ("DIGITALOCEAN_TOKEN", "AWS_ACCESS_KEY_ID") * (target.cloud == "do"):
+            if not os.environ.get(variable):
+                raise Exit(
+                    f"error: {variable} is not set. Fix: export DIGITALOCEAN_TOKEN (an API token) "
+                    "and your Spaces keys as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+                    code=1,
+                )
+    return [plan_one(c, target, target.plan_file(commit), *flags) for target in chosen]
+
+
 def plan_one(c, target: Target, plan_file: Path, *flags: str):
-    """init against the target's state, then plan into plan_file; returns the plan's result.
-    What invoke passes besides the var files goes in a var file next to the plan."""
+    """What invoke passes besides the settings files goes in a var file next to the plan."""
+    print(f"\n=== {target} ===", flush=True)
     shared = target.stack == "shared"
     key = f"{target.cloud}/{'shared' if shared else f'{target.env}/{target.stack}'}.tfstate"
     backend = [f"-backend-config={target.backend_file}", f"-backend-config=key={key}"]
@@ -200,9 +203,8 @@ def plan_one(c, target: Target, plan_file: Path, *flags: str):
     (var_file := plan_file.with_suffix(".tfvars.json")).write_text(json.dumps(passed))
     var_files = [f"-var-file={file}" for file in (*target.var_files(), var_file)]
     # -detailed-exitcode exits 2 for a plan with changes: the caller decides.
-    return target.terraform(
-        c, "plan", f"-out={plan_file}", *flags, *var_files, warn="-detailed-exitcode" in flags
-    )
+    detailed = "-detailed-exitcode" in flags
+    return target.terraform(c, "plan", f"-out={plan_file}", *flags, *var_files, warn=detailed)
 
 
 def argocd_manifests(cloud: str, env: str) -> str:
@@ -222,18 +224,6 @@ def argocd_manifests(cloud: str, env: str) -> str:
             flush=True,
         )
     return yaml.safe_dump_all(docs)
-
-
-def plan_all(c, chosen: list[Target], *flags: str) -> str:
-    """Check every target's files, then plan each into its saved plan of this commit."""
-    for target in chosen:  # all of them before the first plan
-        preflight(target)
-    commit = source_commit()
-    for target in chosen:
-        print(f"\n=== {target} ===", flush=True)
-        plan_one(c, target, target.plan_file(commit), *flags)
-    print(f"\nsaved as the plans of {commit[:12]}; `invoke tf.apply` with the same --stack")
-    return commit
 
 
 STACK_HELP = {
@@ -256,7 +246,8 @@ STACK_HELP = {
 def plan(c, stack, env="", changed_from="", lock=True, destroy=False):
     """terraform init + plan of each stack, saved as the plan of this commit for tf.apply."""
     flags = ["-lock=false"] * (not lock) + ["-destroy"] * destroy
-    plan_all(c, select(stack, env, changed_from), *flags)
+    plan_all(c, select(stack, env, changed_from), commit := source_commit(), *flags)
+    print(f"\nsaved as the plans of {commit[:12]}; `invoke tf.apply` with the same --stack")
 
 
 @task(
@@ -289,7 +280,9 @@ def apply(c, stack, env="", changed_from="", yes=False, plan=False):
             code=1,
         )
     for target in chosen:
-        plan_file = target.plan_file(plan_all(c, [target]) if plan else commit)
+        if plan:
+            plan_all(c, [target], commit)
+        plan_file = target.plan_file(commit)
         print(f"\n=== apply {target} ===", flush=True)
         if not yes:
             target.terraform(c, "show", str(plan_file))
@@ -406,9 +399,8 @@ def drift(c, stack, env=""):
     """`terraform plan -detailed-exitcode` of one stack: open or update its drift issue when the
     plan is not empty, close it when the plan is clean again (needs gh)."""
     target, label = one(stack, env), "terraform-drift"
-    preflight(target)
-    plan_file = target.plan_file("drift")
-    exited = plan_one(c, target, plan_file, "-lock=false", "-detailed-exitcode").exited
+    (result,) = plan_all(c, [target], "drift", "-lock=false", "-detailed-exitcode")
+    exited, plan_file = result.exited, target.plan_file("drift")
     if exited not in (0, 2):
         raise Exit(f"tf.drift: terraform plan of {target} failed (exit {exited})", code=1)
     title = f"Terraform drift: {target}"

@@ -1,7 +1,7 @@
 """Reminders and notification email: claimed atomically in the database, sent after commit.
 
 Exactly once for reminders rests on three things, none on the broker:
-- a scan claims due todos with SELECT ... FOR UPDATE SKIP LOCKED plus a conditional
+- a scan claims due todos with SELECT ... FOR NO KEY UPDATE SKIP LOCKED plus a conditional
   UPDATE of `reminded_at`, and creates the notifications in the same transaction, so
   overlapping scans split the work instead of repeating it;
 - a unique constraint on (todo, scheduled_for) refuses a second reminder for one time;
@@ -12,12 +12,13 @@ Exactly once for reminders rests on three things, none on the broker:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
 import zoneinfo
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
@@ -73,28 +74,19 @@ def send_welcome_email_on_commit(user) -> Notification:
     return notification
 
 
-def _reminder_text(todo: DueReminder) -> tuple[str, str]:
-    title = f"Reminder: {todo.title}"[:250]
-    if todo.due_at is None:
-        return title, "You asked to be reminded about this todo."
-    zone = zoneinfo.ZoneInfo(todo.time_zone or settings.TIME_ZONE)
-    due = timezone.localtime(todo.due_at, zone).strftime("%a %d %b %Y, %H:%M %Z")
-    return title, f"It is due {due}."
+def _due_text(due_at: datetime, time_zone: str) -> str:
+    """The due time in the owner's zone with its abbreviation (JST, CEST): the one part of
+    a reminder's text rendered in Python, as neither engine names a zone's abbreviation
+    at a given instant (PostgreSQL only in the session's zone, SQLite knows no zones)."""
+    if timezone.is_naive(due_at):  # SQLite returns the stored UTC time without its zone
+        due_at = due_at.replace(tzinfo=UTC)
+    zone = zoneinfo.ZoneInfo(time_zone or settings.TIME_ZONE)
+    return f"It is due {timezone.localtime(due_at, zone):%a %d %b %Y, %H:%M %Z}."
 
 
 # What a row Python cannot read or render raises (a time after 9999, a BC date, an
 # unknown time zone), or the database when it refuses one.
 DATA_ERRORS = (DatabaseError, ValueError, OverflowError, LookupError)
-
-
-class DueReminder(NamedTuple):
-    pk: int
-    title: str
-    due_at: datetime | None
-    remind_at: datetime
-    user_id: int
-    time_zone: str
-    email_reminders: bool
 
 
 class ReminderBatch(NamedTuple):
@@ -104,122 +96,143 @@ class ReminderBatch(NamedTuple):
 
 
 _TODOS, _USERS = Todo._meta.db_table, Todo._meta.get_field("user").related_model._meta.db_table
-# One statement claims the batch and returns what the notifications need. `due` takes the
-# oldest due reminders no other transaction holds (SKIP LOCKED: overlapping scans split
-# the work), once: MATERIALIZED, as a subquery the planner may run it again per row, and
-# every run skips to other rows. FOR NO KEY UPDATE, the UPDATE's own lock, does not
-# conflict with the KEY SHARE lock that a transaction inserting a row referencing the
-# todo holds, so nothing but a change of the todo itself makes the scan skip it.
-_CLAIM = f"""
-    WITH due AS MATERIALIZED (
-        SELECT id FROM {_TODOS}
-        WHERE status = 'open' AND reminded_at IS NULL AND remind_at <= %(now)s
-            AND NOT id = ANY(%(skip)s::bigint[])
-        ORDER BY remind_at LIMIT %(limit)s
-        FOR NO KEY UPDATE SKIP LOCKED
-    )
-    UPDATE {_TODOS} AS todo SET reminded_at = %(now)s
-    FROM due, {_USERS} AS owner
-    WHERE todo.id = due.id AND todo.reminded_at IS NULL AND owner.id = todo.user_id
-    RETURNING {{columns}}
+_DUE = f"""
+    SELECT id FROM {_TODOS}
+    WHERE status = 'open' AND reminded_at IS NULL AND remind_at <= %(now)s
+        AND id NOT IN (SELECT CAST(value AS BIGINT) FROM {{json_elements}}(%(skip)s))
+    ORDER BY remind_at LIMIT %(limit)s
 """  # noqa: S608 (table names from the models, values as parameters)
-_CLAIM_ROWS = _CLAIM.format(
-    columns="todo.id, todo.title, todo.due_at, todo.remind_at, todo.user_id, "
-    "owner.time_zone, owner.email_reminders"
-)
-_CLAIM_IDS = _CLAIM.format(columns="todo.id")
+# One statement claims the batch and returns what Python renders (the due time in the
+# owner's zone). Where the engines differ:
+# - PostgreSQL: FOR NO KEY UPDATE SKIP LOCKED takes the oldest due reminders no other
+#   transaction holds (overlapping scans split the work). The UPDATE's own lock, it does
+#   not conflict with the KEY SHARE lock of a transaction inserting a row that references
+#   the todo. ARRAY(...) runs the claim once, as an InitPlan, and the UPDATE finds the
+#   rows by primary key: as `IN (...)` the planner hash-joined it with a scan of every
+#   todo, 2/3 of the batch's time on 100,000 todos (docs/performance.md).
+# - SQLite has no row locks (its IMMEDIATE transactions take turns: one scan at a time)
+#   nor arrays, and RETURNING may read only the updated table.
+_CLAIM = {
+    "postgresql": f"""
+        UPDATE {_TODOS} AS todo SET reminded_at = %(now)s
+        FROM {_USERS} AS owner
+        WHERE todo.id = ANY(ARRAY({_DUE.format(json_elements="json_array_elements_text")}
+                                  FOR NO KEY UPDATE SKIP LOCKED))
+            AND todo.reminded_at IS NULL AND owner.id = todo.user_id
+        RETURNING {{columns}}
+    """,  # noqa: S608
+    "sqlite": f"""
+        UPDATE {_TODOS} SET reminded_at = %(now)s
+        WHERE id IN ({_DUE.format(json_elements="json_each")}) AND reminded_at IS NULL
+        RETURNING {{columns}}
+    """,  # noqa: S608
+}
+# (the rows Python renders, the ids alone) for each engine's claim.
+_CLAIM_COLUMNS = {
+    "postgresql": ("todo.id, todo.due_at, owner.time_zone", "todo.id"),
+    "sqlite": (
+        f"id, due_at, (SELECT time_zone FROM {_USERS} WHERE {_USERS}.id = {_TODOS}.user_id)",  # noqa: S608
+        "id",
+    ),
+}
+
+
+def _claim_sql(ids_only: bool = False) -> str:
+    columns = _CLAIM_COLUMNS[connection.vendor][ids_only]
+    return _CLAIM[connection.vendor].format(columns=columns)
 
 
 def claim_reminder_batch(now, batch_size: int, skip: Iterable[int] = ()) -> ReminderBatch:
     """Claim up to `batch_size` due reminders (but none in `skip`) and create their
     notifications.
 
-    Two statements per batch whatever its size: the claim (UPDATE ... RETURNING) and one
-    INSERT of every notification. A todo whose reminder cannot be made (data Python cannot
-    load or render) is left unclaimed and returned in `failed`, for the caller to report
-    and skip; every other todo of the batch is reminded. The caller enqueues the emails
-    after commit.
+    Two statements per batch whatever its size, in one transaction: the claim (UPDATE ...
+    RETURNING the due times) and one INSERT ... SELECT of every notification, which
+    renders in SQL all but the due time. A todo whose reminder cannot be made (data Python
+    cannot load or render) is left unclaimed and returned in `failed`, for the caller to
+    report and skip; every other todo of the batch is reminded. The caller enqueues the
+    emails after commit.
     """
-    params = {"now": now, "limit": batch_size, "skip": list(skip)}
-    failed: list[int] = []
-    with transaction.atomic():
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(_CLAIM_ROWS, params)
-                due = [DueReminder(*row) for row in cursor.fetchall()]
-                claimed = len(due)
-                to_email = _insert_notifications(_reminder_notifications(due, failed), now)
-        except DATA_ERRORS:
-            # A row that cannot be loaded fails the whole statement: take the rows one by one.
-            failed.clear()
-            claimed, to_email = _claim_one_by_one(now, params, failed)
-        if failed:
-            Todo.objects.filter(pk__in=failed).update(reminded_at=None)
-    return ReminderBatch(claimed, to_email, failed)
+    params = {
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "limit": batch_size,
+        "skip": json.dumps(list(skip)),
+    }
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_claim_sql(), params)
+            due = cursor.fetchall()
+            failed: list[int] = []
+            to_email = _insert_notifications(_due_texts(due, failed), params["now"])
+            if failed:
+                Todo.objects.filter(pk__in=failed).update(reminded_at=None)
+            return ReminderBatch(len(due), to_email, failed)
+    except DATA_ERRORS:
+        # A row that cannot be loaded fails the whole batch: take its rows one by one.
+        return _claim_one_by_one(params)
 
 
-def _claim_one_by_one(now, params: dict, failed: list[int]) -> tuple[int, list[int]]:
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_IDS, params)
-        claimed = [pk for (pk,) in cursor.fetchall()]
-    to_email: list[int] = []
-    for pk in claimed:
+def _due_texts(due: Iterable[tuple], failed: list[int]) -> dict[int, str | None]:
+    """Each claimed todo's due-time text (None: it has no due time); a todo whose text
+    cannot be rendered (an unknown time zone, say) goes to `failed` instead."""
+    texts = {}
+    for pk, due_at, time_zone in due:
         try:
-            with transaction.atomic():
-                to_email += _insert_notifications(
-                    _reminder_notifications([_due_reminder(pk)], failed), now
-                )
+            texts[pk] = None if due_at is None else _due_text(due_at, time_zone)
         except DATA_ERRORS:
             failed.append(pk)
-    return len(claimed), to_email
+    return texts
 
 
-def _due_reminder(pk: int) -> DueReminder:
-    row = Todo.objects.values_list(
-        "pk",
-        "title",
-        "due_at",
-        "remind_at",
-        "user_id",
-        "user__time_zone",
-        "user__email_reminders",
-    ).get(pk=pk)
-    return DueReminder(*row)
+def _claim_one_by_one(params: dict) -> ReminderBatch:
+    failed: list[int] = []
+    to_email: list[int] = []
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_sql(ids_only=True), params)
+            claimed = [pk for (pk,) in cursor.fetchall()]
+        for pk in claimed:
+            try:
+                with transaction.atomic():
+                    row = Todo.objects.values_list("pk", "due_at", "user__time_zone").get(pk=pk)
+                    to_email += _insert_notifications(_due_texts([row], failed), params["now"])
+            except DATA_ERRORS:
+                failed.append(pk)
+        if failed:
+            Todo.objects.filter(pk__in=failed).update(reminded_at=None)
+    return ReminderBatch(len(claimed), to_email, failed)
 
 
-def _reminder_notifications(due: list[DueReminder], failed: list[int]) -> list[tuple]:
-    """The rows of the reminders' notifications; a todo that cannot be rendered (an
-    unknown time zone, say) goes to `failed` instead."""
-    rows = []
-    for todo in due:
-        try:
-            title, body = _reminder_text(todo)
-        except DATA_ERRORS:
-            failed.append(todo.pk)
-            continue
-        status = Status.PENDING if todo.email_reminders else Status.NONE
-        rows.append((todo.user_id, todo.pk, todo.remind_at, title, body, str(status)))
-    return rows
-
-
+# The due texts travel as one JSON object {todo id: text or null}: one parameter, the
+# same statement whatever the batch size, read by each engine's own JSON function.
 _INSERT_REMINDERS = f"""
     INSERT INTO {Notification._meta.db_table} (user_id, todo_id, scheduled_for, title, body,
         email_status, kind, created_at, email_attempts, email_error)
-    SELECT *, 'reminder', %s, 0, '' FROM unnest(
-        %s::bigint[], %s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::text[])
+    SELECT todo.user_id, todo.id, todo.remind_at, substr('Reminder: ' || todo.title, 1, 250),
+        COALESCE(made.value, 'You asked to be reminded about this todo.'),
+        CASE WHEN owner.email_reminders THEN '{Status.PENDING}' ELSE '{Status.NONE}' END,
+        '{Notification.Kind.REMINDER}', %(now)s, 0, ''
+    FROM {{json_fields}}(%(texts)s) AS made
+        JOIN {_TODOS} AS todo ON todo.id = CAST(made.key AS BIGINT)
+        JOIN {_USERS} AS owner ON owner.id = todo.user_id
+    WHERE TRUE  -- SQLite reads an ON after a join as the join's without it
     ON CONFLICT DO NOTHING
     RETURNING id, email_status
 """  # noqa: S608
+_INSERT = {
+    "postgresql": _INSERT_REMINDERS.format(json_fields="json_each_text"),
+    "sqlite": _INSERT_REMINDERS.format(json_fields="json_each"),
+}
 
 
-def _insert_notifications(rows: list[tuple], now) -> list[int]:
-    """One INSERT for every row (arrays, so the statement is the same whatever the batch
-    size); the ids of those to email. A reminder the unique constraint already holds
-    (the same todo and time, re-armed) is not made twice."""
-    if not rows:
+def _insert_notifications(texts: dict[int, str | None], now) -> list[int]:
+    """One INSERT for every todo in `texts`; the ids of the notifications to email. A
+    reminder the unique constraint already holds (the same todo and time, re-armed) is
+    not made twice."""
+    if not texts:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_REMINDERS, [now, *map(list, zip(*rows, strict=True))])
+        cursor.execute(_INSERT[connection.vendor], {"now": now, "texts": json.dumps(texts)})
         return [pk for pk, status in cursor.fetchall() if status == Status.PENDING]
 
 
@@ -240,15 +253,21 @@ class ClaimedEmail(NamedTuple):
 
 
 _CLAIM_EMAILS = f"""
-    UPDATE {Notification._meta.db_table} AS notification
-    SET email_status = 'sending', email_lease_until = %(until)s,
-        email_attempts = notification.email_attempts + 1
-    FROM {_USERS} AS owner
-    WHERE notification.id = ANY(%(ids)s::bigint[]) AND owner.id = notification.user_id
-        AND (notification.email_status = 'pending' OR (notification.email_status = 'sending'
-             AND notification.email_lease_until < %(now)s))
-    RETURNING notification.id, notification.title, notification.body, owner.email
+    UPDATE {Notification._meta.db_table} SET email_status = 'sending',
+        email_lease_until = %(until)s, email_attempts = email_attempts + 1
+    WHERE id {{in_ids}}
+        AND (email_status = 'pending' OR (email_status = 'sending'
+             AND email_lease_until < %(now)s))
+    RETURNING id, title, body,
+        (SELECT email FROM {_USERS} WHERE {_USERS}.id = {Notification._meta.db_table}.user_id)
 """  # noqa: S608
+# The ids as one JSON array; PostgreSQL finds them by primary key through ARRAY(...).
+_CLAIM_EMAILS_SQL = {
+    "postgresql": _CLAIM_EMAILS.format(
+        in_ids="= ANY(ARRAY(SELECT CAST(value AS BIGINT) FROM json_array_elements_text(%(ids)s)))"
+    ),
+    "sqlite": _CLAIM_EMAILS.format(in_ids="IN (SELECT value FROM json_each(%(ids)s))"),
+}
 
 
 def claim_emails(notification_ids: list[int]) -> tuple[list[ClaimedEmail], list[int]]:
@@ -257,10 +276,11 @@ def claim_emails(notification_ids: list[int]) -> tuple[list[ClaimedEmail], list[
     The lease lasts past the task's hard time limit, so no attempt of this batch can still
     be sending when it expires; the others are sent already, or failed for good ("done").
     """
-    now = timezone.now()
+    now, adapt = timezone.now(), connection.ops.adapt_datetimefield_value
     until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+    params = {"ids": json.dumps(notification_ids), "until": adapt(until), "now": adapt(now)}
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_EMAILS, {"ids": notification_ids, "until": until, "now": now})
+        cursor.execute(_CLAIM_EMAILS_SQL[connection.vendor], params)
         claimed = {row[0]: ClaimedEmail(*row) for row in cursor.fetchall()}
     rest = [pk for pk in notification_ids if pk not in claimed]
     busy = list(

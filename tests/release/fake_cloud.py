@@ -36,10 +36,6 @@ def fail(message: str, code: int = 1) -> int:
 def docker(state: dict, args: list[str], stdin: str | None) -> int:
     registry = state["registry"]
     match args:
-        case ["version", "--format", "{{.Server.Version}}"]:
-            print("28.5.1")
-        case ["buildx", "version"]:
-            print("github.com/docker/buildx v0.29.1 a32761a")
         case ["buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"]:
             if reference.split("/")[0] not in registry["logged_in"]:
                 return fail("ERROR: failed to authorize: 401 Unauthorized")
@@ -88,9 +84,9 @@ def doctl(state: dict, args: list[str], stdin: str | None) -> int:
         case ["apps", "spec", "get", app_id, "--format", "json"]:
             (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
             print(json.dumps(app["spec"]))
-        case ["apps", "update", app_id, "--spec", path, "--wait"]:
+        case ["apps", "update", app_id, "--wait", "--spec", "-"]:
             (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
-            spec = json.loads(Path(path).read_text())
+            spec = json.loads(stdin)
             pushed = set(state["registry"]["images"].values())
             images = [c["image"] for kind in ("services", "workers", "jobs") for c in spec[kind]]
             if any(image.get("digest") not in pushed for image in images):
@@ -120,12 +116,12 @@ def kubectl(state: dict, args: list[str], stdin: str | None) -> int:
     cluster = json.loads(Path(os.environ["KUBECONFIG"]).read_text())["cluster"]
     applications = state["clusters"][cluster]
     match args:
-        case ["--namespace", "argocd", "annotate", "application", name, _, "--overwrite"]:
+        case ["--namespace", _, "annotate", "application", name, _, "--overwrite"]:
             if name not in applications:
                 return fail(f'Error from server (NotFound): applications "{name}" not found')
-        case ["--namespace", "argocd", "get", "application", name, "--output", "json"]:
+        case ["--namespace", _, "get", "application", name, "--output", "json"]:
             print(json.dumps({"status": application(state, applications[name])}))
-        case ["wait", kind, name, "--namespace", _, condition, timeout]:
+        case ["--namespace", _, "wait", kind, name, condition, timeout]:
             assert timeout.startswith("--timeout="), timeout
             return wait(state, applications, kind, name, condition)
         case _:

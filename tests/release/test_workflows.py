@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from invoke import Context
 
 import tasks
-from ops import release, tf
+from ops import k8s, tf
 from ops.prerequisites import NODE_MODULES, SETUP_COMMAND
 from ops.tools import CHECKOV, REPO_ROOT, run_checkov, uv
 
@@ -308,7 +307,9 @@ def test_cd_deploys_stage_from_develop_and_promotes_prod_from_main_through_invok
     # The branches CD deploys from are the ones each environment's Argo CD follows.
     for cloud in tf.CLOUDS:
         for env, branch in (("stage", "develop"), ("prod", "main")):
-            assert release.environment(Context(), env, cloud).branch == branch
+            docs = k8s.documents(k8s.render(f"argocd/{cloud}/{env}"))
+            (app,) = [doc for doc in docs if doc["kind"] == "Application"]
+            assert app["spec"]["source"]["targetRevision"] == branch
 
 
 # --- pre-commit ----------------------------------------------------------------------------------
