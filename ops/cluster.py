@@ -252,7 +252,11 @@ def check(c, repo_url="", revision=""):
     k8s.crds(c)
     crds = " ".join(f"-f {k8s.crd_schemas_dir() / path}" for path in k8s.pinned_crd_files())
     run(c, f"{kubectl} apply --server-side {crds}")
-    run(c, f"{kubectl} create namespace argocd -o yaml --dry-run=client | {kubectl} apply -f -")
+    run(
+        c,
+        f"{kubectl} apply -f -",
+        stdin="{apiVersion: v1, kind: Namespace, metadata: {name: argocd}}",
+    )
     argocd = VERSIONS["manifests"]["argo-cd"]
     # --force-conflicts: Argo CD's manifest holds its CRDs too, applied just before.
     install = f"{kubectl} -n argocd apply --server-side --force-conflicts -f -"

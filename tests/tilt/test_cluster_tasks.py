@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -41,12 +40,6 @@ spec:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, str]:
     return {target: k8s.render(target) for target in (*k8s.OVERLAYS, *k8s.ARGOCD_TARGETS)}
@@ -54,8 +47,8 @@ def rendered() -> dict[str, str]:
 
 @pytest.fixture
 def fakes(tmp_path, monkeypatch, rendered) -> FakeTools:
-    """The fakes alone on PATH at the pinned versions, nothing created yet; cluster.yaml with
-    free host ports; inotify limits that suffice; downloads and Tilt's exec recorded."""
+    """The fakes alone on PATH at the pinned versions, nothing created yet; inotify limits that
+    suffice; downloads and Tilt's exec recorded."""
     # Rendered before PATH holds only the fakes; rendering is tested in tests/k8s.
     monkeypatch.setattr(k8s, "render", rendered.__getitem__)
     state = {"docker_running": True, "versions": PINNED, "created": False, "contour": None}
@@ -64,12 +57,6 @@ def fakes(tmp_path, monkeypatch, rendered) -> FakeTools:
     monkeypatch.setenv("PATH", str(fakes.bin_dir))
     for name, value in fakes.env.items():
         monkeypatch.setenv(name, value)
-    config = cluster.cluster_config()
-    config["Registry"]["port"] = free_port()
-    [mapping] = config["Cluster"]["kindV1Alpha4Cluster"]["nodes"][0]["extraPortMappings"]
-    mapping["hostPort"] = free_port()
-    monkeypatch.setattr(cluster, "CLUSTER_FILE", tmp_path / "cluster.yaml")
-    cluster.CLUSTER_FILE.write_text(yaml.safe_dump_all(config.values()))
     inotify = tmp_path / "inotify"
     inotify.mkdir()
     for name, minimum in cluster.INOTIFY_MINIMUMS.items():
@@ -191,7 +178,6 @@ def check_steps() -> list[str]:
         "tilt down --context kind-todo",
         f"{kubectl} apply --server-side "
         + " ".join(f"-f {k8s.crd_schemas_dir() / path}" for path in k8s.pinned_crd_files()),
-        f"{kubectl} create namespace argocd -o yaml --dry-run=client",
         f"{kubectl} apply -f -",
         f"{kubectl} -n argocd apply --server-side --force-conflicts -f -",
         f"{kubectl} -n argocd wait deployment --all --for=condition=Available --timeout=5m",
@@ -210,8 +196,9 @@ def test_check_runs_every_step_in_order_with_what_each_applies(fakes):
 
     calls = fakes.calls()
     assert commands(calls) == check_steps()
-    applied = [call["stdin"] for call in calls if call["stdin"] is not None][2:]  # after Contour
-    argocd, *dry_runs, application = applied  # (the namespace comes from kubectl create)
+    applied = [call["stdin"] for call in calls if call["stdin"] is not None][1:]  # after Contour
+    namespace, argocd, *dry_runs, application = applied
+    assert yaml.safe_load(namespace)["metadata"]["name"] == "argocd"
     assert argocd == f"# {cluster.VERSIONS['manifests']['argo-cd']['url']}\n"
     assert dry_runs == [k8s.render(t) for t in (*k8s.CLOUD_OVERLAYS, *k8s.ARGOCD_TARGETS)]
     source = yaml.safe_load(application)["spec"]["source"]
