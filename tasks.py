@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from collections import deque
@@ -18,7 +20,7 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ops import bench, cluster, image, k8s, prerequisites, preview, release, tf
-from ops.tools import APP_DIR, REPO_ROOT, port_in_use
+from ops.tools import APP_DIR, REPO_ROOT
 
 DEV_STATE = REPO_ROOT / ".dev"
 # The filesystem broker's queue of the local settings without REDIS_URL (config/settings/
@@ -53,6 +55,17 @@ class _RecentLines(Printer):
             self.stopping = True
         elif (stopped := re.match(r"(\S+) stopped \(rc=(-?\d+)\)", text)) and not self.stopping:
             self.failed = self.failed or stopped.groups()
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could not listen on host:port now (bound the way servers bind)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def _free_or_exit(ports: dict[str, tuple[int, str]]) -> None:
@@ -153,13 +166,8 @@ def test(c, k="", path=None, no_browser=False):
     naming the one command that installs them, when one is missing.
     """
     prerequisites.preflight(path, skip=("tests/browser",) if no_browser else ())
-    args = ["pytest"]
-    if k:
-        args += ["-k", repr(k)]
-    if no_browser:
-        args += ["-m", "'not browser'"]
-    args += path or []
-    c.run(" ".join(args), pty=sys.stdout.isatty())
+    args = ["pytest", *(["-k", k] if k else []), *(["-m", "not browser"] if no_browser else [])]
+    c.run(shlex.join([*args, *(path or [])]), pty=sys.stdout.isatty())
 
 
 @task
@@ -189,15 +197,8 @@ def manage(c):
     sys.exit(subprocess.run(command, env=_local_env(), check=False).returncode)  # noqa: S603
 
 
-ns = Collection(dev, test, lint, fmt, manage, prerequisites.setup, prerequisites.doctor)
-ns.add_collection(image.ns)
-ns.add_collection(k8s.ns)
-ns.add_collection(preview.ns)
-ns.add_collection(tf.ns)
-ns.add_task(cluster.up)
-ns.add_task(cluster.down)
-ns.add_collection(cluster.ns)
-ns.add_task(release.deploy)
-ns.add_task(release.rollback)
-ns.add_collection(release.argocd)
-ns.add_collection(bench.ns)
+ns = Collection(
+    *(dev, test, lint, fmt, manage, prerequisites.setup, prerequisites.doctor, cluster.up),
+    *(cluster.down, release.deploy, release.rollback, release.argocd, cluster.ns, image.ns),
+    *(k8s.ns, preview.ns, tf.ns, bench.ns),
+)

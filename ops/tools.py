@@ -1,10 +1,10 @@
-"""Helpers shared by every task collection: where the repo is, git, and tool preflight."""
+"""What two or more task collections share: where the repo is, pinned downloads, git, uv,
+checking that a tool is installed, asking before a change, and checkov."""
 
 import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -20,15 +20,20 @@ CHECKOV = "checkov==3.3.30"  # a uv tool, never in the app's venv: it pins many 
 VERSIONS = yaml.safe_load((REPO_ROOT / "versions.yaml").read_text())
 
 
-def download(url: str, sha256: str) -> str:
+def download(url: str, sha256: str, fix: str = "check your network or proxy") -> str:
     """A text file pinned in versions.yaml, refused unless its checksum matches."""
-    return fetch(url, sha256).decode()
+    return fetch(url, sha256, fix).decode()
 
 
-def fetch(url: str, sha256: str) -> bytes:
-    """A file pinned in versions.yaml, refused unless its checksum matches."""
-    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
-        body = response.read()
+def fetch(url: str, sha256: str, fix: str = "check your network or proxy") -> bytes:
+    """A file pinned in versions.yaml, refused unless its checksum matches; when it cannot be
+    fetched, the task stops naming the URL and `fix`."""
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (pinned https URLs)
+            body = response.read()
+    except OSError as error:  # no network, DNS, a proxy, a timeout, an HTTP error
+        reason = getattr(error, "reason", error)
+        raise Exit(f"error: could not fetch {url} ({reason}). Fix: {fix}", code=1) from None
     if (digest := hashlib.sha256(body).hexdigest()) != sha256:
         raise Exit(
             f"error: {url} has sha256 {digest}, versions.yaml expects {sha256}. Fix: check "
@@ -60,13 +65,9 @@ def confirm(question: str) -> bool:
     return input(f"{question} Type 'yes' to go on: ").strip() == "yes"
 
 
-def find_uv() -> str | None:
-    """The uv binary: the one running us (`uv run` sets $UV, past any pyenv shim), else PATH's."""
-    return os.environ.get("UV") or shutil.which("uv")
-
-
 def uv() -> str:
-    return find_uv() or require("uv", UV_FIX)
+    """The uv binary: the one running us (`uv run` sets $UV, past any pyenv shim), else PATH's."""
+    return os.environ.get("UV") or require("uv", UV_FIX)
 
 
 def run_checkov(framework: str, *target: str) -> list[dict]:
@@ -82,14 +83,3 @@ def run_checkov(framework: str, *target: str) -> list[dict]:
     if broken := [p["summary"] for p in parts if p.get("summary", {}).get("parsing_errors")]:
         raise RuntimeError(f"checkov could not parse some files: {broken}")
     return parts
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could not listen on host:port now (bound the way servers bind)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False

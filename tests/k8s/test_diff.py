@@ -153,7 +153,7 @@ def test_a_render_at_a_revision_comes_from_that_commit(manifests):
     at_head = k8s.render_at("HEAD", "do/prod")
     assert {k8s.object_id(d) for d in at_head} >= {"Deployment/web", "Ingress/web"}
     assert k8s.render_at("HEAD", "no/such-overlay") == []  # new overlays: all added
-    with pytest.raises(k8s.Exit, match="git archive"):
+    with pytest.raises(k8s.Exit, match="git rev-parse"):
         k8s.render_at("no-such-revision", "do/prod")
 
 

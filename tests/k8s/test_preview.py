@@ -1,11 +1,14 @@
 """Preview environments: the ApplicationSet (kustomize/argocd/preview) and what it makes of
-pull requests, rendered as Argo CD renders them (ops/preview.py): its template filled in
-with the pullRequest generator's parameters, then the preview overlay with the
-Application's kustomize overrides."""
+pull requests, rendered as Argo CD renders them: its template filled in with the pullRequest
+generator's parameters (ops/preview.py), then the preview overlay with the Application's
+kustomize overrides (render, below)."""
 
 from __future__ import annotations
 
 import fnmatch
+import shutil
+import tempfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,13 +28,36 @@ SHAS = {7: "7" * 40, 42: "4a" * 20}
 STAGE = "argocd/do/stage"
 
 
+def render(app: dict) -> list[dict]:
+    """The objects Argo CD deploys for an Application of a kustomize path in this repository:
+    its kustomize overrides (namespace, images, patches) written into the path's
+    kustomization.yaml, as `kustomize edit` would, in a copy of kustomize/."""
+    source = app["spec"]["source"]
+    overrides = source.get("kustomize", {})
+    with tempfile.TemporaryDirectory(prefix="todo-preview-") as tmp:
+        root = Path(tmp) / "kustomize"
+        shutil.copytree(k8s.KUSTOMIZE_DIR, root)
+        path = root / Path(source["path"]).relative_to("kustomize")
+        kustomization = yaml.safe_load((path / "kustomization.yaml").read_text())
+        if "namespace" in overrides:
+            kustomization["namespace"] = overrides["namespace"]
+        for override in overrides.get("images", []):
+            name, _, reference = override.partition("=")
+            new_name, _, tag = reference.rpartition(":")
+            others = [entry for entry in kustomization.get("images", []) if entry["name"] != name]
+            kustomization["images"] = [*others, {"name": name, "newName": new_name, "newTag": tag}]
+        kustomization["patches"] = kustomization.get("patches", []) + overrides.get("patches", [])
+        (path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+        return k8s.documents(k8s.render(str(path)))  # an absolute path: the copy
+
+
 @pytest.fixture(scope="module")
 def previews() -> dict[int, tuple[dict, list[dict]]]:
     """PR number -> (the Application the set makes, the objects it deploys)."""
     found = {}
     for number, sha in SHAS.items():
         app = preview.application(preview.pull_request_params(number, sha, f"feature/{number}"))
-        found[number] = (app, preview.render(app))
+        found[number] = (app, render(app))
     return found
 
 
@@ -49,12 +75,12 @@ def hosts(docs: list[dict]) -> set[str]:
 def test_the_applicationset_matches_the_upstream_crd(manifests):
     application_set = one(manifests[STAGE], "ApplicationSet", "todo-previews")
     assert ("argoproj.io/v1alpha1", "ApplicationSet") in k8s.crd_schemas()
-    assert k8s.custom_resource_problems(application_set) == []
+    assert k8s.schema_problems([application_set]) == []
     # ... and a misspelt field of it would not pass.
     generator = application_set["spec"]["generators"][0]["pullRequest"]
     broken = yaml.safe_load(yaml.safe_dump(application_set))
     broken["spec"]["generators"][0]["pullRequest"] = {**generator, "labelz": ["preview"]}
-    assert any("labelz" in problem for problem in k8s.custom_resource_problems(broken))
+    assert any("labelz" in problem for problem in k8s.schema_problems([broken]))
 
 
 def test_previews_come_from_labelled_pull_requests_of_this_repository(manifests):

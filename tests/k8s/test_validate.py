@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from invoke import Context
+from invoke.exceptions import Exit
 
 from ops import k8s
 from ops.tools import VERSIONS
@@ -80,7 +82,7 @@ def test_custom_resources_are_checked_against_their_pinned_crd(
     assert expected in problem
 
 
-def test_every_pinned_crd_is_read_from_the_schema_folder_and_missing_ones_say_how_to_get_them(
+def test_every_pinned_crd_is_read_from_the_schema_folder_and_a_missing_one_says_how_to_get_it(
     tmp_path, monkeypatch
 ):
     assert {release for release, _ in k8s.crd_schemas().values()} == {
@@ -89,8 +91,25 @@ def test_every_pinned_crd_is_read_from_the_schema_folder_and_missing_ones_say_ho
     monkeypatch.setenv("CRD_SCHEMAS_DIR", str(tmp_path))
     k8s.crd_schemas.cache_clear()
     try:
-        with pytest.raises(RuntimeError, match=r"Fix: uv run invoke k8s.crds"):
+        with pytest.raises(Exit, match=r"is missing\. Fix: uv run invoke k8s.crds"):
             k8s.crd_schemas()
     finally:
         monkeypatch.undo()
         k8s.crd_schemas.cache_clear()
+
+
+def test_crds_offline_names_the_url_and_the_fix(tmp_path, monkeypatch):
+    """`invoke crds` (and so `invoke setup`) on a machine that cannot reach the pinned URLs."""
+    monkeypatch.setenv("CRD_SCHEMAS_DIR", str(tmp_path))
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # nothing listens on the discard port
+    try:
+        with pytest.raises(Exit) as stopped:
+            k8s.crds(Context())
+    finally:
+        monkeypatch.undo()
+        k8s.crd_schemas.cache_clear()
+    (url, _) = next(iter(k8s.pinned_crd_files().values()))
+    assert str(stopped.value).startswith(f"error: could not fetch {url} (")
+    assert "Fix: go online, or set CRD_SCHEMAS_DIR to a folder of the pinned CRDs" in str(
+        stopped.value
+    )

@@ -24,6 +24,9 @@ from tests.fakes import FakeTools, install
 
 DO_REPOSITORY = "registry.digitalocean.com/todo/todo"  # what the DO overlays name already
 AWS_REPOSITORY = "210987654321.dkr.ecr.eu-central-1.amazonaws.com/todo"
+# The GitHub repository CD builds in, and its Deploy workflow's identity on stage's branch.
+SOURCE = "https://github.com/acme/todo"
+CD_IDENTITY = f"{SOURCE}/.github/workflows/deploy.yml@refs/heads/develop"
 GIT_ENV = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}  # no user settings
 
 
@@ -141,11 +144,14 @@ def world(tmp_path, seed) -> World:
             for env in ("stage", "prod")
         },
         "renderer": list(k8s.renderer()),  # `kubectl kustomize` renders for real
+        "sigstore": {},
+        "cosign_identity": CD_IDENTITY,  # whom cosign signs as: CD, as the workflow runs it
+        "vcs_source": SOURCE,  # the checkout buildx builds, as its provenance names it
     }
     fakes = install(
         tmp_path / "fakes",
         Path(__file__).with_name("fake_cloud.py"),
-        ("docker", "doctl", "aws", "kubectl", "curl"),
+        ("docker", "doctl", "aws", "kubectl", "curl", "cosign"),
         state,
     )
     # Only the fakes, git, uv and a shell: a real docker, doctl or aws stays out of reach.
@@ -157,6 +163,7 @@ def world(tmp_path, seed) -> World:
     env |= {"PATH": f"{fakes.bin_dir}{os.pathsep}{real_tools}"}
     env |= {"INVOKE_RELEASE_IMAGE_REPOSITORY_DO": DO_REPOSITORY}
     env |= {"INVOKE_RELEASE_IMAGE_REPOSITORY_AWS": AWS_REPOSITORY}
+    env |= {"INVOKE_IMAGE_SIGN": "1", "INVOKE_IMAGE_SOURCE": SOURCE}  # as the Deploy workflow
     for variable in ("DOCKER_HOST", "KUBECONFIG", "VIRTUAL_ENV"):
         env.pop(variable, None)
     return World(work, remote, fakes, env)

@@ -1,16 +1,18 @@
-"""Stand-ins for docker, doctl, aws and kubectl: the cloud a release talks to, which cannot run
-here. Run through tests/fakes.py, which records every call; anything else they are asked
+"""Stand-ins for docker, doctl, aws, kubectl and cosign: the cloud a release talks to, which cannot
+run here. Run through tests/fakes.py, which records every call; anything else they are asked
 fails the test (fakes.unexpected).
 
 The shared state is the world a release touches: the registry (tags, digests, who is logged
 in), cloud credentials, and each cluster's Argo CD Applications. An Application reports what
 Argo CD would after syncing its branch of the test's bare git remote: the image the overlay
 pins, Healthy when the registry holds it, or a stuck or failed sync when a test asks for one.
-`kubectl kustomize` is the real renderer.
+`kubectl kustomize` is the real renderer. cosign signs as the identity the state names (CD's
+unless a test changes it) and verifies against what it signed, with cosign's own messages.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -22,6 +24,8 @@ import yaml
 from fakes import unexpected  # tests/fakes.py, which runs this file
 
 DOCR = "registry.digitalocean.com"
+GITHUB_OIDC = "https://token.actions.githubusercontent.com"
+BUILDKIT_METADATA = "https://mobyproject.org/buildkit@v1#metadata"
 
 
 def fail(message: str, code: int = 1) -> int:
@@ -32,10 +36,6 @@ def fail(message: str, code: int = 1) -> int:
 def docker(state: dict, args: list[str], stdin: str | None) -> int:
     registry = state["registry"]
     match args:
-        case ["version", "--format", "{{.Server.Version}}"]:
-            print("28.5.1")
-        case ["buildx", "version"]:
-            print("github.com/docker/buildx v0.29.1 a32761a")
         case ["buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"]:
             if reference.split("/")[0] not in registry["logged_in"]:
                 return fail("ERROR: failed to authorize: 401 Unauthorized")
@@ -47,7 +47,12 @@ def docker(state: dict, args: list[str], stdin: str | None) -> int:
             (metadata,) = [o.split("=", 1)[1] for o in options if o.startswith("--metadata-file=")]
             digest = "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
             registry["images"][reference] = digest
-            Path(metadata).write_text(json.dumps({"containerimage.digest": digest}))
+            # buildx's provenance names the git remote of the checkout it built.
+            vcs = {"source": state["vcs_source"], "revision": reference.rpartition(":")[2]}
+            provenance = {"buildType": "https://mobyproject.org/buildkit@v1"}
+            provenance["metadata"] = {BUILDKIT_METADATA: {"vcs": vcs}}
+            built = {"containerimage.digest": digest, "buildx.build.provenance": provenance}
+            Path(metadata).write_text(json.dumps(built))
             if teammate := state.pop("teammate_pushes_during_build", None):
                 git = ["git", "-C", teammate, "-c", "user.name=T", "-c", "user.email=t@example.com"]
                 subprocess.run([*git, "commit", "-qm", "A teammate's commit", "--allow-empty"])
@@ -79,9 +84,9 @@ def doctl(state: dict, args: list[str], stdin: str | None) -> int:
         case ["apps", "spec", "get", app_id, "--format", "json"]:
             (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
             print(json.dumps(app["spec"]))
-        case ["apps", "update", app_id, "--spec", path, "--wait"]:
+        case ["apps", "update", app_id, "--wait", "--spec", "-"]:
             (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
-            spec = json.loads(Path(path).read_text())
+            spec = json.loads(stdin)
             pushed = set(state["registry"]["images"].values())
             images = [c["image"] for kind in ("services", "workers", "jobs") for c in spec[kind]]
             if any(image.get("digest") not in pushed for image in images):
@@ -111,12 +116,12 @@ def kubectl(state: dict, args: list[str], stdin: str | None) -> int:
     cluster = json.loads(Path(os.environ["KUBECONFIG"]).read_text())["cluster"]
     applications = state["clusters"][cluster]
     match args:
-        case ["--namespace", "argocd", "annotate", "application", name, _, "--overwrite"]:
+        case ["--namespace", _, "annotate", "application", name, _, "--overwrite"]:
             if name not in applications:
                 return fail(f'Error from server (NotFound): applications "{name}" not found')
-        case ["--namespace", "argocd", "get", "application", name, "--output", "json"]:
+        case ["--namespace", _, "get", "application", name, "--output", "json"]:
             print(json.dumps({"status": application(state, applications[name])}))
-        case ["wait", kind, name, "--namespace", _, condition, timeout]:
+        case ["--namespace", _, "wait", kind, name, condition, timeout]:
             assert timeout.startswith("--timeout="), timeout
             return wait(state, applications, kind, name, condition)
         case _:
@@ -158,6 +163,46 @@ def curl(state: dict, args: list[str], stdin: str | None) -> int:
     return 0
 
 
+def cosign(state: dict, args: list[str], stdin: str | None) -> int:
+    """Keyless signing as state["cosign_identity"]; per image, the signature's and the
+    provenance attestation's signer (and predicate)."""
+    signed = state["sigstore"]
+    match args:
+        case ["sign", "--yes", image]:
+            signed.setdefault(image, {})["signature"] = [state["cosign_identity"], None]
+        case ["attest", "--yes", "--type", "slsaprovenance", "--predicate", path, image]:
+            predicate = json.loads(Path(path).read_text())
+            signed.setdefault(image, {})["provenance"] = [state["cosign_identity"], predicate]
+        case [("verify" | "verify-attestation") as verb, *options, identity, issuer, image]:
+            assert options in ([], ["--type", "slsaprovenance"]), options
+            assert issuer == f"--certificate-oidc-issuer={GITHUB_OIDC}", issuer
+            kind = "signature" if verb == "verify" else "provenance"
+            if kind not in signed.get(image, {}):
+                return fail(
+                    "Error: no signatures found"
+                    if verb == "verify"
+                    else "Error: no matching attestations: no valid bundles exist in registry",
+                    10,
+                )
+            signer, predicate = signed[image][kind]
+            if identity != f"--certificate-identity={signer}":
+                return fail(
+                    "Error: no matching signatures: none of the expected identities matched what "
+                    f"was in the certificate, got subjects [{signer}] with issuer {GITHUB_OIDC}",
+                    12,
+                )
+            print(f"Verification for {image} --", file=sys.stderr)
+            statement = {
+                "predicateType": "https://slsa.dev/provenance/v0.2",
+                "predicate": predicate,
+            }
+            payload = base64.b64encode(json.dumps(statement).encode()).decode()
+            print(json.dumps({"payloadType": "application/vnd.in-toto+json", "payload": payload}))
+        case _:
+            return unexpected("cosign", args)
+    return 0
+
+
 def application(state: dict, app: dict) -> dict:
     """An Application's status once Argo CD has looked at its branch."""
 
@@ -194,4 +239,11 @@ def application(state: dict, app: dict) -> dict:
     }
 
 
-HANDLERS = {"docker": docker, "doctl": doctl, "aws": aws, "kubectl": kubectl, "curl": curl}
+HANDLERS = {
+    "docker": docker,
+    "doctl": doctl,
+    "aws": aws,
+    "kubectl": kubectl,
+    "curl": curl,
+    "cosign": cosign,
+}

@@ -25,18 +25,17 @@ def test_a_serving_environment_passes_every_check_and_changes_nothing(world):
         "ok  Argo CD: Synced",
         "ok  Argo CD: Healthy",
         "ok  certificate web-tls Ready (cert-manager)",
-        "ok  https://stage.todo.example.com/readyz answers through the load balancer",
     ):
         assert line in result.stdout
     assert "stage (do) serves stage.todo.example.com" in result.stdout
     assert world.snapshot() == before
     waits = [call for call in world.calls("kubectl") if " wait " in f" {call} "]
     assert waits == [
-        "kubectl wait application todo-do-stage --namespace argocd "
+        "kubectl --namespace argocd wait application todo-do-stage "
         "--for=jsonpath={.status.sync.status}=Synced --timeout=60s",
-        "kubectl wait application todo-do-stage --namespace argocd "
+        "kubectl --namespace argocd wait application todo-do-stage "
         "--for=jsonpath={.status.health.status}=Healthy --timeout=60s",
-        "kubectl wait certificate web-tls --namespace todo --for=condition=Ready --timeout=60s",
+        "kubectl --namespace todo wait certificate web-tls --for=condition=Ready --timeout=60s",
     ]
 
 

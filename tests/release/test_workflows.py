@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from invoke import Context
 
 import tasks
-from ops import release, tf
+from ops import k8s, tf
 from ops.prerequisites import NODE_MODULES, SETUP_COMMAND
 from ops.tools import CHECKOV, REPO_ROOT, run_checkov, uv
 
@@ -192,10 +191,10 @@ def test_a_fresh_machine_job_runs_the_readme_quick_start_word_for_word():
 
 
 def test_the_terraform_matrix_covers_every_stack_and_the_modules_job_the_rest():
-    stacks = {c.name for c in tf.configurations() if c.is_stack}
+    stacks = {name for name in tf.configurations() if "modules/" not in name}
     matrix = CI["jobs"]["terraform"]["strategy"]["matrix"]["stack"]
     assert sorted(matrix) == sorted(stacks) and len(matrix) == len(set(matrix))
-    modules = {c.name for c in tf.configurations() if not c.is_stack}
+    modules = set(tf.configurations()) - stacks
     loop = re.search(r"for module in ([^;]+); do", scripts(CI)["terraform-modules"])[1]
     globbed = {path for pattern in loop.split() for path in REPO_ROOT.glob(pattern)}
     assert {f"terraform/{module}" for module in modules} == {
@@ -213,13 +212,15 @@ def test_the_image_is_built_for_both_architectures_with_a_cache_and_scanned():
     assert set(build["platforms"].split(",")) == {"linux/amd64", "linux/arm64"}
     assert build["cache-from"].startswith("type=gha") and build["cache-to"].startswith("type=gha")
     assert build["target"] == "runtime"
-    trivy = next(s["with"] for s in image_steps if s.get("uses", "").startswith("aquasecurity/"))
-    assert trivy == {
-        "image-ref": "todo:ci",
-        "severity": "CRITICAL,HIGH",
-        "ignore-unfixed": True,
-        "exit-code": "1",
-    }
+    sbom = next(s["with"] for s in image_steps if s.get("uses", "").startswith("anchore/sbom"))
+    scan = next(s["with"] for s in image_steps if s.get("uses", "").startswith("anchore/scan"))
+    assert (sbom["image"], sbom["format"]) == ("todo:ci", "spdx-json")
+    assert scan["sbom"] == sbom["output-file"]
+    assert (scan["severity-cutoff"], scan["only-fixed"], scan["fail-build"]) == ("high", True, True)
+    # Grype reads the accepted findings from the repository root, where the job runs it.
+    accepted = yaml.safe_load((REPO_ROOT / ".grype.yaml").read_text())
+    assert isinstance(accepted["ignore"], list)
+    assert all({"vulnerability", "package"} <= rule.keys() for rule in accepted["ignore"])
 
 
 # --- Supply chain and privileges -------------------------------------------------------------
@@ -296,10 +297,19 @@ def test_cd_deploys_stage_from_develop_and_promotes_prod_from_main_through_invok
         "${{ secrets.DIGITALOCEAN_ACCESS_TOKEN }}",  # DigitalOcean: a token, as a secret
         "${{ vars.AWS_DEPLOY_ROLE_ARN }}",  # AWS: OIDC, no stored keys
     }
+    # Stage signs what it builds as this workflow; prod verifies that identity (ops/image.py).
+    (sign,) = [s for s in deploy["steps"] if "invoke deploy" in s.get("run", "")]
+    assert sign["env"]["INVOKE_IMAGE_SIGN"] == "1"
+    assert sign["env"]["INVOKE_IMAGE_SOURCE"] == "${{ github.server_url }}/${{ github.repository }}"
+    installer = [s for s in deploy["steps"] if s.get("uses", "").startswith("sigstore/cosign")]
+    assert [s.get("if") for s in installer] == [None], "stage signs, prod verifies"
+    assert "id-token" in deploy["permissions"]
     # The branches CD deploys from are the ones each environment's Argo CD follows.
     for cloud in tf.CLOUDS:
         for env, branch in (("stage", "develop"), ("prod", "main")):
-            assert release.environment(Context(), env, cloud).branch == branch
+            docs = k8s.documents(k8s.render(f"argocd/{cloud}/{env}"))
+            (app,) = [doc for doc in docs if doc["kind"] == "Application"]
+            assert app["spec"]["source"]["targetRevision"] == branch
 
 
 # --- pre-commit ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from invoke import Context
 
 from ops import tf
 
-OFFLINE = [c.name for c in tf.configurations() if c.offline]
+OFFLINE = [n for n in tf.configurations() if any(fnmatch(n, p) for p in tf.OFFLINE)]
 
 
 def test_fmt_is_clean():

@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from invoke import Context, Result
@@ -48,11 +49,9 @@ def terraform_tree(tmp_path, monkeypatch):
         shutil.copy(example, example.with_suffix(""))
     monkeypatch.setattr(tf, "TERRAFORM_DIR", tree)
     monkeypatch.setattr(tf, "REPO_ROOT", tmp_path)
-    monkeypatch.setattr(tf, "render", lambda target: f"# rendered {target}\n")
+    monkeypatch.setattr(k8s, "rendered", lambda target: f"kind: AppProject # {target}\n")
     # Argo CD's install manifest, as the pinned download would return it.
-    monkeypatch.setattr(
-        tf, "download", lambda url, sha256: f"# {url}\nkind: CustomResourceDefinition\n"
-    )
+    monkeypatch.setattr(tf, "download", lambda url, sha256: f"# {url}\n")
     monkeypatch.setattr(tf, "source_commit", lambda: COMMIT)
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "test-token")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
@@ -83,6 +82,7 @@ def saved(tree, cloud, env, stack):
     [
         ({"stack": ["gcp"], "env": "stage"}, "unknown stack 'gcp'"),
         ({"stack": ["aws/network"], "env": "stage"}, "unknown stack 'aws/network'"),
+        ({"stack": ["aws/app-platform"], "env": "stage"}, "unknown stack 'aws/app-platform'"),
         ({"stack": ["aws/infra"], "env": "dev"}, "--env must be one of stage, prod"),
     ],
 )
@@ -109,7 +109,7 @@ def test_a_change_touches_its_stacks_and_everything_downstream(terraform_tree, c
 
 
 def test_the_apply_order_for_a_change_to_aws_infra(terraform_tree, monkeypatch, capsys):
-    monkeypatch.setattr(tf, "changed_files", lambda base: ["terraform/aws/stacks/infra/main.tf"])
+    monkeypatch.setattr(tf, "git", lambda *args: "terraform/aws/stacks/infra/main.tf")
     tf.stacks(Recorder(), changed_from="main")
     assert capsys.readouterr().out.splitlines() == [
         "aws/infra (stage)",
@@ -137,24 +137,31 @@ def test_stacks_as_json_leaves_out_a_cloud_without_backend_files(terraform_tree,
 # --- plan / apply ------------------------------------------------------------------------------
 
 
-def test_plan_inits_and_plans_every_environment_stack_in_order(terraform_tree):
+def passed(plan: str) -> dict:
+    """What a plan command gets from invoke besides the settings files: its last var file."""
+    return json.loads(Path(plan.rsplit("-var-file=", 1)[1]).read_text())
+
+
+@pytest.mark.parametrize(("env", "manifest"), [("stage", "argo-cd"), ("prod", "argo-cd-ha")])
+def test_plan_inits_and_plans_every_environment_stack_in_order(terraform_tree, env, manifest):
     context = Recorder()
-    tf.plan(context, stack=["aws"], env="stage")
+    tf.plan(context, stack=["aws"], env=env)
     commands = context.commands
     assert stacks_of(commands) == ["infra", "infra", "tooling", "tooling", "apps", "apps"]
     inits, plans = commands[0::2], commands[1::2]
     for stack, init in zip(("infra", "tooling", "apps"), inits, strict=True):
-        assert " init " in init and f"-backend-config=key=aws/stage/{stack}.tfstate" in init
-        assert f"-backend-config={terraform_tree}/aws/backend/stage.hcl" in init
+        assert " init " in init and f"-backend-config=key=aws/{env}/{stack}.tfstate" in init
+        assert f"-backend-config={terraform_tree}/aws/backend/{env}.hcl" in init
     for stack, plan in zip(("infra", "tooling", "apps"), plans, strict=True):
-        data = terraform_tree / "aws" / "stacks" / stack / ".terraform" / "stage"
-        assert f"-out={data}/plans/{COMMIT}.tfplan" in plan
-        assert "-var=environment=stage" in plan and "-lock=false" not in plan
+        data = terraform_tree / "aws" / "stacks" / stack / ".terraform" / env
+        assert f"-out={data}/plans/{COMMIT}.tfplan" in plan and "-lock=false" not in plan
+        assert passed(plan)["environment"] == env
     common = f"-var-file={terraform_tree}/aws/common.tfvars"
-    assert plans[0].index(common) < plans[0].index("infra/stage.tfvars"), "the stack's file wins"
-    assert common in plans[1] and "tooling/stage.tfvars" not in plans[1], "tooling has no own"
-    assert plans[1].endswith("argocd-install-stage.tfvars.json"), "the pinned Argo CD"
-    assert plans[2].endswith("argocd-aws-stage.tfvars.json")
+    assert plans[0].index(common) < plans[0].index(f"infra/{env}.tfvars"), "the stack's file wins"
+    assert common in plans[1] and f"tooling/{env}.tfvars" not in plans[1], "tooling has no own"
+    pinned = tf.VERSIONS["manifests"][manifest]["url"]
+    assert passed(plans[1])["argocd_install_yaml"] == f"# {pinned}\n", "the pinned Argo CD"
+    assert passed(plans[2])["argocd_manifests_yaml"].startswith("kind: AppProject")
     assert not any(" apply " in command for command in commands)
 
 
@@ -171,7 +178,7 @@ def test_shared_stack_has_one_state_per_account_and_no_environment(terraform_tre
     init, plan = context.commands
     assert "key=do/shared.tfstate" in init and "do/backend/shared.hcl" in init
     assert "do/common.tfvars" in plan and "shared/shared.tfvars" in plan
-    assert "-var=environment" not in plan
+    assert passed(plan) == {}, "no environment"
 
 
 def test_apply_refuses_without_a_saved_plan_of_this_commit(terraform_tree, monkeypatch):
@@ -180,11 +187,11 @@ def test_apply_refuses_without_a_saved_plan_of_this_commit(terraform_tree, monke
     with pytest.raises(Exit) as refused:
         tf.apply(context, stack=["aws/infra", "aws/tooling"], env="stage", yes=True)
     message = str(refused.value)
-    assert f"no saved plan of commit {COMMIT[:12]} for aws/tooling (stage)" in message
+    assert f"there is none of {COMMIT[:12]} for aws/tooling (stage)" in message
     assert "`invoke tf.plan --stack=aws/infra --stack=aws/tooling --env=stage`" in message
     assert context.commands == [], "nothing applied: not even infra, which has its plan"
     monkeypatch.setattr(tf, "source_commit", lambda: "fedcba9876543210" * 2 + "01234567")
-    with pytest.raises(Exit, match="no saved plan of commit fedcba987654 for aws/infra"):
+    with pytest.raises(Exit, match="none of fedcba987654 for aws/infra"):
         tf.apply(context, stack=["aws/infra"], env="stage", yes=True)
 
 
@@ -207,7 +214,7 @@ def test_apply_applies_each_saved_plan_in_order_once(terraform_tree):
 
 
 def test_apply_in_ci_plans_each_stack_after_its_upstream_is_applied(terraform_tree, monkeypatch):
-    monkeypatch.setattr(tf, "changed_files", lambda base: ["terraform/aws/stacks/tooling/main.tf"])
+    monkeypatch.setattr(tf, "git", lambda *args: "terraform/aws/stacks/tooling/main.tf")
     context = Recorder()
     tf.apply(context, stack=["aws"], env="stage", changed_from="HEAD~1", plan=True, yes=True)
     assert context.words(2) == ["init", "plan", "apply", "init", "plan", "apply"]
@@ -245,7 +252,7 @@ def test_digitalocean_needs_its_token_and_spaces_keys(terraform_tree, monkeypatc
         tf.plan(Recorder(), stack=["do"], env="stage")
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "test-token")
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    with pytest.raises(Exit, match=r"AWS_ACCESS_KEY_ID is not set\. Fix: export your Spaces"):
+    with pytest.raises(Exit, match=r"AWS_ACCESS_KEY_ID is not set\. Fix: export DIGITALOCEAN"):
         tf.plan(Recorder(), stack=["do"], env="stage")
 
 
@@ -377,9 +384,7 @@ def test_apps_stack_creates_the_application_only_once_the_overlay_pins_a_release
     monkeypatch.setattr(k8s, "KUSTOMIZE_DIR", tree)
 
     def kinds() -> list[str]:
-        var_file = tf.argocd_var_file(cloud, "stage", tmp_path)
-        rendered = json.loads(var_file.read_text())["argocd_manifests_yaml"]
-        return sorted(doc["kind"] for doc in k8s.documents(rendered))
+        return sorted(doc["kind"] for doc in k8s.documents(tf.argocd_manifests(cloud, "stage")))
 
     before = kinds()
     assert "Application" not in before and "AppProject" in before

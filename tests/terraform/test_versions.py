@@ -30,16 +30,11 @@ def test_each_chart_terraform_installs_ships_the_release_whose_crds_the_tests_us
     )
 
 
-def test_argo_cd_is_the_pinned_manifest_everywhere(monkeypatch, tmp_path):
+def test_argo_cd_is_the_pinned_manifest_everywhere():
+    """tf.plan passes the tooling stack the manifest of this release (test_tasks.py)."""
     release = VERSIONS["crds"]["argo-cd"]["version"]
     assert {VERSIONS["manifests"][m]["version"] for m in ("argo-cd", "argo-cd-ha")} == {release}
     assert "argo_cd" not in chart_defaults(), "no Helm chart with a release of its own"
-    asked = []
-    monkeypatch.setattr(tf, "download", lambda url, sha256: asked.append((url, sha256)) or "")
-    for env, manifest in (("stage", "argo-cd"), ("prod", "argo-cd-ha")):
-        tf.argocd_install_var_file(env, tmp_path)
-        pinned = VERSIONS["manifests"][manifest]
-        assert asked.pop() == (pinned["url"], pinned["sha256"])
     for cloud in tf.CLOUDS:
         call = named(f"{cloud}/stacks/tooling", "module")["tooling"]
         assert call["argocd_install_yaml"] == "${var.argocd_install_yaml}"

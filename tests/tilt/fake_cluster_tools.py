@@ -18,16 +18,10 @@ def handle(tool: str, state: dict, args: list[str], stdin: str | None) -> int:
         print(f"fake {tool}: failing as told", file=sys.stderr)
         return 1
     match [tool, *args]:
-        case ["docker", "info", "--format", "{{.MemTotal}} {{.DockerRootDir}}"]:
+        case ["docker", "info", "--format", "{{.MemTotal}}"]:
             if not state["docker_running"]:
                 return 1
-            print(f"{state.get('docker_memory', 8 * 2**30)} {state.get('docker_root', '/nowhere')}")
-        case ["docker", "info", *_]:
-            if not state["docker_running"]:
-                return 1
-            print("28.5.1")
-        case ["docker", "inspect", *_]:
-            return 0 if state["created"] else 1
+            print(state.get("docker_memory", 8 * 2**30))
         case [("kind" | "ctlptl" | "tilt") as name, "version"]:
             print(f"{name} v{state['versions'][name]}, built 2026-04-24")
         case ["kubectl", "version", "--client"]:

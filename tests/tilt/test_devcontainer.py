@@ -1,6 +1,6 @@
 """The dev container (.devcontainer/devcontainer.json): uv, Docker in Docker, the forwarded
 ports, and kind, ctlptl, Tilt and kubectl at versions.yaml's pins from its post-create step
-(`invoke setup --cluster-tools`), which is run here with the downloads recorded."""
+(`invoke setup --cluster-tools`: `invoke cluster.tools`), run here with the downloads recorded."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import re
 import tarfile
 
 import pytest
+from invoke import Context
+from invoke.exceptions import Exit
 
-from ops import cluster, prerequisites, tools
+from ops import cluster
 from ops.tools import REPO_ROOT
 
 DEVCONTAINER = json.loads((REPO_ROOT / ".devcontainer" / "devcontainer.json").read_text())
@@ -59,9 +61,11 @@ def test_cluster_tools_installs_exactly_the_versions_yaml_pins(tmp_path, monkeyp
             archive.addfile(tarfile.TarInfo("LICENSE"), io.BytesIO(b""))
         return buffer.getvalue()
 
-    monkeypatch.setattr(tools, "fetch", fetch)
-    monkeypatch.setattr(prerequisites, "platform_key", lambda: machine)
-    prerequisites.install_cluster_tools(tmp_path)
+    monkeypatch.setattr(cluster, "fetch", fetch)
+    system, arch = machine.split("-")
+    monkeypatch.setattr(cluster.platform, "system", lambda: system.title())
+    monkeypatch.setattr(cluster.platform, "machine", lambda: {"amd64": "x86_64"}.get(arch, arch))
+    cluster.tools(Context(), bin_dir=str(tmp_path))
     pins = cluster.VERSIONS["tools"]
     assert fetched == [
         (tool["downloads"][machine]["url"], tool["downloads"][machine]["sha256"])
@@ -74,6 +78,7 @@ def test_cluster_tools_installs_exactly_the_versions_yaml_pins(tmp_path, monkeyp
 
 
 def test_a_platform_without_pins_is_refused_with_its_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(prerequisites, "platform_key", lambda: "plan9-mips")
-    with pytest.raises(prerequisites.Exit, match=r"versions\.yaml has no kind for plan9-mips"):
-        prerequisites.install_cluster_tools(tmp_path)
+    monkeypatch.setattr(cluster.platform, "system", lambda: "Plan9")
+    monkeypatch.setattr(cluster.platform, "machine", lambda: "mips")
+    with pytest.raises(Exit, match=r"versions\.yaml has no kind for plan9-mips"):
+        cluster.tools(Context(), bin_dir=str(tmp_path))
