@@ -15,7 +15,7 @@ import pytest
 import yaml
 from invoke import Context
 
-from ops import image, k8s, release
+from ops import image, k8s
 
 from .conftest import one, pod_specs
 from .test_components import COMPONENTS
@@ -54,9 +54,9 @@ def test_the_policy_checks_what_deploy_verifies_on_every_image_the_overlay_pins(
     assert check["required"] and check["verifyDigest"] and check["failureAction"] == "Enforce"
 
     # The identity and repository of `invoke deploy --env prod`, from Argo CD's repoURL.
-    repo_url = yaml.safe_load(SOURCE_CONFIG.read_text())["data"]["repoURL"]
-    stage = release.environment(Context(), "stage", overlay.split("/")[0])
-    source, identity = image.signer(Context(), repo_url, stage.branch)
+    source_config = yaml.safe_load(SOURCE_CONFIG.read_text())["data"]
+    stage_branch = source_config["stageTargetRevision"]  # what stage's Application follows
+    source, identity = image.signer(Context(), source_config["repoURL"], stage_branch)
     signer = {"subject": identity, "issuer": image.GITHUB_OIDC}
     (attestor,) = check["attestors"]
     assert [{k: e["keyless"][k] for k in signer} for e in attestor["entries"]] == [signer]
