@@ -146,13 +146,18 @@ def push_command(
     return ["docker", "buildx", "build", *flags, "--push", str(REPO_ROOT)]
 
 
+def print_command(args: list[str], **_) -> None:
+    """The printer publish() and verify() show their commands with unless given another."""
+    print(f"$ {shlex.join(args)}", flush=True)
+
+
 def publish(c, repository: str, platforms: str, cache_from="", cache_to="", show=None):
     """Push REPOSITORY:<HEAD's SHA> unless the registry has it: (tag, digest, built now).
 
     Built once per commit: a second run (or another machine) finds the tag and reuses its
     digest, which also keeps immutable-tag registries (ECR) from refusing a second push.
     """
-    show = show or (lambda args, **_: print(f"$ {shlex.join(args)}", flush=True))
+    show = show or print_command
     signing = (c.config.get("image") or {}).get("sign") and require("cosign", COSIGN_FIX)
     if not COMMIT_SHA.fullmatch(tag := git("rev-parse", "HEAD", check=False)):
         raise Exit(f"error: {REPO_ROOT} has no commit to tag the image with", code=1)
@@ -169,12 +174,14 @@ def publish(c, repository: str, platforms: str, cache_from="", cache_to="", show
             raise Exit(f"error: building or pushing {reference} failed (see above)", code=1)
         metadata = json.loads(metadata_file.read_text())
         signed = f"{repository}@{(digest := metadata['containerimage.digest'])}"
+        # buildx's provenance, one statement per platform, each attested with a signature.
+        provenance = [v for k, v in metadata.items() if k.startswith("buildx.build.provenance")]
         commands = [["sign", "--yes", signed]] if signing else []
-        for index, (key, predicate) in enumerate(metadata.items() if signing else ()):
-            if key.startswith("buildx.build.provenance"):  # one per platform, attested signed
-                (path := Path(tmp) / f"provenance-{index}.json").write_text(json.dumps(predicate))
-                commands.append(["attest", "--yes", "--type", "slsaprovenance", "--predicate"])
-                commands[-1] += [str(path), signed]
+        for index, predicate in enumerate(provenance if signing else []):
+            path = Path(tmp) / f"provenance-{index}.json"
+            path.write_text(json.dumps(predicate))
+            attest = ["attest", "--yes", "--type", "slsaprovenance", "--predicate", str(path)]
+            commands.append([*attest, signed])
         for command in commands:
             show(["cosign", *command])
             if c.run(shlex.join([signing, *command]), warn=True, in_stream=False).failed:
@@ -197,7 +204,7 @@ def verify(c, reference: str, repo_url: str, branch: str, dry_run=False, show=No
     """Why `reference` (repository@digest) is not one CD built here, or "": cosign must find it
     signed, keyless, by signer()'s identity, with SLSA provenance attested by that identity
     naming the source repository."""
-    show = show or (lambda args, **_: print(f"$ {shlex.join(args)}", flush=True))
+    show = show or print_command
     source, identity = signer(c, repo_url, branch)
     who = [f"--certificate-identity={identity}", f"--certificate-oidc-issuer={GITHUB_OIDC}"]
     attestation = ["verify-attestation", "--type", "slsaprovenance"]
