@@ -198,7 +198,22 @@ def manage(c):
 
 
 ns = Collection(
-    *(dev, test, lint, fmt, manage, prerequisites.setup, prerequisites.doctor, cluster.up),
-    *(cluster.down, release.deploy, release.rollback, release.argocd, cluster.ns, image.ns),
-    *(k8s.ns, preview.ns, tf.ns, bench.ns),
+    dev,
+    test,
+    lint,
+    fmt,
+    manage,
+    prerequisites.setup,
+    prerequisites.doctor,
+    cluster.up,
+    cluster.down,
+    release.deploy,
+    release.rollback,
+    release.argocd,
+    cluster.ns,
+    image.ns,
+    k8s.ns,
+    preview.ns,
+    tf.ns,
+    bench.ns,
 )
