@@ -109,8 +109,8 @@ RUN DJANGO_SECRET_KEY=collectstatic-needs-no-secret \
 # execs its server, so the server is PID 1 and receives SIGTERM itself, and each one
 # handles it and reaps its own children: gunicorn's arbiter stops its workers
 # gracefully, the Celery worker does a warm shutdown of its pool, beat exits cleanly,
-# migrate runs no children. In the dev image, watchfiles (the --reload of every start
-# script) does the same for the process it restarts. (`/app/bin/*` ending in `exec` is checked by tests/image.)
+# migrate runs no children. In the dev image, the reload launcher (the --reload of every
+# start script, app/core/devreload.py) does the same for the process it forks. (`/app/bin/*` ending in `exec` is checked by tests/image.)
 
 # Build arguments last: a new commit changes only this metadata, not the layers above.
 ARG VERSION

@@ -1,11 +1,12 @@
 """`invoke dev` and `invoke manage`: ports checked before anything starts, a process that
 stops by itself reported with its lines, --reset, --debug, arguments passed through as
-given; and the reload scope of app/core/devreload.py."""
+given; and the reload launcher of app/core/devreload.py, run for real on a scratch program."""
 
 from __future__ import annotations
 
 import http.server
-import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
-from core.devreload import CeleryFilter
+from core.devreload import PRELOAD, CeleryFilter
 from ops.tools import REPO_ROOT
 from tests.observability.test_dev import RecordingManager
 from tests.processes import APP_DIR, VENV_BIN, app_env, free_port
@@ -131,34 +132,163 @@ class _Healthz(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _after_web(url: str, changes: list) -> float:
-    """When `python -m core.devreload after-web` ran its command (time.time())."""
-    argv = [sys.executable, "-m", "core.devreload", "after-web"]
-    argv += [sys.executable, "-c", "import time; print(time.time())"]
-    env = app_env(RELOAD_AFTER_URL=url, WATCHFILES_CHANGES=json.dumps(changes))
-    result = subprocess.run(
-        argv, cwd=APP_DIR, env=env, capture_output=True, text=True, timeout=20, check=True
-    )
-    return float(result.stdout)
+# A scratch program for the launcher: prints its pid, start time and the value of `mark.py`,
+# then waits to be stopped.
+PROGRAM = """
+import os, time
+import mark
+print("started", os.getpid(), time.time(), mark.VALUE, flush=True)
+time.sleep(120)
+"""
 
 
-def test_after_web_runs_the_command_once_web_answers_on_a_reload():
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Healthz)
-    answering = []
+class Launcher:
+    """`python -m core.devreload [OPTIONS] serve.py` in `folder`, its output read line by line."""
 
-    def serve():
-        answering.append(time.time())
-        server.serve_forever()
+    def __init__(self, folder, *options, env=None):
+        (folder / "serve.py").write_text(PROGRAM)
+        (folder / "mark.py").write_text("VALUE = 1\n")
+        self.folder, self.lines = folder, []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "core.devreload", *options],
+            cwd=folder,
+            env=app_env(PYTHONPATH=str(APP_DIR), **(env or {})),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
 
-    threading.Timer(1.5, serve).start()  # the restarted web answers a while later
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    def line(self, starting: str, after: int = 0, timeout: float = 30) -> str:
+        """The first output line from index `after` on that starts with `starting`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines[after:]:
+                if line.startswith(starting):
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"no line starting {starting!r}; output: {self.lines}")
+
+    def started(self, after: int = 0) -> tuple[int, float, str]:
+        """(pid, start time, mark) of the program's start printed from line `after` on."""
+        _, pid, at, value = self.line("started", after).split()
+        return int(pid), float(at), value
+
+    def save(self, name: str, text: str) -> int:
+        """Write a file; the index the output is at before it, for `line(after=...)`."""
+        count = len(self.lines)
+        (self.folder / name).write_text(text)
+        return count
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def launch(tmp_path):
+    launchers = []
+
+    def start(*arguments, env=None):
+        launchers.append(Launcher(tmp_path, *arguments, env=env))
+        return launchers[-1]
+
+    yield start
+    for launcher in launchers:
+        if launcher.process.poll() is None:
+            launcher.process.kill()
+
+
+def _gone(pid: int) -> bool:
     try:
-        ran = _after_web(f"http://127.0.0.1:{server.server_port}/healthz", [[2, "models.py"]])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_save_starts_the_program_afresh_with_the_new_code_and_sigterm_stops_both(launch):
+    launcher = launch("serve.py")
+    first_pid, _, value = launcher.started()
+    assert value == "1"
+    seen = launcher.save("mark.py", "VALUE = 2\n")
+    pid, _, value = launcher.started(after=seen)
+    assert value == "2" and pid != first_pid and _gone(first_pid)
+    assert launcher.line("devreload: mark.py changed: restarting")
+    assert launcher.stop() == 0
+    assert _gone(pid), "the program stops with the launcher"
+
+
+def test_the_celery_mode_ignores_web_only_modules_and_waits_for_web(launch):
+    web = http.server.HTTPServer(("127.0.0.1", 0), _Healthz)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{web.server_port}/healthz"
+    launcher = launch("--celery", "serve.py", env={"RELOAD_AFTER_URL": url})
+    first_pid, _, _ = launcher.started()
+    launcher.save("views.py", "VIEW = 1\n")
+    time.sleep(1)  # watchfiles reports a change within 0.1 s: long enough to see none
+    web.shutdown()  # web restarts on the same save: down, then back 1.5 s later
+    web.server_close()
+    seen = launcher.save("mark.py", "VALUE = 2\n")
+    time.sleep(1.5)
+    web = http.server.HTTPServer(("127.0.0.1", web.server_port), _Healthz)
+    back = time.time()
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        _, started_at, value = launcher.started(after=seen)
     finally:
-        server.shutdown()
-        server.server_close()
-    assert ran >= answering[0]
+        web.shutdown()
+        web.server_close()
+    assert value == "2" and started_at >= back, "started only once web answered again"
+    assert [line for line in launcher.lines if "changed" in line] == [
+        "devreload: mark.py changed: restarting"
+    ], "views.py restarts web only"
+    assert _gone(first_pid)
+    assert launcher.stop() == 0
 
 
-def test_after_web_does_not_wait_on_the_first_start():
-    # Nothing answers there: waiting would take WEB_WAIT_SECONDS (30), past the timeout.
-    _after_web(f"http://127.0.0.1:{free_port()}/healthz", [])
+def test_a_program_that_fails_is_reported_and_starts_again_on_the_next_save(launch, tmp_path):
+    launcher = launch("serve.py")
+    launcher.started()
+    seen = launcher.save("mark.py", "VALUE = (\n")  # a syntax error, as while typing
+    assert "SyntaxError" in launcher.line("SyntaxError", after=seen)
+    assert launcher.line("devreload: the process exited by itself", after=seen)
+    seen = launcher.save("mark.py", "VALUE = 3\n")
+    assert launcher.started(after=seen)[2] == "3"
+    assert launcher.stop() == 0
+
+
+def test_a_debugger_can_attach_after_every_restart(launch):
+    port = free_port()
+    launcher = launch("-m", "debugpy", "--listen", f"127.0.0.1:{port}", "serve.py")
+    assert launcher.started()[2] == "1"
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()  # where an IDE attaches
+    seen = launcher.save("mark.py", "VALUE = 2\n")
+    assert launcher.started(after=seen)[2] == "2"
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    assert launcher.stop() == 0
+
+
+def test_the_preloaded_libraries_need_no_settings_and_start_no_thread():
+    check = (
+        "import importlib, sys, threading\n"
+        f"for name in {PRELOAD!r}: importlib.import_module(name)\n"
+        "from django.conf import settings\n"
+        "own = ('config', 'core', 'todos', 'accounts', 'notifications', 'observability')\n"
+        "print(settings.configured, threading.active_count(),"
+        " sorted(m for m in sys.modules if m.split('.')[0] in own))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=APP_DIR,
+        env=app_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == ["False", "1", "[]"], result.stdout
