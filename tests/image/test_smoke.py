@@ -376,6 +376,6 @@ def test_the_dev_target_runs_the_reload_server_and_reloads_code_synced_into_app(
     assert containers.pid1_uid(name) == APP_UID
     # What Tilt's live_update does: write a changed file into /app as the app user.
     assert containers.exec(name, "sh -c 'echo \"# synced\" >> /app/config/urls.py'").returncode == 0
-    wait_for(lambda: "change detected" in containers.logs(name), 30, "the dev server to reload")
+    wait_for(lambda: "changed: restarting" in containers.logs(name), 30, "the dev server to reload")
     wait_until_answers(containers, name, port)
     assert containers.stop(name, grace=10)[1] == 0
