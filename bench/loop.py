@@ -8,11 +8,19 @@ until every process of the stack has exited. Each round is a fresh `invoke dev`.
 The scratch copy gets a small page of its own, `/accounts/bench-loop/`, that prints a mark
 from a view, a form and a service module (and sends a task that writes the task module's
 mark to a file), so that each edit changes exactly one module and what it serves.
+
+Where a Docker engine answers, the same rounds run against the dev image (the Dockerfile's
+`dev` target, which Tilt builds), with web and the worker in containers of their own like
+the cluster's pods: each edit is saved in the scratch copy and then copied into every
+running container the way Tilt's live_update does (a tar through `docker exec`), and the
+reload launcher inside takes it from there. A round ends with `docker stop` (SIGTERM to each
+container's first process, as Kubernetes stops a pod) instead of Ctrl-C.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -20,6 +28,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -235,13 +244,17 @@ class Target:
             return self.task_result() == mark
         return mark in self.page().split()
 
+    def save(self, path: str, text: str) -> None:
+        """Write the file under root/app (where the app under test reads it)."""
+        (self.root / "app" / path).write_text(text)
+
     def edit(self, edit: Edit) -> float | None:
         """Save the next mark into the edit's module; seconds until it is live (None: never)."""
         module = self.root / "app" / edit.path
         old = f"{edit.mark}-{self.marks[edit.mark]}"
         self.marks[edit.mark] += 1
         new = f"{edit.mark}-{self.marks[edit.mark]}"
-        module.write_text(module.read_text().replace(old, new))
+        self.save(edit.path, module.read_text().replace(old, new))
         elapsed = _until(lambda: self.live(edit), EDIT_TIMEOUT)
         time.sleep(SETTLE_SECONDS)
         if _until(self.serves_current_code, EDIT_TIMEOUT) is None:
@@ -274,7 +287,9 @@ class Stack(Target):
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def ctrl_c(self) -> float | None:
+    STOP = "Ctrl-C"  # how a round ends, as the table names it
+
+    def shut_down(self) -> float | None:
         """SIGINT to the terminal's process group, as Ctrl-C; seconds until all have exited."""
         processes = _descendants(self.process.pid) | {self.process.pid}
         os.killpg(self.process.pid, signal.SIGINT)
@@ -301,35 +316,150 @@ class Stack(Target):
         ]
 
 
+class Containers(Target):
+    """The dev image's web and worker in containers of their own on the host network."""
+
+    PROCESSES = ("web", "worker")
+
+    def __init__(self, root: Path, port: int, image: str):
+        super().__init__(root, f"http://127.0.0.1:{port}")
+        self.port, self.image = port, image
+        self.names = [f"bench-loop-{process}-{port}" for process in self.PROCESSES]
+        # Web and the worker share no .dev/ folder: the shell's services, as the cluster's pods.
+        self.env = {
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "METRICS_PORT": str(port + 1),
+            "CELERY_HEARTBEAT_DIR": "/tmp",  # noqa: S108 (inside the container)
+            "DATABASE_URL": os.environ["DATABASE_URL"],
+            "REDIS_URL": os.environ["REDIS_URL"],
+        }
+
+    def docker(self, *args: str, **options) -> subprocess.CompletedProcess:
+        options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | options
+        return subprocess.run(["docker", *args], check=False, **options)  # noqa: S603, S607
+
+    def run(self, *args: str) -> None:
+        environment = [f"--env={key}={value}" for key, value in self.env.items()]
+        result = self.docker("run", "--network=host", *environment, *args)
+        if result.returncode:
+            raise LoopError(f"docker run {' '.join(args)} failed:\n{result.stderr.decode()}")
+
+    def start(self) -> None:
+        self.docker("rm", "--force", *self.names)  # left by an interrupted run
+        self.run("--rm", self.image, "/app/bin/migrate")
+        for name, process in zip(self.names, self.PROCESSES, strict=True):
+            self.run("--detach", f"--name={name}", self.image, f"/app/bin/{process}", "--reload")
+        if _until(self.serves_current_code, START_TIMEOUT) is None:
+            self.stop()
+            raise LoopError(
+                f"the containers did not serve in {START_TIMEOUT} s:\n{self.log_tail()}"
+            )
+
+    def save(self, path: str, text: str) -> None:
+        super().save(path, text)
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            tar.add(self.root / "app" / path, arcname=path)
+        for name in self.names:
+            self.docker(
+                "exec", "-i", name, "tar", "-x", "-C", "/app", "-f", "-", input=archive.getvalue()
+            )
+
+    def logs(self) -> str:
+        return "\n".join(
+            self.docker("logs", name, stderr=subprocess.STDOUT).stdout.decode(errors="replace")
+            for name in self.names
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.logs().splitlines()[-lines:])
+
+    STOP = "docker stop"
+
+    def shut_down(self) -> float:
+        """`docker stop` of every container at once; seconds until all have exited."""
+        started = time.monotonic()
+        self.docker("stop", f"--time={STOP_TIMEOUT}", *self.names)
+        elapsed = time.monotonic() - started
+        codes = self.docker("inspect", "--format={{.State.ExitCode}}", *self.names).stdout.split()
+        self.killed = [name for name, code in zip(self.names, codes, strict=True) if code == b"137"]
+        self.stop()
+        return elapsed
+
+    def stop(self) -> None:
+        """Remove the containers, with what they printed kept for `sigkills`."""
+        self.printed = self.logs()
+        self.docker("rm", "--force", *self.names)
+
+    def sigkills(self) -> list[str]:
+        lines = [line for line in self.printed.splitlines() if SIGKILL_LINES.search(line)]
+        return lines + [f"{name} exited 137 (SIGKILL)" for name in self.killed]
+
+
+def docker_engine() -> bool:
+    """Whether a Docker engine answers (`docker version`, DOCKER_HOST if set)."""
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "version"], capture_output=True, check=False).returncode == 0  # noqa: S607
+
+
 @dataclass
 class LoopRun:
     times: dict[str, list[float | None]]  # kind -> seconds per try (None: a miss)
     sigkills: list[str] | None  # None: not watched (the cluster's pods)
     load: tuple[float, float, float]  # the load average when it ended
+    where: str = "Ctrl-C"  # "docker stop": the dev image's containers; names the verdicts
+
+
+def rounds(target: Stack | Containers, tries: int, say: Callable[[str], None]) -> LoopRun:
+    """`tries` rounds: start the stack, make every edit once, stop it."""
+    times: dict[str, list[float | None]] = {edit.name: [] for edit in EDITS} | {target.STOP: []}
+    for round_number in range(1, tries + 1):
+        target.start()
+        try:
+            for edit in EDITS:
+                times[edit.name].append(target.edit(edit))
+        except BaseException:
+            target.stop()
+            raise
+        times[target.STOP].append(target.shut_down())
+        say(
+            f"round {round_number}: "
+            + ", ".join(f"{k} {_seconds(v[-1])}" for k, v in times.items())
+        )
+    return LoopRun(times, target.sigkills(), os.getloadavg(), where=target.STOP)
 
 
 def run(tries: int, port: int, say: Callable[[str], None]) -> LoopRun:
-    times: dict[str, list[float | None]] = {edit.name: [] for edit in EDITS} | {"Ctrl-C": []}
+    """The rounds under `invoke dev` in a scratch copy."""
     with tempfile.TemporaryDirectory(prefix="bench-loop-") as scratch:
         LOG.parent.mkdir(exist_ok=True)
         LOG.write_text("")
-        stack = Stack(scratch_copy(Path(scratch)), port, LOG)
         say(f"`invoke dev --port {port}` in a scratch copy, {tries} rounds; its output: {LOG}")
-        for round_number in range(1, tries + 1):
-            stack.start()
-            try:
-                for edit in EDITS:
-                    times[edit.name].append(stack.edit(edit))
-            except BaseException:
-                stack.stop()
-                raise
-            times["Ctrl-C"].append(stack.ctrl_c())
-            say(
-                f"round {round_number}: "
-                + ", ".join(f"{k} {_seconds(v[-1])}" for k, v in times.items())
-            )
-        sigkills = stack.sigkills()
-    return LoopRun(times, sigkills, os.getloadavg())
+        return rounds(Stack(scratch_copy(Path(scratch)), port, LOG), tries, say)
+
+
+def run_containers(tries: int, port: int, say: Callable[[str], None]) -> LoopRun:
+    """The rounds against the dev image built from a scratch copy (see the module's help)."""
+    from ops.image import build_command
+
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        raise LoopError("the containers need DATABASE_URL and REDIS_URL (they share no .dev/)")
+    with tempfile.TemporaryDirectory(prefix="bench-loop-") as scratch:
+        root, image = scratch_copy(Path(scratch)), "todo:bench-loop"
+        say(f"building the dev image {image} from the scratch copy (invoke image.build)...")
+        built = subprocess.run(  # noqa: S603
+            build_command(image, "dev", root),
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if built.returncode:
+            raise LoopError(f"docker build failed:\n{(built.stdout + built.stderr)[-3000:]}")
+        say(f"web and worker containers on port {port}, {tries} rounds, edits synced as by Tilt")
+        return rounds(Containers(root, port, image), tries, say)
 
 
 def live_update(target: Target, names: tuple[str, ...], tries: int) -> dict[str, list]:
@@ -389,15 +519,15 @@ def report(run: LoopRun, say: Callable[[str], None], markdown=False, slack=0.0) 
 
 def verdicts(run: LoopRun, slack: float = 0.0) -> list[Verdict]:
     """Each kind's median within its budget (plus `slack` seconds), no miss, no SIGKILL."""
-    found = []
+    found, subject = [], "loop" if run.where == "Ctrl-C" else "container loop"
     for kind, values in run.times.items():
         budget = _budget(kind)[1] + slack
         measured = [v for v in values if v is not None]
         median = statistics.median(measured) if measured else None
         passed = median is not None and median <= budget and None not in values
         rule = f"median {_seconds(median)} within {budget:g} s, every try live"
-        found.append(Verdict(f"loop {kind}", rule, passed))
+        found.append(Verdict(f"{subject} {kind}", rule, passed))
     if run.sigkills is not None:
         rule = f"{len(run.sigkills)} SIGKILL or timed-out stops, none allowed"
-        found.append(Verdict("loop", rule, not run.sigkills))
+        found.append(Verdict(subject, rule, not run.sigkills))
     return found

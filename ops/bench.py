@@ -137,15 +137,22 @@ def worker(c):
         "tries": "rounds: each starts `invoke dev`, makes every edit once, then Ctrl-C (default 5)",
         "port": "port of the measured `invoke dev` (default 16300; +1 and +2 for its metrics)",
         "markdown": "print the table as Markdown (for docs/performance.md)",
+        "no_container": "skip the same rounds against the dev image, run when Docker answers",
     }
 )
-def loop(c, tries=5, port=16300, markdown=False):
-    """Time the edit loop of `invoke dev`: each kind of saved file until it is served, Ctrl-C."""
+def loop(c, tries=5, port=16300, markdown=False, no_container=False):
+    """Time the edit loop: each kind of saved file until it is served, then Ctrl-C; under
+    `invoke dev`, then (where a Docker engine answers) in the dev image's containers."""
     from bench import loop as dev_loop
 
     header()
-    result = guarded(lambda: dev_loop.run(tries, port, say))
-    check(dev_loop.report(result, say, markdown))
+    verdicts = dev_loop.report(guarded(lambda: dev_loop.run(tries, port, say)), say, markdown)
+    if not no_container and dev_loop.docker_engine():
+        result = guarded(lambda: dev_loop.run_containers(tries, port + 10, say))
+        verdicts += dev_loop.report(result, say, markdown)
+    elif not no_container:
+        say("\nNo Docker engine answers (`docker version`): the dev image's rounds are skipped.")
+    check(verdicts)
 
 
 ns = Collection("bench", run, web, worker, loop)

@@ -92,16 +92,14 @@ def answers(url: str) -> bool:
         return False
 
 
-def wait_for_web(url: str, stopping: threading.Event) -> None:
-    """After a change both restart: wait until web has gone (up to a second: it may be back
-    already) and answers again, so that a small machine serves the page first."""
-    for up, seconds in ((False, 1), (True, WEB_WAIT_SECONDS)):
-        deadline = time.monotonic() + seconds
-        while answers(url) is not up and time.monotonic() < deadline:
-            if stopping.wait(0.02):
-                return
-    if not answers(url):
-        say(f"{url} did not answer in {WEB_WAIT_SECONDS} s; starting anyway")
+def wait_for(url: str, up: bool, seconds: float, stopping: threading.Event) -> bool:
+    """Poll `url` until it answers (`up`) or no longer does, for up to `seconds`; whether
+    it got there."""
+    deadline = time.monotonic() + seconds
+    while answers(url) is not up:
+        if time.monotonic() > deadline or stopping.wait(0.02):
+            return False
+    return True
 
 
 def run_in_child(command: list[str]) -> int:
@@ -190,15 +188,17 @@ def main(argv: list[str]) -> int:
     while True:
         pid = run_in_child(command)
         changed, exited = next_change(pid, watch_filter, stopping)
+        if changed and after_url:  # web restarts on the same change: see it go first
+            wait_for(after_url, False, 1, stopping)
         if not exited:
             stop(pid)
         if changed is None:
             return 0
         say(f"{', '.join(os.path.relpath(path) for path in changed)} changed: restarting")
-        if after_url:
-            wait_for_web(after_url, stopping)
         if stopping.is_set():
             return 0
+        if after_url and not wait_for(after_url, True, WEB_WAIT_SECONDS, stopping):
+            say(f"{after_url} did not answer in {WEB_WAIT_SECONDS} s; starting anyway")
 
 
 if __name__ == "__main__":
