@@ -90,15 +90,21 @@ def problems(c, tools=CLUSTER_TOOLS) -> list[str]:
     found = []
     for tool in tools:
         pin = VERSIONS["tools"].get(tool, {"install": DOCKER_INSTALL})
+        # A pinned tool: the pinned version from `cluster.tools`, or the upstream install.
+        fix = (
+            f"`uv run invoke cluster.tools`, or see {pin['install']}"
+            if "version" in pin
+            else pin["install"]
+        )
         if not shutil.which(tool):
-            found.append(f"error: `{tool}` is not installed. Fix: install it: {pin['install']}")
+            found.append(f"error: `{tool}` is not installed. Fix: {fix}")
         elif "minimum" in pin:
             have = version(ask(c, f"{tool} version" + " --client" * (tool == "kubectl")))
             if have < version(pin["minimum"]):
                 found.append(
                     f"error: {tool} {'.'.join(map(str, have)) or '(unknown version)'} is too "
                     f"old, {pin['minimum']} or newer is needed (CI uses {pin['version']}). "
-                    f"Fix: upgrade it: {pin['install']}"
+                    f"Fix: {fix}"
                 )
     # Bytes, "" when the engine does not answer ("n/a": no docker CLI, reported above).
     memory = ask(c, "docker info --format '{{.MemTotal}}'") if shutil.which("docker") else "n/a"

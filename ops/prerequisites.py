@@ -157,7 +157,7 @@ def doctor(c):
         )
     sections = {
         f"test tools (`uv run invoke test`; fix: `{SETUP_COMMAND}`)": [
-            f"error: {tool.name} is missing ({', '.join(tool.used_by)}). Fix: "
+            f"error: not installed: {tool.name} (for {', '.join(tool.used_by)}). Fix: "
             + (tool.manual or f"`{SETUP_COMMAND}`")
             for tool in missing()
         ],

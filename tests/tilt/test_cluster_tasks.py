@@ -149,8 +149,9 @@ def test_every_preflight_problem_is_reported_at_once_and_nothing_changes(fakes, 
     kind, tilt = cluster.VERSIONS["tools"]["kind"], cluster.VERSIONS["tools"]["tilt"]
     assert capsys.readouterr().err.splitlines() == [
         f"error: kind 0.31.0 is too old, {kind['minimum']} or newer is needed (CI uses "
-        f"{kind['version']}). Fix: upgrade it: {kind['install']}",
-        f"error: `tilt` is not installed. Fix: install it: {tilt['install']}",
+        f"{kind['version']}). Fix: `uv run invoke cluster.tools`, or see {kind['install']}",
+        f"error: `tilt` is not installed. Fix: `uv run invoke cluster.tools`, or see "
+        f"{tilt['install']}",
         "error: inotify's max_user_instances is 128, too low for kind and Tilt. Fix: sudo "
         "sysctl fs.inotify.max_user_instances=512 (persist it in /etc/sysctl.d/99-kind.conf)",
     ]
