@@ -71,58 +71,55 @@ def worker_verdicts() -> list:
     return report.worker_verdicts(run)
 
 
-def load_task(name: str, doc: str, with_worker: bool, **options):
-    """`bench.run` and `bench.web`: the web endpoints under wrk, then (run) the worker."""
+@task(help=LOAD_HELP | {"worker": "then benchmark the worker too (what `invoke bench` does)"})
+def web(
+    c,
+    duration=30.0,
+    warmup=5.0,
+    connections=32,
+    threads=2,
+    only="",
+    markdown=False,
+    writes=0.1,
+    peer="",
+    app="",
+    worker=False,
+):
+    """Benchmark the web endpoints (gunicorn + wrk): the realistic mix first."""
+    from bench import harness, report, wrk
 
-    def bench(
-        c,
-        duration=30.0,
-        warmup=5.0,
-        connections=32,
-        threads=2,
-        only="",
-        markdown=False,
-        writes=0.1,
-        peer="",
-        app="",
-    ):
-        from bench import harness, report, wrk
-
-        selected = tuple(name.strip() for name in only.split(",") if name.strip())
-        if unknown := sorted(set(selected) - set(harness.ENDPOINT_NAMES)):
-            known = ", ".join(harness.ENDPOINT_NAMES)
-            raise Exit(f"error: unknown endpoint(s) {', '.join(unknown)}; known: {known}", 2)
-        if not 0 <= writes <= 1:
-            raise Exit(f"error: --writes is a share between 0 and 1, not {writes:g}", code=2)
-        if peer and not (peer_dir := Path(peer).resolve()).joinpath("manage.py").exists():
-            raise Exit(f"error: --peer {peer}: no manage.py there (a checkout of the peer?)", 2)
-        app_dir = Path(app).resolve() if app else harness.APP_DIR
-        if not (app_dir / "bin" / "web").exists():
-            raise Exit(f"error: --app {app}: no bin/web there (the app/ folder of a checkout?)", 2)
-        wrk_path = require("wrk", wrk.INSTALL_HINT)
-        load = wrk.Load(threads=threads, connections=connections, warmup=warmup, duration=duration)
-        header(
-            f"wrk: {threads} threads, {connections} connections, {warmup:g} s warm-up, "
-            f"{duration:g} s measured per endpoint; plain HTTP on loopback "
-            "(DJANGO_SECURE_SSL_REDIRECT=false), everything else production settings\n"
-        )
-        args = (wrk_path, load, selected, say, writes, peer_dir if peer else None, app_dir)
-        run = guarded(lambda: harness.run_web(*args))
-        table = report.markdown_table if markdown else report.text_table
-        legends = report.mix_legend(run.rows), report.queries_legend(run.rows)
-        legends += (report.limit_legend(run.limit_checks),)
-        say("\n" + table(run.rows), *filter(None, legends), report.memory_line(run), sep="\n")
-        verdicts = [report.static_verdict(run.static), *report.check_budgets(run.rows)]
-        check(verdicts + (worker_verdicts() if with_worker else []))
-
-    bench.__doc__ = doc
-    return task(name=name, help=LOAD_HELP, **options)(bench)
+    selected = tuple(name.strip() for name in only.split(",") if name.strip())
+    if unknown := sorted(set(selected) - set(harness.ENDPOINT_NAMES)):
+        known = ", ".join(harness.ENDPOINT_NAMES)
+        raise Exit(f"error: unknown endpoint(s) {', '.join(unknown)}; known: {known}", 2)
+    if not 0 <= writes <= 1:
+        raise Exit(f"error: --writes is a share between 0 and 1, not {writes:g}", code=2)
+    if peer and not (peer_dir := Path(peer).resolve()).joinpath("manage.py").exists():
+        raise Exit(f"error: --peer {peer}: no manage.py there (a checkout of the peer?)", 2)
+    app_dir = Path(app).resolve() if app else harness.APP_DIR
+    if not (app_dir / "bin" / "web").exists():
+        raise Exit(f"error: --app {app}: no bin/web there (the app/ folder of a checkout?)", 2)
+    wrk_path = require("wrk", wrk.INSTALL_HINT)
+    load = wrk.Load(threads=threads, connections=connections, warmup=warmup, duration=duration)
+    header(
+        f"wrk: {threads} threads, {connections} connections, {warmup:g} s warm-up, "
+        f"{duration:g} s measured per endpoint; plain HTTP on loopback "
+        "(DJANGO_SECURE_SSL_REDIRECT=false), everything else production settings\n"
+    )
+    args = (wrk_path, load, selected, say, writes, peer_dir if peer else None, app_dir)
+    run = guarded(lambda: harness.run_web(*args))
+    table = report.markdown_table if markdown else report.text_table
+    legends = report.mix_legend(run.rows), report.queries_legend(run.rows)
+    legends += (report.limit_legend(run.limit_checks),)
+    say("\n" + table(run.rows), *filter(None, legends), report.memory_line(run), sep="\n")
+    verdicts = [report.static_verdict(run.static), *report.check_budgets(run.rows)]
+    check(verdicts + (worker_verdicts() if worker else []))
 
 
-RUN_DOC = "Benchmark the web endpoints and the worker; print the table and check the budgets."
-WEB_DOC = "Benchmark only the web endpoints (gunicorn + wrk): the realistic mix first."
-run = load_task("run", RUN_DOC, with_worker=True, default=True)
-web = load_task("web", WEB_DOC, with_worker=False)
+@task(default=True, help={"markdown": LOAD_HELP["markdown"]})
+def run(c, markdown=False):
+    """Benchmark the web endpoints, then the worker; print the tables and check the budgets."""
+    web(c, markdown=markdown, worker=True)
 
 
 @task
