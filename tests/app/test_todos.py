@@ -445,6 +445,19 @@ class TestList:
         html = response.content.decode()
         assert html.lstrip().startswith('<section id="todo-list"') and "<html" not in html
 
+    def test_the_cached_filter_choices_and_links_show_each_page_its_own_state(self, user_client):
+        # Fragments are cached per process by what they show: one page's must not leak.
+        high = user_client.get(LIST, {"priority": "high", "sort": "due"}).content.decode()
+        low = user_client.get(LIST, {"priority": "low"}).content.decode()
+        categories = user_client.get(reverse("todos:categories")).content.decode()
+        assert '<option value="high" selected>' in high and '<option value="due" selected>' in high
+        assert '<option value="low" selected>' in low and "Clear filters" in low
+        assert '<option value="high" selected>' not in low
+        assert '<option value="due" selected>' not in low
+        todos_link = f'<a href="{LIST}" aria-current="page">'
+        assert todos_link in low and todos_link not in categories
+        assert 'aria-current="page">' in categories
+
     def test_anonymous_users_are_sent_to_log_in(self, client):
         response = client.get(LIST)
         assert response.status_code == 302 and response.url == "/accounts/login/?next=/"

@@ -229,7 +229,9 @@ EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
 
 # --- Time and language ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-USE_I18N = True
+# English only: labels, messages and date formats are used as written, not looked up in
+# a translation catalogue on every use (the admin works the same without it).
+USE_I18N = False
 USE_TZ = True
 # Stored times are UTC; this zone is shown to users who have not chosen their own.
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")

@@ -24,7 +24,7 @@ if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
     os.environ.setdefault("CELERY_HEARTBEAT_DIR", str(_DEV_STATE))
 
 from .base import *  # noqa: E402, F403
-from .base import ALLOWED_HOSTS, CELERY_BROKER_TRANSPORT_OPTIONS, TEMPLATES  # noqa: E402
+from .base import ALLOWED_HOSTS, CACHES, CELERY_BROKER_TRANSPORT_OPTIONS, TEMPLATES  # noqa: E402
 
 # todo.localhost is the kind cluster's ingress host (kustomize/overlays/local).
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "todo.localhost", ".localhost"]
@@ -39,6 +39,9 @@ _LOADERS = [
 TEMPLATES = [
     {**TEMPLATES[0], "APP_DIRS": False, "OPTIONS": {**TEMPLATES[0]["OPTIONS"], "loaders": _LOADERS}}
 ]
+# Template fragments every visitor shares ({% cache ... using="local" %}) are rendered on
+# every request here, so a template edit shows on the next one.
+CACHES = {**CACHES, "local": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
