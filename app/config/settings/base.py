@@ -357,7 +357,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- Notifications ------------------------------------------------------------------------
 # Todos the reminder scan claims per transaction (two statements each, whatever the size):
 # larger batches cost fewer round trips, and hold their rows locked longer.
-REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=1000)
+REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=5000)
 # How long one email attempt may own a notification: a worker killed mid-send leaves the
 # lease to expire, then a redelivered task sends it (SMTP connect + send + quit).
 NOTIFICATION_EMAIL_LEASE_SECONDS = 3 * EMAIL_TIMEOUT + 5
