@@ -324,6 +324,9 @@ class Containers(Target):
     def __init__(self, root: Path, port: int, image: str):
         super().__init__(root, f"http://127.0.0.1:{port}")
         self.port, self.image = port, image
+        self.built = {
+            root / "app" / edit.path: (root / "app" / edit.path).read_text() for edit in EDITS
+        }
         self.names = [f"bench-loop-{process}-{port}" for process in self.PROCESSES]
         # Web and the worker share no .dev/ folder: the shell's services, as the cluster's pods.
         self.env = {
@@ -346,15 +349,19 @@ class Containers(Target):
             raise LoopError(f"docker run {' '.join(args)} failed:\n{result.stderr.decode()}")
 
     def start(self) -> None:
+        """Fresh containers of the image as built: the scratch copy's edited files and marks
+        go back to what the image holds, as a new pod starts from its image."""
+        for path, text in self.built.items():
+            path.write_text(text)
+        self.marks = dict.fromkeys(self.marks, 0)
         self.docker("rm", "--force", *self.names)  # left by an interrupted run
         self.run("--rm", self.image, "/app/bin/migrate")
         for name, process in zip(self.names, self.PROCESSES, strict=True):
             self.run("--detach", f"--name={name}", self.image, f"/app/bin/{process}", "--reload")
         if _until(self.serves_current_code, START_TIMEOUT) is None:
+            tail = self.log_tail()  # before stop() removes them
             self.stop()
-            raise LoopError(
-                f"the containers did not serve in {START_TIMEOUT} s:\n{self.log_tail()}"
-            )
+            raise LoopError(f"the containers did not serve in {START_TIMEOUT} s:\n{tail}")
 
     def save(self, path: str, text: str) -> None:
         super().save(path, text)
