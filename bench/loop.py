@@ -267,6 +267,8 @@ class Target:
 class Stack(Target):
     """`invoke dev --port PORT` in the scratch copy, in a session of its own like a terminal's."""
 
+    STOP, SUBJECT = "Ctrl-C", "loop"  # how a round ends (a table row); what verdicts say
+
     def __init__(self, root: Path, port: int, log: Path):
         super().__init__(root, f"http://127.0.0.1:{port}")
         self.port, self.log_path = port, log
@@ -286,8 +288,6 @@ class Stack(Target):
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    STOP = "Ctrl-C"  # how a round ends, as the table names it
 
     def shut_down(self) -> float | None:
         """SIGINT to the terminal's process group, as Ctrl-C; seconds until all have exited."""
@@ -320,6 +320,7 @@ class Containers(Target):
     """The dev image's web and worker in containers of their own on the host network."""
 
     PROCESSES = ("web", "worker")
+    STOP, SUBJECT = "docker stop", "container loop"
 
     def __init__(self, root: Path, port: int, image: str):
         super().__init__(root, f"http://127.0.0.1:{port}")
@@ -328,6 +329,7 @@ class Containers(Target):
             root / "app" / edit.path: (root / "app" / edit.path).read_text() for edit in EDITS
         }
         self.names = [f"bench-loop-{process}-{port}" for process in self.PROCESSES]
+        self.printed, self.killed = "", []  # the removed containers' output, and any SIGKILLed
         # Web and the worker share no .dev/ folder: the shell's services, as the cluster's pods.
         self.env = {
             "HOST": "127.0.0.1",
@@ -369,9 +371,11 @@ class Containers(Target):
         with tarfile.open(fileobj=archive, mode="w") as tar:
             tar.add(self.root / "app" / path, arcname=path)
         for name in self.names:
-            self.docker(
+            copied = self.docker(
                 "exec", "-i", name, "tar", "-x", "-C", "/app", "-f", "-", input=archive.getvalue()
             )
+            if copied.returncode:
+                raise LoopError(f"copying {path} into {name} failed:\n{copied.stderr.decode()}")
 
     def logs(self) -> str:
         return "\n".join(
@@ -381,8 +385,6 @@ class Containers(Target):
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.logs().splitlines()[-lines:])
-
-    STOP = "docker stop"
 
     def shut_down(self) -> float:
         """`docker stop` of every container at once; seconds until all have exited."""
@@ -416,7 +418,7 @@ class LoopRun:
     times: dict[str, list[float | None]]  # kind -> seconds per try (None: a miss)
     sigkills: list[str] | None  # None: not watched (the cluster's pods)
     load: tuple[float, float, float]  # the load average when it ended
-    where: str = "Ctrl-C"  # "docker stop": the dev image's containers; names the verdicts
+    subject: str = "loop"  # what the verdicts are named after ("container loop")
 
 
 def rounds(target: Stack | Containers, tries: int, say: Callable[[str], None]) -> LoopRun:
@@ -435,7 +437,7 @@ def rounds(target: Stack | Containers, tries: int, say: Callable[[str], None]) -
             f"round {round_number}: "
             + ", ".join(f"{k} {_seconds(v[-1])}" for k, v in times.items())
         )
-    return LoopRun(times, target.sigkills(), os.getloadavg(), where=target.STOP)
+    return LoopRun(times, target.sigkills(), os.getloadavg(), target.SUBJECT)
 
 
 def run(tries: int, port: int, say: Callable[[str], None]) -> LoopRun:
@@ -526,15 +528,15 @@ def report(run: LoopRun, say: Callable[[str], None], markdown=False, slack=0.0) 
 
 def verdicts(run: LoopRun, slack: float = 0.0) -> list[Verdict]:
     """Each kind's median within its budget (plus `slack` seconds), no miss, no SIGKILL."""
-    found, subject = [], "loop" if run.where == "Ctrl-C" else "container loop"
+    found = []
     for kind, values in run.times.items():
         budget = _budget(kind)[1] + slack
         measured = [v for v in values if v is not None]
         median = statistics.median(measured) if measured else None
         passed = median is not None and median <= budget and None not in values
         rule = f"median {_seconds(median)} within {budget:g} s, every try live"
-        found.append(Verdict(f"{subject} {kind}", rule, passed))
+        found.append(Verdict(f"{run.subject} {kind}", rule, passed))
     if run.sigkills is not None:
         rule = f"{len(run.sigkills)} SIGKILL or timed-out stops, none allowed"
-        found.append(Verdict(subject, rule, not run.sigkills))
+        found.append(Verdict(run.subject, rule, not run.sigkills))
     return found
