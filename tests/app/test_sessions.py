@@ -1,11 +1,14 @@
-"""Sessions in the project's table (accounts/sessions.py): Django's database engine, with
-the signed-in user named in a column, which lets a user's sessions be ended together."""
+"""Sessions in the project's table (accounts/sessions.py): Django's cached database engine,
+with the signed-in user named in a column, which lets a user's sessions be ended together."""
 
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -43,6 +46,16 @@ def test_signing_in_names_the_user_and_signing_out_ends_the_session(client, user
     assert not Session.objects.filter(pk=session.pk).exists()
     assert not Session.objects.filter(user=user).exists()
     assert client.get(PROFILE).status_code == 302
+
+
+def test_a_signed_in_page_reads_its_session_from_the_cache_and_the_table_after_a_loss(client, user):
+    sign_in(client, user)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(PROFILE).status_code == 200
+    assert not [query for query in queries if Session._meta.db_table in query["sql"]]
+
+    cache.clear()  # Redis restarted (it keeps nothing on disk)
+    assert client.get(PROFILE).status_code == 200
 
 
 def test_changing_the_password_keeps_this_browser_signed_in_under_a_new_key(client, user):

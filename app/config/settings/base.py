@@ -249,8 +249,9 @@ STORAGES = {
 
 # --- Security (hardened further in production.py) -----------------------------------------
 SESSION_COOKIE_HTTPONLY = True
-# Django's database sessions, in a table that also names the signed-in user, so that a
-# user's sessions go with the user and the admin can end them (accounts/sessions.py).
+# Django's cached database sessions: read from Redis, kept in a table that also names the
+# signed-in user, so that a user's sessions go with the user and the admin can end them
+# (accounts/sessions.py).
 SESSION_ENGINE = "accounts.sessions"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
