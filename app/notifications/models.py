@@ -15,8 +15,12 @@ class Notification(models.Model):
         SENT = "sent", "Emailed"
         FAILED = "failed", "Email failed"
 
+    # No index of its own: both indexes below lead with the user.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     todo = models.ForeignKey(
         "todos.Todo", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
