@@ -101,15 +101,8 @@ def uncommitted_changes() -> list[str]:
 
 def inspect_command(reference: str) -> list[str]:
     """Asks the registry itself (no engine needed) for the tag's manifest and digest."""
-    return [
-        "docker",
-        "buildx",
-        "imagetools",
-        "inspect",
-        reference,
-        "--format",
-        "{{json .Manifest}}",
-    ]
+    manifest = ["--format", "{{json .Manifest}}"]
+    return ["docker", "buildx", "imagetools", "inspect", reference, *manifest]
 
 
 def remote_digest(c, reference: str) -> str | None:

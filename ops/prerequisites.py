@@ -101,12 +101,7 @@ def preflight(paths=(), skip=()) -> None:
         raise Exit(f"error: the tests need {names}, missing here. Fix: {'; '.join(fixes)}", 127)
 
 
-@task(
-    help={
-        "cluster_tools": "also kind, ctlptl, Tilt and kubectl at versions.yaml's pins, into "
-        "~/.local/bin (`invoke cluster.tools`; the dev container's post-create step)"
-    }
-)
+@task(help={"cluster_tools": "also kind, ctlptl, Tilt and kubectl (`invoke cluster.tools`)"})
 def setup(c, cluster_tools=False):
     """Install what the test suite needs besides uv.lock and is missing: Chromium, wrk,
     redis-server, Node.js (apt, sudo when not root, or Homebrew), `npm ci`, `invoke k8s.crds`."""
