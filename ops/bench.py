@@ -1,10 +1,5 @@
-"""`invoke bench`: the performance harness (bench/, docs/performance.md).
-
-Figures depend on the machine: compare the ratios to the limit reference, and runs made
-on the same machine. The main workload is the realistic mix (many signed-in users, the
-list page's variants, writes); the single-user rows are best cases. Budgets of issues 9
-and 22 are checked at the end; a failed one makes the task exit 1.
-"""
+"""`invoke bench`: the performance harness (bench/, docs/performance.md). Figures depend on the
+machine: compare ratios to the limit reference; a failed budget makes the task exit 1."""
 
 from __future__ import annotations
 
@@ -18,6 +13,7 @@ from invoke.exceptions import Exit
 from ops.tools import require
 
 say = functools.partial(print, flush=True)
+MARKDOWN = "print the table as Markdown (for docs/performance.md)"
 LOAD_HELP = {
     "duration": "seconds measured per endpoint (default 30)",
     "warmup": "seconds of warm-up per endpoint, not measured (default 5)",
@@ -30,7 +26,7 @@ LOAD_HELP = {
     "`git worktree`, to compare: same harness, same mix)",
     "peer": "a checkout of HasanIstanbouli/Todo-List-Django with its .venv: measure its "
     "sign-in page and task list in the same run (bench/peer.py)",
-    "markdown": "print the table as Markdown (for docs/performance.md)",
+    "markdown": MARKDOWN,
 }
 
 
@@ -43,17 +39,10 @@ def header(*lines: str) -> None:
 
 
 def guarded(step):
-    """Run a bench step; its known failures end the task with their message, not a trace."""
-    from bench import NoResultError
-    from bench.client import ClientError
-    from bench.harness import BenchError
-    from bench.loop import LoopError
-    from bench.peer import PeerError
-    from bench.processes import ProcessError
-
+    """Run a bench step; the harness's errors (RuntimeErrors) end the task with their message."""
     try:
         return step()
-    except (BenchError, ClientError, LoopError, NoResultError, PeerError, ProcessError) as error:
+    except RuntimeError as error:
         raise Exit(f"error: {error}", code=1) from None
 
 
@@ -101,11 +90,8 @@ def web(
         raise Exit(f"error: --app {app}: no bin/web there (the app/ folder of a checkout?)", 2)
     wrk_path = require("wrk", wrk.INSTALL_HINT)
     load = wrk.Load(threads=threads, connections=connections, warmup=warmup, duration=duration)
-    header(
-        f"wrk: {threads} threads, {connections} connections, {warmup:g} s warm-up, "
-        f"{duration:g} s measured per endpoint; plain HTTP on loopback "
-        "(DJANGO_SECURE_SSL_REDIRECT=false), everything else production settings\n"
-    )
+    shape = f"wrk: {threads} threads, {connections} connections, {warmup:g} s warm-up, {duration:g}"
+    header(f"{shape} s measured per endpoint; plain HTTP on loopback, else production settings\n")
     args = (wrk_path, load, selected, say, writes, peer_dir if peer else None, app_dir)
     run = guarded(lambda: harness.run_web(*args))
     table = report.markdown_table if markdown else report.text_table
@@ -116,7 +102,7 @@ def web(
     check(verdicts + (worker_verdicts() if worker else []))
 
 
-@task(default=True, help={"markdown": LOAD_HELP["markdown"]})
+@task(default=True, help={"markdown": MARKDOWN})
 def run(c, markdown=False):
     """Benchmark the web endpoints, then the worker; print the tables and check the budgets."""
     web(c, markdown=markdown, worker=True)
@@ -133,7 +119,7 @@ def worker(c):
     help={
         "tries": "rounds: each starts `invoke dev`, makes every edit once, then Ctrl-C (default 5)",
         "port": "port of the measured `invoke dev` (default 16300; +1 and +2 for its metrics)",
-        "markdown": "print the table as Markdown (for docs/performance.md)",
+        "markdown": MARKDOWN,
         "no_container": "skip the same rounds against the dev image, run when Docker answers",
     }
 )

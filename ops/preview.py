@@ -1,10 +1,5 @@
-"""Preview environments: what the ApplicationSet kustomize/argocd/preview makes of a PR.
-
-`invoke preview.push` pushes this commit's image where previews pull it from;
-`invoke preview.url --number N` prints a PR's preview URL; `invoke preview.wait` polls it
-until the preview answers ready (.github/workflows/preview.yml runs push and wait).
-tests/k8s renders the Applications of `application` as Argo CD would.
-"""
+"""Preview environments, what the ApplicationSet kustomize/argocd/preview makes of a pull
+request: .github/workflows/preview.yml runs `invoke preview.push`, then `preview.wait`."""
 
 from __future__ import annotations
 
@@ -17,7 +12,6 @@ from invoke.exceptions import Exit
 
 from ops import image
 from ops.k8s import KUSTOMIZE_DIR
-from ops.tools import require
 
 APPLICATION_SET = KUSTOMIZE_DIR / "argocd" / "preview" / "applicationset.yaml"
 # Argo CD's default (fasttemplate) placeholders: {{number}}, {{ head_sha }}.
@@ -32,9 +26,8 @@ def pull_request_params(number: int, head_sha: str, branch: str = "feature") -> 
 
 
 def application(params: dict[str, str]) -> dict:
-    """The Application the ApplicationSet makes for these parameters. As Argo CD does without
-    goTemplate: the template as JSON, each placeholder replaced by its JSON-escaped value,
-    unknown ones left as they are."""
+    """The Application the ApplicationSet makes for these parameters, as Argo CD fills the
+    template without goTemplate: JSON-escaped values, unknown placeholders left as they are."""
     template = json.dumps(yaml.safe_load(APPLICATION_SET.read_text())["spec"]["template"])
     escaped = {name: json.dumps(value)[1:-1] for name, value in params.items()}
     filled = PLACEHOLDER.sub(lambda match: escaped.get(match[1], match[0]), template)
@@ -42,11 +35,11 @@ def application(params: dict[str, str]) -> dict:
 
 
 def kustomize_overrides(number: int) -> dict:
+    """The kustomize block of PR `number`'s Application: its images and patches."""
     return application(pull_request_params(number, "0" * 40))["spec"]["source"]["kustomize"]
 
 
 def url(number: int) -> str:
-    """https://<the Ingress host the PR's preview gets>/"""
     patches = kustomize_overrides(number)["patches"]
     [ingress] = [yaml.safe_load(p["patch"]) for p in patches if p["target"]["kind"] == "Ingress"]
     return f"https://{ingress['spec']['rules'][0]['host']}/"
@@ -70,20 +63,14 @@ def print_url(c, number):
     print(url(int(number)))
 
 
-@task(
-    help={
-        "number": "the pull request's number",
-        "timeout": "seconds to wait (default 900: the image push, Argo CD's poll, the sync)",
-    }
-)
+@task(help={"number": "the pull request's number", "timeout": "seconds to wait (default 900)"})
 def wait(c, number, timeout=900):
     """Wait until pull request NUMBER's preview answers /readyz with 200, then print its URL."""
     address = url(int(number))
     # curl asks every 10 s until it gets a 2xx or the time is up; only the URL goes to stdout.
-    curl = f"{require('curl', 'install curl')} --fail --silent --show-error --max-time 10"
-    curl += f" --retry {int(timeout) // 10} --retry-delay 10 --retry-all-errors"
-    curl += f" --retry-max-time {timeout} --output /dev/null {address}readyz"
-    if c.run(curl, warn=True, in_stream=False).failed:
+    curl = f"curl --fail --silent --show-error --max-time 10 --retry {int(timeout) // 10}"
+    curl += f" --retry-delay 10 --retry-all-errors --retry-max-time {timeout}"
+    if c.run(f"{curl} --output /dev/null {address}readyz", warn=True, in_stream=False).failed:
         raise Exit(f"error: {address} not ready after {timeout} s (curl said why, above)", code=1)
     print(address)
 

@@ -1,6 +1,6 @@
-"""`invoke dev` and `invoke manage`: ports checked before anything starts, a process that
-stops by itself reported with its lines, --reset, --debug, arguments passed through as
-given; and the reload launcher of app/core/devreload.py, run for real on a scratch program."""
+"""`invoke dev` and `invoke manage`: ports checked before anything starts, --reset, --debug,
+arguments passed through as given; and the reload launcher of app/core/devreload.py, run for
+real on a scratch program."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import threading
 import time
 
 import pytest
-from honcho.manager import Manager
 from invoke import MockContext, Result
 from invoke.exceptions import Exit
 
@@ -74,16 +73,6 @@ def test_reset_starts_from_an_empty_dev_folder(dev):
     dev(port=free_port(following=1), web_only=True, reset=True)
     assert not (state / "db.sqlite3").exists()
     assert tasks.DEV_BROKER_QUEUE.is_dir(), "recreated for the processes"
-
-
-def test_a_process_that_stops_by_itself_is_named_with_its_last_lines():
-    printer = tasks._RecentLines()
-    manager = Manager(printer=printer)
-    manager.add_process("broken", "echo 'Error: That port is already in use.'; exit 3")
-    manager.add_process("fine", "sleep 30")
-    manager.loop()
-    assert printer.failed == ("broken", "3")
-    assert "Error: That port is already in use." in printer.lines["broken"]
 
 
 def test_manage_passes_its_arguments_exactly_without_a_shell():
