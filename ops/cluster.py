@@ -73,23 +73,23 @@ def image_of(c, kubectl: str, namespace: str, deployment: str) -> str:
     return ask(c, f"{kubectl} -n {namespace} get deployment {deployment} -o {jsonpath}")
 
 
+def version(text: str) -> tuple[int, ...]:
+    return tuple(map(int, re.findall(r"\d+", text)[:3]))
+
+
 def problems(c, tools=CLUSTER_TOOLS) -> list[str]:
     """Each problem that would stop `up`, with its fix; `invoke doctor` prints them too."""
     found = []
     for tool in tools:
-        pin, fix = VERSIONS["tools"][tool], "`uv run invoke cluster.tools`, or see "
-        if not shutil.which(tool):
-            found.append(f"error: `{tool}` is not installed. Fix: {fix}{pin['install']}")
-            continue
-        version = ask(c, f"{tool} version" + " --client" * (tool == "kubectl"))
-        have, least = (
-            tuple(map(int, re.findall(r"\d+", v)[:3])) for v in (version, pin["minimum"])
-        )
-        if have < least:
+        pin = VERSIONS["tools"][tool]
+        fix = f"Fix: `uv run invoke cluster.tools`, or see {pin['install']}"
+        command = f"{tool} version" + " --client" * (tool == "kubectl")
+        if (have := version(ask(c, command)) if shutil.which(tool) else None) is None:
+            found.append(f"error: `{tool}` is not installed. {fix}")
+        elif have < version(pin["minimum"]):
             found.append(
                 f"error: {tool} {'.'.join(map(str, have)) or '(unknown version)'} is too old, "
-                f"{pin['minimum']} or newer is needed (CI uses {pin['version']}). "
-                f"Fix: {fix}{pin['install']}"
+                f"{pin['minimum']} or newer is needed (CI uses {pin['version']}). {fix}"
             )
     if not shutil.which("docker"):
         found.append("error: `docker` is not installed. Fix: https://docs.docker.com/get-docker/")

@@ -156,13 +156,12 @@ def checkov_problems(rendered: dict[str, str]) -> tuple[list[str], int]:
         for resource in entry["resources"]
     }
     with tempfile.TemporaryDirectory(prefix="k8s-checkov-") as tmp:
-        for overlay, text in rendered.items():
-            (folder := Path(tmp, overlay.replace("/", "-"))).mkdir()
-            (folder / "rendered.yaml").write_text(text)
+        for overlay, text in rendered.items():  # checkov names each file by its path: /do/prod/...
+            (file := Path(tmp, overlay, "rendered.yaml")).parent.mkdir(parents=True)
+            file.write_text(text)
         reports = run_checkov("kubernetes", "--directory", tmp)
-    overlay_of = {overlay.replace("/", "-"): overlay for overlay in rendered}
     failed = {
-        (check["check_id"], overlay_of[Path(check["file_path"]).parent.name], check["resource"]): (
+        (check["check_id"], Path(check["file_path"]).parent.as_posix()[1:], check["resource"]): (
             check["check_name"]
         )
         for report in reports
