@@ -1,13 +1,7 @@
-"""The local kind cluster: `invoke up` creates it and runs Tilt, `invoke down` deletes it, and
-`invoke cluster.check` runs the whole loop end to end, as CI's `cluster` job does.
-
-ctlptl creates the cluster and its image registry from cluster.yaml and wires them together
-for Tilt; `up` adds a preflight (every problem at once, each with its fix) and the ingress
-controller. What the tools say well themselves (a taken port, a full disk) they say.
-Versions, download URLs and checksums: versions.yaml.
+"""The local kind cluster: `invoke up` creates it and its registry from cluster.yaml (ctlptl),
+adds the ingress controller and runs Tilt; `invoke down` deletes them; `invoke cluster.check`
+runs the whole loop end to end, as CI's `cluster` job does. Pins and checksums: versions.yaml.
 """
-
-from __future__ import annotations
 
 import io
 import json
@@ -27,42 +21,36 @@ from invoke import Collection, task
 from invoke.exceptions import Exit, UnexpectedExit
 
 from ops import k8s
-from ops.tools import REPO_ROOT, VERSIONS, download, fetch
+from ops.tools import REPO_ROOT, VERSIONS, download, fetch, git
 
 CLUSTER_FILE = REPO_ROOT / "cluster.yaml"
-CLUSTER_TOOLS = ("docker", "kind", "ctlptl", "kubectl", "tilt")
-DOCKER_INSTALL = "https://docs.docker.com/get-started/get-docker/"
-# Linux only: kind's nodes and Tilt's file watching share the host's inotify limits, which
+CLUSTER_TOOLS = tuple(VERSIONS["tools"])  # kind, ctlptl, tilt, kubectl
+# kind's nodes and Tilt's file watching share the host's inotify limits (Linux), which
 # distributions set too low ("too many open files" in kind's known issues); kind's values.
 INOTIFY_DIR = Path("/proc/sys/fs/inotify")
 INOTIFY_MINIMUMS = {"max_user_watches": 524288, "max_user_instances": 512}
-# kind's node with PostgreSQL, Valkey, the app's processes, tracing, and Argo CD in `check`.
-DOCKER_MEMORY_GIB = 6
+DOCKER_MEMORY_GIB = 6  # PostgreSQL, Valkey, the app's processes, tracing; Argo CD in `check`
 LIVE_UPDATE_LOG = REPO_ROOT / ".dev" / "cluster-tilt-up.log"
 # What `check` asks Argo CD to sync: the local overlay at a commit, with Tilt's image.
 APPLICATION = """\
-apiVersion: argoproj.io/v1alpha1
-kind: Application
-metadata: {name: todo-local, namespace: argocd}
-spec:
-  project: default
+{apiVersion: argoproj.io/v1alpha1, kind: Application,
+ metadata: {name: todo-local, namespace: argocd},
+ spec: {project: default, destination: {server: "https://kubernetes.default.svc", namespace: todo},
   source: {repoURL: %s, targetRevision: %s, path: kustomize/overlays/local,
-           kustomize: {images: [%s]}}
-  destination: {server: "https://kubernetes.default.svc", namespace: todo}
-  syncPolicy: {automated: {}, syncOptions: [CreateNamespace=true], retry: {limit: 3}}
+           kustomize: {images: [%s]}},
+  syncPolicy: {automated: {}, syncOptions: [CreateNamespace=true], retry: {limit: 3}}}}
 """
 
 
 def cluster_config() -> dict[str, dict]:
-    """cluster.yaml's documents for ctlptl, by kind: "Registry" and "Cluster"."""
+    """cluster.yaml's documents by kind: "Registry" and "Cluster"."""
     return {doc["kind"]: doc for doc in yaml.safe_load_all(CLUSTER_FILE.read_text())}
 
 
 def ingress_port() -> int:
     """The host port on which kind publishes the node's port 80, the ingress controller's."""
     [node] = cluster_config()["Cluster"]["kindV1Alpha4Cluster"]["nodes"]
-    [port] = [m["hostPort"] for m in node["extraPortMappings"] if m["containerPort"] == 80]
-    return port
+    return next(m["hostPort"] for m in node["extraPortMappings"] if m["containerPort"] == 80)
 
 
 def run(c, command: str, stdin: str = "") -> None:
@@ -80,40 +68,37 @@ def ask(c, command: str) -> str:
     return result.stdout.strip() if result.ok else ""
 
 
+def image_of(c, kubectl: str, namespace: str, deployment: str) -> str:
+    jsonpath = "'jsonpath={.spec.template.spec.containers[0].image}'"
+    return ask(c, f"{kubectl} -n {namespace} get deployment {deployment} -o {jsonpath}")
+
+
 def version(text: str) -> tuple[int, ...]:
-    found = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
-    return tuple(map(int, found.groups())) if found else ()
+    return tuple(map(int, re.findall(r"\d+", text)[:3]))
 
 
 def problems(c, tools=CLUSTER_TOOLS) -> list[str]:
-    """Each problem (with its fix) that would stop `up`; `invoke doctor` too."""
+    """Each problem that would stop `up`, with its fix; `invoke doctor` prints them too."""
     found = []
     for tool in tools:
-        pin = VERSIONS["tools"].get(tool, {"install": DOCKER_INSTALL})
-        # A pinned tool: the pinned version from `cluster.tools`, or the upstream install.
-        fix = (
-            f"`uv run invoke cluster.tools`, or see {pin['install']}"
-            if "version" in pin
-            else pin["install"]
-        )
-        if not shutil.which(tool):
-            found.append(f"error: `{tool}` is not installed. Fix: {fix}")
-        elif "minimum" in pin:
-            have = version(ask(c, f"{tool} version" + " --client" * (tool == "kubectl")))
-            if have < version(pin["minimum"]):
-                found.append(
-                    f"error: {tool} {'.'.join(map(str, have)) or '(unknown version)'} is too "
-                    f"old, {pin['minimum']} or newer is needed (CI uses {pin['version']}). "
-                    f"Fix: {fix}"
-                )
-    # Bytes, "" when the engine does not answer ("n/a": no docker CLI, reported above).
-    memory = ask(c, "docker info --format '{{.MemTotal}}'") if shutil.which("docker") else "n/a"
-    if not memory:
+        pin = VERSIONS["tools"][tool]
+        fix = f"Fix: `uv run invoke cluster.tools`, or see {pin['install']}"
+        command = f"{tool} version" + " --client" * (tool == "kubectl")
+        if (have := version(ask(c, command)) if shutil.which(tool) else None) is None:
+            found.append(f"error: `{tool}` is not installed. {fix}")
+        elif have < version(pin["minimum"]):
+            found.append(
+                f"error: {tool} {'.'.join(map(str, have)) or '(unknown version)'} is too old, "
+                f"{pin['minimum']} or newer is needed (CI uses {pin['version']}). {fix}"
+            )
+    if not shutil.which("docker"):
+        found.append("error: `docker` is not installed. Fix: https://docs.docker.com/get-docker/")
+    elif not (memory := ask(c, "docker info --format '{{.MemTotal}}'")):
         found.append(
             "error: Docker is not running (`docker info` failed). Fix: start Docker Desktop, "
             "or `sudo systemctl start docker` on Linux"
         )
-    elif memory.isdigit() and int(memory) < DOCKER_MEMORY_GIB * 2**30:
+    elif int(memory) < DOCKER_MEMORY_GIB * 2**30:
         found.append(
             f"error: Docker has {int(memory) / 2**30:.1f} GiB of memory, the cluster needs "
             f"{DOCKER_MEMORY_GIB} GiB. Fix: Docker Desktop: Settings > Resources > Memory; "
@@ -128,20 +113,11 @@ def problems(c, tools=CLUSTER_TOOLS) -> list[str]:
     return found
 
 
-def preflight(c, tools=CLUSTER_TOOLS) -> None:
+def create_cluster(c, tools=CLUSTER_TOOLS) -> str:
+    """The preflight, then the cluster, its registry and the ingress controller; the context."""
     if found := problems(c, tools):
         print("\n".join(found), file=sys.stderr)
         raise Exit(f"preflight failed: {len(found)} problem(s), nothing was changed", code=1)
-
-
-def image_of(c, kubectl: str, namespace: str, deployment: str) -> str:
-    jsonpath = "'jsonpath={.spec.template.spec.containers[0].image}'"
-    return ask(c, f"{kubectl} -n {namespace} get deployment {deployment} -o {jsonpath}")
-
-
-def create_cluster(c, tools=CLUSTER_TOOLS) -> str:
-    """Preflight, then the cluster, its registry and the ingress controller; the context."""
-    preflight(c, tools)
     run(c, f"ctlptl apply -f {CLUSTER_FILE}")
     kubectl = f"kubectl --context {(context := cluster_config()['Cluster']['name'])}"
     contour = VERSIONS["manifests"]["contour"]
@@ -165,15 +141,14 @@ def up(c, no_tilt=False):
 
     Arguments after `--` go to the Tiltfile: `invoke up -- --only-web`.
     """
-    context = create_cluster(c, CLUSTER_TOOLS[:-1] if no_tilt else CLUSTER_TOOLS)
+    context = create_cluster(c, [t for t in CLUSTER_TOOLS if not (no_tilt and t == "tilt")])
     if no_tilt:
         print(f"\nCluster ready (kubectl context {context}). Start the app with: tilt up")
         return
     argv = ["tilt", "up", "--context", context]
     argv += ["--", *shlex.split(c.remainder)] if c.remainder else []
     print(f"$ {shlex.join(argv)}", flush=True)
-    # Tilt takes over this process and its terminal: Tilt's UI, Ctrl-C and exit code.
-    os.execvp(argv[0], argv)  # noqa: S606
+    os.execvp(argv[0], argv)  # noqa: S606 (Tilt takes over: its UI, Ctrl-C and exit code)
 
 
 @task
@@ -201,32 +176,6 @@ def tools(c, bin_dir="~/.local/bin"):
         print(f"{name} {tool['version']} -> {bin_dir / name}", flush=True)
 
 
-def time_live_update(c, context: str, host: str, tries: int = 5) -> None:
-    """bench.loop's edit-to-served time through Tilt's live_update, for a template, a view and
-    a task, under a `tilt up` of its own (`tilt ci` has exited); over the budgets + 1 s fails.
-    The edits go to app/ of this checkout, which is restored afterwards."""
-    from bench import loop
-
-    LIVE_UPDATE_LOG.parent.mkdir(exist_ok=True)
-    print(f"$ tilt up --context {context} --stream > {LIVE_UPDATE_LOG}", flush=True)
-    with LIVE_UPDATE_LOG.open("w") as log:
-        argv = ["tilt", "up", "--context", context, "--stream"]
-        tilt = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)  # noqa: S603
-    try:
-        run(c, "tilt wait --for=condition=Ready uiresource/web uiresource/worker --timeout=10m")
-        target = loop.Target(REPO_ROOT, f"http://127.0.0.1:{ingress_port()}", host)
-        times = loop.live_update(target, ("template", "view", "task"), tries)
-    except loop.LoopError as error:
-        raise Exit(f"error: live_update timing: {error}", code=1) from None
-    finally:
-        tilt.terminate()
-        tilt.wait(timeout=60)
-    verdicts = loop.report(loop.LoopRun(times, None, os.getloadavg()), print, slack=1.0)
-    print(*verdicts, sep="\n")
-    if failed := [verdict for verdict in verdicts if not verdict.passed]:
-        raise Exit(f"error: {len(failed)} live_update budget(s) + 1 s failed", code=1)
-
-
 @task(
     help={
         "repo_url": "repository Argo CD clones (default: repoURL of kustomize/argocd/base)",
@@ -241,32 +190,51 @@ def check(c, repo_url="", revision=""):
     the pinned CRDs and Argo CD; `kubectl apply --dry-run=server` of every cloud overlay and
     Argo CD folder; Argo CD syncs the local overlay at REVISION until Synced and Healthy.
     """
+    from bench import loop
+
     source = yaml.safe_load((k8s.KUSTOMIZE_DIR / "argocd" / "base" / "source.yaml").read_text())
     repo_url = repo_url or source["data"]["repoURL"]
-    revision = revision or c.run("git rev-parse HEAD", hide=True, in_stream=False).stdout.strip()
+    revision = revision or git("rev-parse", "HEAD")
     kubectl = f"kubectl --context {(context := create_cluster(c))}"
 
     run(c, f"tilt ci --context {context}")
     [ingress] = [d for d in k8s.documents(k8s.render(k8s.LOCAL_OVERLAY)) if d["kind"] == "Ingress"]
-    host = ingress["spec"]["rules"][0]["host"]
-    journey = f"tests/browser/test_journey.py --base-url http://{host}:{ingress_port()}"
-    run(c, f"pytest {journey} -p no:cacheprovider")
-    time_live_update(c, context, host)
+    host, port = ingress["spec"]["rules"][0]["host"], ingress_port()
+    run(
+        c,
+        f"pytest tests/browser/test_journey.py --base-url http://{host}:{port} -p no:cacheprovider",
+    )
+    # bench.loop's edit-to-served times of a template, a view and a task, through live_update
+    # under a `tilt up` of its own (`tilt ci` has exited); over the budgets + 1 s fails.
+    LIVE_UPDATE_LOG.parent.mkdir(exist_ok=True)
+    print(f"$ tilt up --context {context} --stream > {LIVE_UPDATE_LOG}", flush=True)
+    with LIVE_UPDATE_LOG.open("w") as log:
+        argv = ["tilt", "up", "--context", context, "--stream"]
+        tilt = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)  # noqa: S603
+    try:
+        run(c, "tilt wait --for=condition=Ready uiresource/web uiresource/worker --timeout=10m")
+        target = loop.Target(REPO_ROOT, f"http://127.0.0.1:{port}", host)
+        times = loop.live_update(target, ("template", "view", "task"), 5)
+    except loop.LoopError as error:
+        raise Exit(f"error: live_update timing: {error}", code=1) from None
+    finally:
+        tilt.terminate()
+        tilt.wait(timeout=60)
+    verdicts = loop.report(loop.LoopRun(times, None, os.getloadavg()), print, slack=1.0)
+    print(*verdicts, sep="\n")
+    if failed := [verdict for verdict in verdicts if not verdict.passed]:
+        raise Exit(f"error: {len(failed)} live_update budget(s) + 1 s failed", code=1)
     image = image_of(c, kubectl, "todo", "web")  # what Tilt built and pushed
     run(c, f"tilt down --context {context}")
 
     k8s.crds(c)
     crds = " ".join(f"-f {k8s.crd_schemas_dir() / path}" for path in k8s.pinned_crd_files())
     run(c, f"{kubectl} apply --server-side {crds}")
-    run(
-        c,
-        f"{kubectl} apply -f -",
-        stdin="{apiVersion: v1, kind: Namespace, metadata: {name: argocd}}",
-    )
     argocd = VERSIONS["manifests"]["argo-cd"]
+    namespace = "{apiVersion: v1, kind: Namespace, metadata: {name: argocd}}\n---\n"
     # --force-conflicts: Argo CD's manifest holds its CRDs too, applied just before.
     install = f"{kubectl} -n argocd apply --server-side --force-conflicts -f -"
-    run(c, install, stdin=download(argocd["url"], argocd["sha256"]))
+    run(c, install, stdin=namespace + download(argocd["url"], argocd["sha256"]))
     run(c, f"{kubectl} -n argocd wait deployment --all --for=condition=Available --timeout=5m")
     # The cloud overlays hold no Namespace (Argo CD creates it): their dry run needs the
     # `todo` namespace of the local overlay, which `tilt down` leaves in place by default.
@@ -280,11 +248,7 @@ def check(c, repo_url="", revision=""):
             condition = f"--for=jsonpath='{{.status.{field}.status}}'={wanted}"
             run(c, f"{kubectl} -n argocd wait application/todo-local {condition} --timeout=10m")
     except UnexpectedExit:  # show why: the sync operation's and each resource's status
-        c.run(
-            f"{kubectl} -n argocd get application todo-local -o 'jsonpath={{.status}}'",
-            warn=True,
-            in_stream=False,
-        )
+        print(ask(c, f"{kubectl} -n argocd get application todo-local -o 'jsonpath={{.status}}'"))
         raise
     print(f"\ncluster.check passed: {revision[:12]} is Synced and Healthy in Argo CD")
 

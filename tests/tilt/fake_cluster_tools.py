@@ -47,7 +47,7 @@ def handle(tool: str, state: dict, args: list[str], stdin: str | None) -> int:
                     state["contour"] = doc["spec"]["template"]["spec"]["containers"][0]["image"]
         case ["kubectl", *_, "get", "application", _, "-o", _]:
             print('{"health": {"status": "Degraded"}}')
-        case ["git", "rev-parse", "HEAD"]:
+        case ["git", *_, "rev-parse", "HEAD"]:
             print("f" * 40)
         case ["tilt", "up", *_] if "--stream" in args:  # runs until it is stopped
             import time
