@@ -13,7 +13,6 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatch
-from itertools import product
 from pathlib import Path
 
 import yaml
@@ -40,18 +39,17 @@ HELP = {
     "changed-from": "only the stacks that files changed since this git ref touch, and downstream",
     "lock": "take the state lock (--no-lock: a read-only plan, as pull requests do)",
     "destroy": "plan the destruction (tf.bootstrap: tear it down, after every stack)",
-    "yes": "apply without asking (CI)",
     "plan": "plan each stack right before its apply (CI)",
-    "json": "JSON for GitHub Actions: the targets, the clouds with shared and with env stacks",
+    "json": "JSON for GitHub Actions: targets, and the clouds with shared and with env stacks",
     "pr": "the pull request to create or update the comment on (gh); without it, print it",
-    "cloud": "do or aws",
-    "check": "only report the files that need formatting, and fail if any do",
+    "check": "fail, showing the diff, if a file needs formatting",
     "offline": "only the aws-only configurations, hashicorp/aws from $TF_PROVIDER_MIRROR",
 }
 
 
 def options(*names: str) -> dict:
-    return {"help": {name: HELP[name] for name in names}, "iterable": ["stack"][: "stack" in names]}
+    helped = {name: HELP[name] for name in names if name in HELP}
+    return {"help": helped, "iterable": ["stack"] * ("stack" in names)}
 
 
 def terraform(c, folder: Path, *args: str, **run):
@@ -110,7 +108,7 @@ def touched(ref: str) -> set[tuple[str, str]]:
     files = git("diff", "--name-only", ref, "HEAD").split()
     changed = [(REPO_ROOT / file.removesuffix(".example")).resolve() for file in files]
     found = set()
-    for cloud, stack in product(CLOUDS, STACKS):
+    for cloud, stack in ((cloud, stack) for cloud in CLOUDS for stack in STACKS):
         inputs = [(TERRAFORM_DIR / cloud / "stacks" / stack).resolve()]
         for folder in inputs:  # grows as it is read: the modules' own module calls too
             code = "".join(file.read_text() for file in folder.glob("*.tf"))
@@ -274,10 +272,10 @@ def drift(c, stack, env=""):
         mine = f".[] | select(.title == {json.dumps(title)}) | .number"
         listed = ["issue", "list", "--state", "open", "--label", label, "--json", "number,title"]
         issue = gh(c, *listed, "--jq", mine).split()
-        print(f"{target}: {'drift reported in an issue' if exited else 'no drift'}")
-        if exited == 0 and issue:
-            gh(c, "issue", "close", issue[0], "--comment", "The plan is clean again: no drift.")
         if exited == 0:
+            print(f"{target}: no drift")
+            if issue:
+                gh(c, "issue", "close", issue[0], "--comment", "The plan is clean again: no drift.")
             continue
         footer = "Found by the drift schedule (drift.yml); closes itself once the plan is clean."
         body = str(report(c, target, plan_file, title, footer))
@@ -285,6 +283,7 @@ def drift(c, stack, env=""):
             gh(c, "label", "create", label, "--force", "--color", "d93f0b", "--description", why)
         new = ["create", "--label", label, "--title", title]
         gh(c, "issue", *(["edit", issue[0]] if issue else new), "--body-file", body)
+        print(f"{target}: drift reported in an issue")
 
 
 @task(**options("cloud", "destroy"))
