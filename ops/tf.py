@@ -1,10 +1,6 @@
 """Terraform for DigitalOcean and AWS: `invoke tf.stacks`, `tf.plan`, `tf.apply`, `tf.comment`,
-`tf.drift`, `tf.bootstrap`, `tf.fmt`, `tf.validate`.
-
-Each task runs terraform (and the GitHub CLI for comments and issues); the workflows
-terraform-plan.yml, terraform-apply.yml and drift.yml call them. terraform/README.md explains
-the stacks, their state, the var files each one reads, and the pipeline.
-"""
+`tf.drift`, `tf.bootstrap`, `tf.fmt`, `tf.validate`, each a thin front to terraform (and gh).
+terraform/README.md explains the stacks, their state, their var files and the pipeline."""
 
 from __future__ import annotations
 
@@ -29,54 +25,44 @@ from ops.tools import REPO_ROOT, VERSIONS, confirm, download, git, require
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 CLOUDS = ("do", "aws")
 ENVIRONMENTS = ("stage", "prod")
-# Apply order. `shared` is account-wide; the rest exist once per environment and each finds
-# what the previous one made by name (`<project>-<env>`), not through remote state.
+# Apply order: `shared` is account-wide, the others exist per environment and find what the
+# previous one made by name. do/app-platform (stage without Kubernetes) runs only when named.
 STACKS = ("shared", "infra", "tooling", "apps")
-# DigitalOcean stage on App Platform instead of tooling + apps: planned only when named
-# (`--stack do/app-platform`), never as another's downstream.
 ALL_STACKS = (*STACKS, "app-platform")
 TERRAFORM_FIX = "install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)"
-MIRROR_FIX = (
-    "set TF_PROVIDER_MIRROR to a folder made by `terraform providers mirror` that holds "
-    "hashicorp/aws (terraform/README.md, 'Checks')"
-)
-DO_CREDENTIALS = {
-    "DIGITALOCEAN_TOKEN": "export an API token "
-    "(https://docs.digitalocean.com/reference/api/create-personal-access-token/)",
-    "AWS_ACCESS_KEY_ID": "export your Spaces access key and secret as AWS_ACCESS_KEY_ID / "
-    "AWS_SECRET_ACCESS_KEY (the state backend reads them)",
-}
-# The configurations that need only hashicorp/aws: `tf.validate --offline` can init them from a
-# provider mirror. The others need the registry (GitHub Actions runs them).
+# What `tf.validate --offline` can init from a mirror of hashicorp/aws alone.
 OFFLINE = ("aws/modules/*", "aws/stacks/shared", "aws/stacks/infra", "aws/bootstrap")
 PLAN_TEXT_LIMIT = 60_000  # GitHub refuses a comment or issue body over 65,536 characters
+HELP = {
+    "stack": "CLOUD/STACK (aws/infra, do/shared, ...) or CLOUD: infra, tooling, apps; repeatable",
+    "env": "stage or prod (not for CLOUD/shared)",
+    "changed-from": "only the stacks that files changed since this git ref touch, and downstream",
+    "lock": "take the state lock (--no-lock: a read-only plan, as pull requests do)",
+    "destroy": "plan the destruction (tf.bootstrap: tear it down, after every stack)",
+    "plan": "plan each stack right before its apply (CI)",
+    "json": "JSON for GitHub Actions: targets, and the clouds with shared and with env stacks",
+    "pr": "the pull request to create or update the comment on (gh); without it, print it",
+    "check": "fail, showing the diff, if a file needs formatting",
+    "offline": "only the aws-only configurations, hashicorp/aws from $TF_PROVIDER_MIRROR",
+}
 
 
-def terraform(c, folder: Path, *args: str, data_dir: Path | None = None, **run):
-    """`terraform -chdir=FOLDER ARGS`, echoed on stderr, never prompting; TF_DATA_DIR gives each
-    environment of a stack its own .terraform (the backend key differs, not the code)."""
+def options(*names: str) -> dict:
+    helped = {name: HELP[name] for name in names if name in HELP}
+    return {"help": helped, "iterable": ["stack"] * ("stack" in names)}
+
+
+def terraform(c, folder: Path, *args: str, **run):
+    """`terraform -chdir=FOLDER ARGS`, echoed on stderr, never prompting."""
     command = shlex.join([require("terraform", TERRAFORM_FIX), f"-chdir={folder}", *args])
     print(f"$ {command.replace(f'{REPO_ROOT}/', '')}", file=sys.stderr, flush=True)
-    env = {"TF_INPUT": "0", "TF_IN_AUTOMATION": "1"} | (
-        {"TF_DATA_DIR": str(data_dir)} if data_dir else {}
-    )
+    env = {"TF_INPUT": "0", "TF_IN_AUTOMATION": "1", **run.pop("env", {})}
     return c.run(command, env=env, **{"pty": sys.stdout.isatty(), "in_stream": False, **run})
-
-
-def need(*files: Path) -> None:
-    """Stop at the first missing settings file, saying which .example to copy."""
-    for file in (file for file in files if not file.is_file()):
-        raise Exit(
-            f"error: {file.relative_to(REPO_ROOT)} is missing. Fix: copy {file.name}.example "
-            "next to it and fill it in (terraform/README.md, 'Settings').",
-            code=1,
-        )
 
 
 @dataclass(frozen=True)
 class Target:
-    """One stack of one environment; `shared` has one state per account (env "shared"), so
-    its files are the `shared.*` ones where the others have `stage.*` or `prod.*`."""
+    """One stack of one environment; `shared` is an environment of its own (one per account)."""
 
     cloud: str
     env: str
@@ -84,274 +70,168 @@ class Target:
 
     name = property(lambda self: f"{self.cloud}/{self.stack}")
     folder = property(lambda self: TERRAFORM_DIR / self.cloud / "stacks" / self.stack)
-    data_dir = property(lambda self: self.folder / ".terraform" / self.env)
-    backend_file = property(lambda self: TERRAFORM_DIR / self.cloud / "backend" / f"{self.env}.hcl")
 
     def __str__(self) -> str:
         return self.name if self.stack == "shared" else f"{self.name} ({self.env})"
 
-    def var_files(self) -> list[Path]:
-        """The cloud's common.tfvars, then the stack's own (a later file wins); a file is
-        needed exactly where the layout has its .example."""
-        files = (TERRAFORM_DIR / self.cloud / "common.tfvars", self.folder / f"{self.env}.tfvars")
-        return [f for f in files if f.is_file() or f.with_suffix(".tfvars.example").is_file()]
-
     def plan_file(self, commit: str) -> Path:
-        """Where tf.plan saves the plan of `commit`, and tf.apply looks for it."""
-        return self.data_dir / "plans" / f"{commit}.tfplan"
+        return self.folder / ".terraform" / self.env / "plans" / f"{commit}.tfplan"
 
-    def terraform(self, c, *args: str, **run):
-        return terraform(c, self.folder, *args, data_dir=self.data_dir, **run)
-
-
-# --- which stacks, in which order ---------------------------------------------------------
+    def terraform(self, c, *args: str, **run):  # a .terraform per environment: its own state
+        data_dir = {"TF_DATA_DIR": str(self.folder / ".terraform" / self.env)}
+        return terraform(c, self.folder, *args, env=data_dir, **run)
 
 
-def targets(stacks: list[str], env: str) -> list[Target]:
-    """`aws/infra`, `aws/shared` or `aws` (its infra, tooling, apps) as targets, in apply order."""
+def targets(stacks: list[str], env: str, changed_from: str = "") -> list[Target]:
+    """--stack values (`aws/infra`, `aws/shared`, or `aws` for its infra, tooling and apps) in
+    apply order; with --changed-from only the stacks the change touches, and their downstream."""
     found = set()
     for value in stacks:
         cloud, _, stack = value.partition("/")
-        # A stack of one cloud only (do/app-platform) has no folder in the other.
-        known = stack in ("", *ALL_STACKS) and (TERRAFORM_DIR / cloud / "stacks" / stack).is_dir()
-        if cloud not in CLOUDS or not known:
+        if cloud not in CLOUDS or not (TERRAFORM_DIR / cloud / "stacks" / stack).is_dir():
             choices = f"{', '.join(STACKS)}; do/app-platform"
             raise Exit(f"error: unknown stack {value!r}; use CLOUD or CLOUD/STACK ({choices})", 2)
+        if stack != "shared" and env not in ENVIRONMENTS:
+            raise Exit(f"error: --env must be one of stage, prod for {value} (got {env!r})", 2)
         for name in [stack] if stack else STACKS[1:]:
-            if name != "shared" and env not in ENVIRONMENTS:
-                raise Exit(f"error: --env must be one of stage, prod for {value} (got {env!r})", 2)
             found.add(Target(cloud, "shared" if name == "shared" else env, name))
+    if changed_from:
+        changed = touched(changed_from)
+        found = {target for target in found if (target.cloud, target.stack) in changed}
     return sorted(found, key=lambda t: (ALL_STACKS.index(t.stack), CLOUDS.index(t.cloud)))
 
 
-def module_sources(folder: Path) -> set[Path]:
-    """The local module folders a configuration calls, and theirs in turn."""
-    found: set[Path] = set()
-    for file in folder.glob("*.tf"):
-        for source in re.findall(r'source\s*=\s*"(\.\.?/[^"]+)"', file.read_text()):
-            if (module := (folder / source).resolve()) not in found:
-                found |= {module, *module_sources(module)}
+def touched(ref: str) -> set[tuple[str, str]]:
+    """(cloud, stack) whose inputs changed since `ref`, and every stack downstream. A stack reads
+    its folder and the local modules it calls, its cloud's backend/ and common.tfvars(.example),
+    and apps the Argo CD objects it renders."""
+    files = git("diff", "--name-only", ref, "HEAD").split()
+    changed = [(REPO_ROOT / file.removesuffix(".example")).resolve() for file in files]
+    found = set()
+    for cloud, stack in ((cloud, stack) for cloud in CLOUDS for stack in STACKS):
+        inputs = [(TERRAFORM_DIR / cloud / "stacks" / stack).resolve()]
+        for folder in inputs:  # grows as it is read: the modules' own module calls too
+            code = "".join(file.read_text() for file in folder.glob("*.tf"))
+            for source in re.findall(r'source\s*=\s*"(\.\.?/[^"]+)"', code):
+                inputs += [] if (module := (folder / source).resolve()) in inputs else [module]
+        inputs += [TERRAFORM_DIR / cloud / "backend", TERRAFORM_DIR / cloud / "common.tfvars"]
+        inputs += [REPO_ROOT / "kustomize/argocd" / p for p in (cloud, "base")] * (stack == "apps")
+        if any(path.is_relative_to(i.resolve()) for path in changed for i in inputs):
+            found |= {(cloud, later) for later in STACKS[STACKS.index(stack) :]}
     return found
 
 
-def affected(files: list[str]) -> set[tuple[str, str]]:
-    """(cloud, stack) whose inputs the changed files touch, and every stack downstream: a stack
-    reads its folder and the modules it calls, its cloud's backend/ and common.tfvars(.example),
-    and apps the Argo CD objects it renders."""
-    # common.tfvars.example is an input too: a prefix of the path, as every input is.
-    paths = [(REPO_ROOT / file.removesuffix(".example")).resolve() for file in files]
-    touched = set()
-    for cloud, stack in ((cloud, stack) for cloud in CLOUDS for stack in STACKS):
-        folder, top = (TERRAFORM_DIR / cloud / "stacks" / stack).resolve(), TERRAFORM_DIR / cloud
-        inputs = [folder, *module_sources(folder), top / "backend", top / "common.tfvars"]
-        if stack == "apps":
-            inputs += [REPO_ROOT / "kustomize" / "argocd" / part for part in (cloud, "base")]
-        if any(path.is_relative_to(i.resolve()) for path in paths for i in inputs):
-            touched |= {(cloud, later) for later in STACKS[STACKS.index(stack) :]}
-    return touched
-
-
-def select(stacks: list[str], env: str, changed_from: str) -> list[Target]:
-    """The targets of --stack, narrowed by --changed-from to what changed and its downstream."""
-    chosen = targets(stacks, env)
-    if changed_from:
-        touched = affected(git("diff", "--name-only", changed_from, "HEAD").split())
-        chosen = [t for t in chosen if (t.cloud, t.stack) in touched]
-    return chosen
-
-
-# --- plan / apply ------------------------------------------------------------------------
-
-
 def source_commit() -> str:
-    """HEAD's commit, with `-dirty` when terraform/ or kustomize/ has uncommitted changes (but
-    for the provider lock files `terraform init` writes or extends)."""
+    """HEAD, `-dirty` when terraform/ or kustomize/ has changes (but lock files init writes)."""
     locks = ":(exclude,glob)**/.terraform.lock.hcl"
     dirty = git("status", "--porcelain", "--", "terraform", "kustomize", locks)
     return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
 
 
-def plan_all(c, chosen: list[Target], commit: str, *flags: str) -> list:
-    """Check every target's settings before the first plan, then init each against its state
-    and plan it into its saved plan of `commit`; returns the plans' results."""
-    for target in chosen:
-        need(target.backend_file, *target.var_files())
-        for variable in ("DIGITALOCEAN_TOKEN", "AWS_ACCESS_KEY_ID") * (target.cloud == "do"):
-            if not os.environ.get(variable):
-                raise Exit(
-                    f"error: {variable} is not set. Fix: export DIGITALOCEAN_TOKEN (an API token) "
-                    "and your Spaces keys as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
-                    code=1,
-                )
-    return [plan_one(c, target, target.plan_file(commit), *flags) for target in chosen]
+def plan_stack(c, target: Target, plan_file: Path, *flags: str):
+    """init against the stack's state, then plan into plan_file with the cloud's common.tfvars,
+    the stack's own var file (where it has an .example), then what invoke passes."""
+    from ops.release import image_entry  # ops.release imports this module
 
-
-def plan_one(c, target: Target, plan_file: Path, *flags: str):
-    """What invoke passes besides the settings files goes in a var file next to the plan."""
     print(f"\n=== {target} ===", flush=True)
-    shared = target.stack == "shared"
-    key = f"{target.cloud}/{'shared' if shared else f'{target.env}/{target.stack}'}.tfstate"
-    backend = [f"-backend-config={target.backend_file}", f"-backend-config=key={key}"]
-    target.terraform(c, "init", "-reconfigure", *backend)
-    passed = {} if shared else {"environment": target.env}
+    for variable in ("DIGITALOCEAN_TOKEN", "AWS_ACCESS_KEY_ID") * (target.cloud == "do"):
+        if not os.environ.get(variable):
+            fix = "export an API token and your Spaces keys (AWS_ACCESS_KEY_ID, _SECRET_ACCESS_KEY)"
+            raise Exit(f"error: {variable} is not set. Fix: {fix}", code=1)
+    key = "shared" if target.stack == "shared" else f"{target.env}/{target.stack}"
+    backend = TERRAFORM_DIR / target.cloud / "backend" / f"{target.env}.hcl"
+    state = [f"-backend-config={backend}", f"-backend-config=key={target.cloud}/{key}.tfstate"]
+    target.terraform(c, "init", "-reconfigure", *state)
+    passed = {} if target.stack == "shared" else {"environment": target.env}
     if target.stack == "tooling":  # the pinned Argo CD install manifest (HA in prod)
         pinned = VERSIONS["manifests"]["argo-cd-ha" if target.env == "prod" else "argo-cd"]
         passed["argocd_install_yaml"] = download(pinned["url"], pinned["sha256"])
-    if target.stack == "apps":
-        passed["argocd_manifests_yaml"] = argocd_manifests(target.cloud, target.env)
+    if target.stack == "apps":  # no Application before the overlay pins a release: Argo CD
+        overlay = f"{target.cloud}/{target.env}"  # would sync the placeholder (ImagePullBackOff)
+        docs = k8s.documents(k8s.rendered(f"argocd/{overlay}"))
+        kustomization = k8s.KUSTOMIZE_DIR / "overlays" / overlay / "kustomization.yaml"
+        if not (pinned := image_entry(kustomization.read_text())) or not pinned.is_release:
+            docs = [doc for doc in docs if doc["kind"] != "Application"]
+            print(f"  note: overlays/{overlay} pins no release: the AppProject only", flush=True)
+        passed["argocd_manifests_yaml"] = yaml.safe_dump_all(docs)
     plan_file.parent.mkdir(parents=True, exist_ok=True)
-    (var_file := plan_file.with_suffix(".tfvars.json")).write_text(json.dumps(passed))
-    var_files = [f"-var-file={file}" for file in (*target.var_files(), var_file)]
-    # -detailed-exitcode exits 2 for a plan with changes: the caller decides.
-    detailed = "-detailed-exitcode" in flags
-    return target.terraform(c, "plan", f"-out={plan_file}", *flags, *var_files, warn=detailed)
+    (passed_file := plan_file.with_suffix(".tfvars.json")).write_text(json.dumps(passed))
+    files = [TERRAFORM_DIR / target.cloud / "common.tfvars", target.folder / f"{target.env}.tfvars"]
+    files = [f for f in files if f.is_file() or f.with_suffix(".tfvars.example").is_file()]
+    var_files = [f"-var-file={file}" for file in (*files, passed_file)]
+    warn = "-detailed-exitcode" in flags  # exit 2 (changes) is the caller's to read
+    return target.terraform(c, "plan", f"-out={plan_file}", *flags, *var_files, warn=warn)
 
 
-def argocd_manifests(cloud: str, env: str) -> str:
-    """kustomize/argocd/<cloud>/<env> rendered; without the Application while the overlay pins
-    no release, so that Argo CD never syncs the template's placeholder image (ImagePullBackOff,
-    a failed migrate hook, Degraded)."""
-    from ops.release import image_entry  # ops.release imports this module
-
-    docs = k8s.documents(k8s.rendered(f"argocd/{cloud}/{env}"))
-    overlay = k8s.KUSTOMIZE_DIR / "overlays" / cloud / env / "kustomization.yaml"
-    if not (pinned := image_entry(overlay.read_text())) or not pinned.is_release:
-        docs = [doc for doc in docs if doc["kind"] != "Application"]
-        print(
-            f"  note: overlays/{cloud}/{env} pins no release yet ({pinned}): the AppProject "
-            f"only. After `invoke deploy --env {env} --cloud {cloud}`, apply this stack again "
-            "to create the Application.",
-            flush=True,
-        )
-    return yaml.safe_dump_all(docs)
-
-
-STACK_HELP = {
-    "stack": "CLOUD/STACK (aws/infra, do/shared, ...) or CLOUD for its infra, tooling and apps; "
-    "repeat it for several. They run in dependency order: shared, infra, tooling, apps",
-    "env": "stage or prod (not needed for CLOUD/shared)",
-    "changed-from": "only the stacks that files changed since this git ref touch, and the "
-    "stacks downstream of them",
-}
-
-
-@task(
-    iterable=["stack"],
-    help={
-        **STACK_HELP,
-        "lock": "take the state lock (--no-lock for a read-only plan, as pull requests do)",
-        "destroy": "plan the destruction of the stacks (tear-down; tf.apply then destroys)",
-    },
-)
+@task(**options("stack", "env", "changed-from", "lock", "destroy"))
 def plan(c, stack, env="", changed_from="", lock=True, destroy=False):
     """terraform init + plan of each stack, saved as the plan of this commit for tf.apply."""
-    flags = ["-lock=false"] * (not lock) + ["-destroy"] * destroy
-    plan_all(c, select(stack, env, changed_from), commit := source_commit(), *flags)
+    commit, flags = source_commit(), ["-lock=false"] * (not lock) + ["-destroy"] * destroy
+    for target in targets(stack, env, changed_from):
+        plan_stack(c, target, target.plan_file(commit), *flags)
     print(f"\nsaved as the plans of {commit[:12]}; `invoke tf.apply` with the same --stack")
 
 
-@task(
-    iterable=["stack"],
-    help={
-        **STACK_HELP,
-        "yes": "apply without asking (CI)",
-        "plan": "plan each stack right before applying it (CI: a stack finds what its upstream "
-        "made by name, so it is planned after that is applied)",
-    },
-)
+@task(**options("stack", "env", "changed-from", "yes", "plan"))
 def apply(c, stack, env="", changed_from="", yes=False, plan=False):
-    """Apply the saved plans of this commit (made by tf.plan), stack by stack in order.
-
-    Refuses when a stack has no plan of the checked-out commit, so what is applied is what a
-    plan showed; Terraform itself refuses a saved plan whose state changed since.
-    """
-    chosen, commit = select(stack, env, changed_from), source_commit()
+    """Apply the saved plans of this commit (tf.plan's), stack by stack; Terraform refuses a
+    saved plan whose state changed since."""
+    chosen, commit = targets(stack, env, changed_from), source_commit()
     missing = [str(t) for t in chosen if not plan and not t.plan_file(commit).is_file()]
-    why, fix = f"there is none of {commit[:12]} for {', '.join(missing)}", ""
-    if commit.endswith("-dirty"):
-        why, fix = "terraform/ or kustomize/ has uncommitted changes", "commit, then "
     if missing or commit.endswith("-dirty"):
+        why = f"there is none of {commit[:12]} for {', '.join(missing)}"
+        why = "terraform/ or kustomize/ has uncommitted changes" if "-dirty" in commit else why
         again = shlex.join(["invoke", "tf.plan", *(f"--stack={s}" for s in stack), f"--env={env}"])
-        raise Exit(
-            f"error: tf.apply applies only a saved plan of the checked-out commit, and {why}. "
-            f"Fix: {fix}run `{again}`, read the plan, then apply.",
-            code=1,
-        )
-    for target in chosen:
+        fix = f"Fix: commit, run `{again}`, read the plan, then apply"
+        raise Exit(f"error: tf.apply applies only a saved plan of this commit; {why}. {fix}", 1)
+    for target, plan_file in ((target, target.plan_file(commit)) for target in chosen):
         if plan:
-            plan_all(c, [target], commit)
-        plan_file = target.plan_file(commit)
+            plan_stack(c, target, plan_file)
         print(f"\n=== apply {target} ===", flush=True)
         if not yes:
             target.terraform(c, "show", str(plan_file))
             if not confirm(f"Apply this plan to {target}?"):
                 raise Exit(f"tf.apply: {target} not applied (answer was not yes)", code=1)
         target.terraform(c, "apply", str(plan_file))
-        plan_file.unlink(missing_ok=True)  # a plan applies once; a stale one must not linger
+        plan_file.unlink(missing_ok=True)  # a plan applies once
 
 
-@task(
-    help={
-        "changed-from": STACK_HELP["changed-from"],
-        "json": "print JSON for GitHub Actions: targets, and the clouds with shared or env stacks",
-    }
-)
+@task(**options("changed-from", "json"))
 def stacks(c, changed_from="", json_=False):
-    """Print the stacks a change touches (all without --changed-from) in the order they apply:
-    shared, then stage's, then prod's. Only clouds whose backend files exist take part."""
-    clouds = []
-    for cloud in CLOUDS:
-        if all(Target(cloud, env, "infra").backend_file.is_file() for env in ENVIRONMENTS):
-            clouds.append(cloud)
-        else:
-            print(f"{cloud}: left out, no terraform/{cloud}/backend/*.hcl yet", file=sys.stderr)
-    chosen = select([f"{cloud}/shared" for cloud in clouds], "", changed_from)
-    for env in ENVIRONMENTS:
-        chosen += select(clouds, env, changed_from)
+    """Print the stacks a change touches (all without --changed-from) in apply order: shared,
+    stage's, prod's; a cloud takes part once it has terraform/<cloud>/backend/<env>.hcl."""
+    ready = {c: {f.stem for f in (TERRAFORM_DIR / c / "backend").glob("*.hcl")} for c in CLOUDS}
+    clouds = [cloud for cloud in CLOUDS if ready[cloud] >= set(ENVIRONMENTS)]
+    if left_out := [f"terraform/{cloud}/backend" for cloud in CLOUDS if cloud not in clouds]:
+        print(f"left out, no stage.hcl and prod.hcl yet: {', '.join(left_out)}", file=sys.stderr)
+    chosen = targets([f"{cloud}/shared" for cloud in clouds], "", changed_from)
+    chosen += [target for env in ENVIRONMENTS for target in targets(clouds, env, changed_from)]
     if not json_:
-        print("\n".join(map(str, chosen)) or "no stack is touched")
-        return
+        return print("\n".join(map(str, chosen)) or "no stack is touched")
+    found = [{"name": target.name, **asdict(target)} for target in chosen]
     shared = sorted({t.cloud for t in chosen if t.stack == "shared"})
     environments = sorted({t.cloud for t in chosen if t.stack != "shared"})
-    found = [{"name": t.name, **asdict(t)} for t in chosen]
     print(json.dumps({"targets": found, "shared": shared, "environments": environments}))
 
 
-# --- plan comments and drift issues ------------------------------------------------------
-
-
 def report(c, target: Target, plan_file: Path, title: str, footer: str) -> Path:
-    """A markdown report of a saved plan, written next to it: a marker line to find it by, what
-    it destroys first (`terraform show -json`), terraform's own summary, the plan collapsed."""
-
-    def show(*args: str) -> str:
-        return target.terraform(c, "show", *args, str(plan_file), hide="out", pty=False).stdout
-
-    plan_json, text = json.loads(show("-json")), show("-no-color").strip()
-    # A replacement is two actions, delete and create, in either order.
-    destroyed = [
-        f"> - `{change['address']}`" + " (replaced)" * ("create" in change["change"]["actions"])
-        for change in plan_json.get("resource_changes", [])
-        if "delete" in change["change"]["actions"]
-    ]
+    """A markdown report of a saved plan, written beside it: a marker line to find it by, what it
+    destroys (terraform show -json), terraform's summary, then the plan collapsed."""
+    run = {"hide": "out", "pty": False}
+    plan = json.loads(target.terraform(c, "show", "-json", str(plan_file), **run).stdout)
+    text = target.terraform(c, "show", "-no-color", str(plan_file), **run).stdout.strip()
+    changes = [(r["address"], r["change"]["actions"]) for r in plan.get("resource_changes", [])]
+    # a replacement is a delete and a create, in either order
+    gone = [f"> - `{a}`" + " (replaced)" * ("create" in do) for a, do in changes if "delete" in do]
     lines = [f"<!-- {title} -->", f"### {title}", ""]
-    if destroyed:
-        lines += ["> [!CAUTION]", f"> **This plan destroys {len(destroyed)}:**", *destroyed, ""]
-    if drifted := [f"`{r['address']}`" for r in plan_json.get("resource_drift", [])]:
-        lines += [f"Changed outside Terraform: {', '.join(drifted)}", ""]
+    if gone:
+        lines += ["> [!CAUTION]", f"> **This plan destroys {len(gone)}:**", *gone, ""]
     lines += [f"**{line}**" for line in re.findall(r"^(?:Plan: |No changes\.).*$", text, re.M)]
     if len(text) > PLAN_TEXT_LIMIT:
         text = text[:PLAN_TEXT_LIMIT] + "\n... (cut here: the whole plan is in the job's log)"
-    lines += ["", "<details><summary>terraform plan</summary>", "", "```", text, "```", ""]
-    body = plan_file.with_suffix(".md")
-    body.write_text("\n".join([*lines, "</details>", "", footer, ""]))
+    lines += ["", "<details><summary>terraform plan</summary>", "", "```", text, "```"]
+    (body := plan_file.with_suffix(".md")).write_text("\n".join([*lines, "</details>", "", footer]))
     return body
-
-
-def one(stack: str, env: str) -> Target:
-    if len(chosen := targets([stack], env)) != 1:
-        raise Exit(f"error: --stack must name one stack, CLOUD/STACK (got {stack!r})", code=2)
-    return chosen[0]
 
 
 def gh(c, *args: str) -> str:
@@ -360,92 +240,67 @@ def gh(c, *args: str) -> str:
     return c.run(shlex.join([require("gh", fix), *args]), hide=True, pty=False).stdout
 
 
-@task(
-    help={
-        "stack": "one stack, CLOUD/STACK",
-        "env": STACK_HELP["env"],
-        "pr": "the pull request whose comment for this stack is created or updated (needs gh); "
-        "without it the comment is printed",
-    }
-)
+@task(**options("stack", "env", "pr"))
 def comment(c, stack, env="", pr=0):
-    """The plan comment of a stack, from its saved plan of this commit (terraform show -json)."""
-    target, commit = one(stack, env), source_commit()
-    if not (plan_file := target.plan_file(commit)).is_file():
-        raise Exit(
-            f"error: no saved plan of {commit[:12]} for {target}. Fix: run "
-            f"`invoke tf.plan --stack {target.name} --env {env}` first",
-            code=1,
-        )
-    title = f"Terraform plan: {target}"
-    footer = f"Planned at {commit[:12]}; the next push updates this comment."
-    body = report(c, target, plan_file, title, footer)
-    if not pr:
-        print(body.read_text())
-        return
-    mine = f".[] | select(.body | startswith({json.dumps(f'<!-- {title} -->')})) | .id"
-    comments = f"repos/{{owner}}/{{repo}}/issues/{pr}/comments"
-    if found := gh(c, "api", "--paginate", comments, "--jq", mine).split():
-        edit = f"repos/{{owner}}/{{repo}}/issues/comments/{found[0]}"
-        gh(c, "api", "--method", "PATCH", edit, "-F", f"body=@{body}")
-    else:
-        gh(c, "pr", "comment", str(pr), "--body-file", str(body))
+    """Each stack's plan comment, from its saved plan of this commit: printed, or created or
+    updated on the pull request (one comment per stack, found by its marker line)."""
+    commit = source_commit()
+    for target in targets(stack, env):
+        title = f"Terraform plan: {target}"
+        footer = f"Planned at {commit[:12]}; the next push updates this comment."
+        body = report(c, target, target.plan_file(commit), title, footer)
+        if not pr:
+            print(body.read_text())
+            continue
+        comments = f"repos/{{owner}}/{{repo}}/issues/{pr}/comments"
+        mine = f".[] | select(.body | startswith({json.dumps(f'<!-- {title} -->')})) | .id"
+        found = gh(c, "api", "--paginate", comments, "--jq", mine).split()
+        edit = ["PATCH", f"repos/{{owner}}/{{repo}}/issues/comments/{found[0]}"] if found else []
+        gh(c, "api", "--method", *(edit or ["POST", comments]), "-F", f"body=@{body}")
 
 
-@task(help={"stack": "one stack, CLOUD/STACK", "env": STACK_HELP["env"]})
+@task(**options("stack", "env"))
 def drift(c, stack, env=""):
-    """`terraform plan -detailed-exitcode` of one stack: open or update its drift issue when the
-    plan is not empty, close it when the plan is clean again (needs gh)."""
-    target, label = one(stack, env), "terraform-drift"
-    (result,) = plan_all(c, [target], "drift", "-lock=false", "-detailed-exitcode")
-    exited, plan_file = result.exited, target.plan_file("drift")
-    if exited not in (0, 2):
-        raise Exit(f"tf.drift: terraform plan of {target} failed (exit {exited})", code=1)
-    title = f"Terraform drift: {target}"
-    mine = f".[] | select(.title == {json.dumps(title)}) | .number"
-    listed = ["issue", "list", "--state", "open", "--label", label, "--json", "number,title"]
-    issue = gh(c, *listed, "--jq", mine).split()
-    if exited == 0:
-        print(f"{target}: no drift")
-        if issue:
-            gh(c, "issue", "close", issue[0], "--comment", "The plan is clean again: no drift.")
-        return
-    footer = "Found by the drift schedule (drift.yml); closes itself once the plan is clean."
-    body = str(report(c, target, plan_file, title, footer))
-    if issue:
-        gh(c, "issue", "edit", issue[0], "--body-file", body)
-    else:
-        why = "Terraform found changes made outside the pipeline"
-        gh(c, "label", "create", label, "--force", "--color", "d93f0b", "--description", why)
-        gh(c, "issue", "create", "--label", label, "--body-file", body, "--title", title)
-    print(f"{target}: drift reported in an issue")
+    """`terraform plan -detailed-exitcode` of each stack: open or update its drift issue when the
+    plan is not empty, close it once the plan is clean again (gh)."""
+    label, why = "terraform-drift", "Terraform found changes made outside the pipeline"
+    for target in targets(stack, env):
+        plan_file, title = target.plan_file("drift"), f"Terraform drift: {target}"
+        exited = plan_stack(c, target, plan_file, "-lock=false", "-detailed-exitcode").exited
+        if exited not in (0, 2):
+            raise Exit(f"tf.drift: terraform plan of {target} failed (exit {exited})", code=1)
+        mine = f".[] | select(.title == {json.dumps(title)}) | .number"
+        listed = ["issue", "list", "--state", "open", "--label", label, "--json", "number,title"]
+        issue = gh(c, *listed, "--jq", mine).split()
+        if exited == 0:
+            print(f"{target}: no drift")
+            if issue:
+                gh(c, "issue", "close", issue[0], "--comment", "The plan is clean again: no drift.")
+            continue
+        footer = "Found by the drift schedule (drift.yml); closes itself once the plan is clean."
+        body = str(report(c, target, plan_file, title, footer))
+        if not issue:
+            gh(c, "label", "create", label, "--force", "--color", "d93f0b", "--description", why)
+        new = ["create", "--label", label, "--title", title]
+        gh(c, "issue", *(["edit", issue[0]] if issue else new), "--body-file", body)
+        print(f"{target}: drift reported in an issue")
 
 
-# --- bootstrap, fmt, validate ------------------------------------------------------------
-
-
-@task(help={"cloud": "do or aws", "destroy": "tear it down: the last step, after every stack"})
+@task(**options("cloud", "destroy"))
 def bootstrap(c, cloud, destroy=False):
-    """Once per account: the state bucket (a Space on DigitalOcean) and the credentials the
-    workflows use (AWS: GitHub OIDC roles; DigitalOcean: Spaces keys), from
+    """Once per account: the state bucket and the workflows' credentials, from
     terraform/<cloud>/bootstrap with local state. Shows the plan and asks first."""
-    if cloud not in CLOUDS:
-        raise Exit(f"error: --cloud must be one of {', '.join(CLOUDS)} (got {cloud!r})", code=2)
-    folder = TERRAFORM_DIR / cloud / "bootstrap"
+    folder, plan_file = TERRAFORM_DIR / cloud / "bootstrap", ".terraform/bootstrap.tfplan"
     files = [TERRAFORM_DIR / cloud / "common.tfvars", folder / "bootstrap.tfvars"]
-    need(*files)
-    plan_file = folder / ".terraform" / "bootstrap.tfplan"
     terraform(c, folder, "init")
     flags = [f"-var-file={file}" for file in files] + ["-destroy"] * destroy
     terraform(c, folder, "plan", f"-out={plan_file}", *flags)
     if not confirm(f"{'Destroy' if destroy else 'Create'} the {cloud} bootstrap as planned?"):
         raise Exit("tf.bootstrap: nothing changed (answer was not yes)", code=1)
-    terraform(c, folder, "apply", str(plan_file))
-    if not destroy:  # the values for backend/*.hcl and the GitHub environments
-        terraform(c, folder, "output")
+    terraform(c, folder, "apply", plan_file)  # its outputs: what backend/*.hcl and GitHub need
 
 
-@task(help={"check": "only report the files that need formatting, and fail if any do"})
+@task(**options("check"))
 def fmt(c, check=False):
     """Format every .tf, .tfvars and .tftest.hcl file under terraform/ (terraform fmt)."""
     terraform(c, TERRAFORM_DIR, "fmt", "-recursive", *["-check", "-diff"] * check)
@@ -457,31 +312,24 @@ def configurations() -> list[str]:
     return sorted({file.parent.relative_to(TERRAFORM_DIR).as_posix() for file in files})
 
 
-def provider_mirror() -> Path | None:
-    """$TF_PROVIDER_MIRROR, when it holds hashicorp/aws."""
-    mirror = Path(os.environ.get("TF_PROVIDER_MIRROR") or "/nonexistent")
-    return mirror if (mirror / "registry.terraform.io" / "hashicorp" / "aws").is_dir() else None
-
-
-@task(help={"offline": "only the aws-only configurations, hashicorp/aws from $TF_PROVIDER_MIRROR"})
+@task(**options("offline"))
 def validate(c, offline=False):
-    """terraform fmt -check, then init, validate and (where it has tests) terraform test of every
-    configuration, in a scratch copy of terraform/ (init writes lock files next to the code)."""
-    mirror = provider_mirror()
-    if offline and not mirror:
-        raise Exit(f"error: no provider mirror. Fix: {MIRROR_FIX}", code=1)
+    """terraform fmt -check, then init, validate and test of every
+    configuration, in a scratch copy of terraform/ (init writes lock files beside the code)."""
+    mirror = os.environ.get("TF_PROVIDER_MIRROR", "")
+    if offline and not (mirror and Path(mirror, "registry.terraform.io/hashicorp/aws").is_dir()):
+        fix = "set TF_PROVIDER_MIRROR to a `terraform providers mirror` holding hashicorp/aws"
+        raise Exit(f"error: no provider mirror. Fix: {fix} (terraform/README.md, 'Checks')", 1)
     fmt(c, check=True)
     with tempfile.TemporaryDirectory(prefix="tf-validate-") as tmp:
         skip = shutil.ignore_patterns("*.tfvars", "*.tfstate*", ".terraform*")
-        shutil.copytree(TERRAFORM_DIR, Path(tmp) / "terraform", ignore=skip)
+        copy = shutil.copytree(TERRAFORM_DIR, Path(tmp) / "terraform", ignore=skip)
         for name in configurations():
             if offline and not any(fnmatch(name, pattern) for pattern in OFFLINE):
-                print(f"not run offline: {name} needs more than hashicorp/aws")
                 continue
-            folder, data_dir = Path(tmp) / "terraform" / name, Path(tmp) / "data" / name
             init = ["init", "-backend=false", *[f"-plugin-dir={mirror}"] * offline]
-            for args in (init, ["validate"], *[["test"]] * any(folder.glob("tests/*.tftest.hcl"))):
-                terraform(c, folder, *args, "-no-color", data_dir=data_dir, hide="out")
+            for args in (init, ["validate"], ["test"]):  # test: 0 passed where it has none
+                terraform(c, copy / name, *args, "-no-color", hide="out")
     print("tf.validate: ok")
 
 
