@@ -82,8 +82,10 @@ def doctl(state: dict, args: list[str], stdin: str | None) -> int:
             for name, app in state.get("app_platform", {}).items():
                 print(f"{app['id']}   {name}")
         case ["apps", "spec", "get", app_id, "--format", "json"]:
-            (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
-            print(json.dumps(app["spec"]))
+            apps = [a for a in state.get("app_platform", {}).values() if a["id"] == app_id]
+            if not apps:
+                return fail("Error: GET https://api.digitalocean.com/v2/apps/: 404 not found")
+            print(json.dumps(apps[0]["spec"]))
         case ["apps", "update", app_id, "--wait", "--spec", "-"]:
             (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
             spec = json.loads(stdin)
@@ -103,8 +105,8 @@ def aws(state: dict, args: list[str], stdin: str | None) -> int:
             print("arn:aws:sts::210987654321:assumed-role/todo-github-deploy/ci")
         case ["ecr", "get-login-password", "--region", "eu-central-1"]:
             print(state["aws"]["password"])
-        case ["eks", "update-kubeconfig", "--name", cluster, "--region", "eu-central-1", _, path]:
-            Path(path).write_text(json.dumps({"cluster": cluster}))
+        case ["eks", "update-kubeconfig", "--name", cluster, "--region", "eu-central-1"]:
+            Path(os.environ["KUBECONFIG"]).write_text(json.dumps({"cluster": cluster}))
         case _:
             return unexpected("aws", args)
     return 0
@@ -121,8 +123,10 @@ def kubectl(state: dict, args: list[str], stdin: str | None) -> int:
                 return fail(f'Error from server (NotFound): applications "{name}" not found')
         case ["--namespace", _, "get", "application", name, "--output", "json"]:
             print(json.dumps({"status": application(state, applications[name])}))
-        case ["--namespace", _, "wait", kind, name, condition, timeout]:
-            assert timeout.startswith("--timeout="), timeout
+        case ["--namespace", _, "wait", *what]:
+            (condition,) = [w for w in what if w.startswith("--for=")]
+            assert [w for w in what if w.startswith("--timeout=")], what
+            kind, name = "/".join(w for w in what if not w.startswith("--")).split("/")
             return wait(state, applications, kind, name, condition)
         case _:
             return unexpected("kubectl", args)
