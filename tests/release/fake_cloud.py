@@ -5,7 +5,7 @@ fails the test (fakes.unexpected).
 The shared state is the world a release touches: the registry (tags, digests, who is logged
 in), cloud credentials, and each cluster's Argo CD Applications. An Application reports what
 Argo CD would after syncing its branch of the test's bare git remote: the image the overlay
-pins, Healthy when the registry holds it, or a stuck or failed sync when a test asks for one.
+pins, Healthy when the registry holds it, or a stuck sync when a test asks for one.
 `kubectl kustomize` is the real renderer. cosign signs as the identity the state names (CD's
 unless a test changes it) and verifies against what it signed, with cosign's own messages.
 """
@@ -137,10 +137,6 @@ def wait(state: dict, applications: dict, kind: str, name: str, condition: str) 
     """`kubectl wait`: met at once, or a timeout, as the Application's status (for a jsonpath)
     or the state's `not_ready` list ("kind/name", for a condition) says."""
     if kind == "application":
-        if name not in applications:
-            return fail(
-                f'Error from server (NotFound): applications.argoproj.io "{name}" not found'
-            )
         path, wanted = condition.removeprefix("--for=jsonpath={.").split("}=")
         value = {"status": application(state, applications[name])}
         for key in path.split("."):
@@ -229,9 +225,6 @@ def application(state: dict, app: dict) -> dict:
             "phase": "Running",
             "message": "waiting for completion of hook batch/Job/migrate",
         }
-    elif app["behaviour"] == "fail":
-        health = "Degraded"
-        operation |= {"phase": "Failed", "message": "one or more synchronization tasks failed"}
     return {
         "sync": {"status": "Synced", "revision": revision},
         "health": {"status": health},
