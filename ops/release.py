@@ -304,9 +304,8 @@ def look(c, env: Environment, serving=False) -> None:
     (ingress,) = [doc for doc in docs if doc["kind"] == "Ingress"]
     # cert-manager names each Certificate after its TLS Secret
     ready = [f"certificate/{tls['secretName']}" for tls in ingress["spec"].get("tls", [])]
-    ready += [
-        f"externalsecret/{d['metadata']['name']}" for d in docs if "ExternalSecret" in d["kind"]
-    ]
+    secrets = [doc["metadata"]["name"] for doc in docs if doc["kind"] == "ExternalSecret"]
+    ready += [f"externalsecret/{name}" for name in secrets]
     with cluster(c, env) as kube:
         get = [*env.kubectl, "get", "application", env.application, "--output", "json"]
         got = run(c, get, failure=f"cannot read Application {env.application}", env=kube)
@@ -379,6 +378,9 @@ HELP = {
     "check": "change nothing: argocd.status, then certificates, ExternalSecrets, the public URL",
 }
 
+ROLLBACK_HELP = {key: HELP[key] for key in ("cloud", "wait", "timeout", "dry_run")}
+ROLLBACK_HELP["to"] = "this recorded tag (a commit SHA prefix) instead of the previous image"
+
 
 @task(help=HELP, positional=[])
 def deploy(
@@ -432,13 +434,13 @@ def deploy(
         # (after its PRE_DEPLOY migrate) is live. The overlay still records it, for prod.
         print("== App Platform")
         listed = run(c, "doctl apps list --format ID,Spec.Name --no-header", dry_run, "doctl")
-        ids = dict(line.split()[::-1] for line in listed.stdout.splitlines())
-        app = ids.get(target.cluster, "<app-id>" if dry_run else "''")
-        absent = (
-            f"no App Platform app {target.cluster}. Fix: invoke tf.plan --stack do/app-platform"
-        )
-        absent += " --env stage, then tf.apply (or set release.cluster_name in invoke.yaml)"
-        got = run(c, f"doctl apps spec get {app} --format json", dry_run, absent)
+        app = dict(line.split()[::-1] for line in listed.stdout.splitlines()).get(target.cluster)
+        if not app and not dry_run:
+            stack = "--stack do/app-platform --env stage"
+            fix = f"Fix: invoke tf.plan {stack}, then tf.apply (or set release.cluster_name)"
+            raise Exit(f"error: no App Platform app {target.cluster}. {fix}", code=1)
+        app = app or "<app-id>"
+        got = run(c, f"doctl apps spec get {app} --format json", dry_run, "doctl apps spec get")
         spec = json.loads(got.stdout or "{}")
         for part in (
             part for kind in ("services", "workers", "jobs") for part in spec.get(kind, [])
@@ -451,15 +453,7 @@ def deploy(
     release(c, target, ref, subject, dry_run, wait, timeout)
 
 
-@task(
-    positional=[],
-    help={key: HELP[key] for key in ("cloud", "wait", "timeout", "dry_run")}
-    | {
-        "env": "stage or prod",
-        "yes": "do not ask for prod",
-        "to": "this recorded tag (SHA prefix)",
-    },
-)
+@task(positional=[], help={**ROLLBACK_HELP, "env": "stage or prod", "yes": "do not ask for prod"})
 def rollback(c, env, cloud="", to="", wait=False, timeout=600, dry_run=False, yes=False):
     """Re-point an environment at the image it ran before (the overlay's git history)."""
     target = environment(c, env, cloud)
