@@ -5,7 +5,7 @@ fails the test (fakes.unexpected).
 The shared state is the world a release touches: the registry (tags, digests, who is logged
 in), cloud credentials, and each cluster's Argo CD Applications. An Application reports what
 Argo CD would after syncing its branch of the test's bare git remote: the image the overlay
-pins, Healthy when the registry holds it, or a stuck or failed sync when a test asks for one.
+pins, Healthy when the registry holds it, or a stuck sync when a test asks for one.
 `kubectl kustomize` is the real renderer. cosign signs as the identity the state names (CD's
 unless a test changes it) and verifies against what it signed, with cosign's own messages.
 """
@@ -82,8 +82,10 @@ def doctl(state: dict, args: list[str], stdin: str | None) -> int:
             for name, app in state.get("app_platform", {}).items():
                 print(f"{app['id']}   {name}")
         case ["apps", "spec", "get", app_id, "--format", "json"]:
-            (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
-            print(json.dumps(app["spec"]))
+            apps = [a for a in state.get("app_platform", {}).values() if a["id"] == app_id]
+            if not apps:
+                return fail("Error: GET https://api.digitalocean.com/v2/apps/: 404 not found")
+            print(json.dumps(apps[0]["spec"]))
         case ["apps", "update", app_id, "--wait", "--spec", "-"]:
             (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
             spec = json.loads(stdin)
@@ -103,8 +105,8 @@ def aws(state: dict, args: list[str], stdin: str | None) -> int:
             print("arn:aws:sts::210987654321:assumed-role/todo-github-deploy/ci")
         case ["ecr", "get-login-password", "--region", "eu-central-1"]:
             print(state["aws"]["password"])
-        case ["eks", "update-kubeconfig", "--name", cluster, "--region", "eu-central-1", _, path]:
-            Path(path).write_text(json.dumps({"cluster": cluster}))
+        case ["eks", "update-kubeconfig", "--name", cluster, "--region", "eu-central-1"]:
+            Path(os.environ["KUBECONFIG"]).write_text(json.dumps({"cluster": cluster}))
         case _:
             return unexpected("aws", args)
     return 0
@@ -121,8 +123,10 @@ def kubectl(state: dict, args: list[str], stdin: str | None) -> int:
                 return fail(f'Error from server (NotFound): applications "{name}" not found')
         case ["--namespace", _, "get", "application", name, "--output", "json"]:
             print(json.dumps({"status": application(state, applications[name])}))
-        case ["--namespace", _, "wait", kind, name, condition, timeout]:
-            assert timeout.startswith("--timeout="), timeout
+        case ["--namespace", _, "wait", *what]:
+            (condition,) = [w for w in what if w.startswith("--for=")]
+            assert [w for w in what if w.startswith("--timeout=")], what
+            kind, name = "/".join(w for w in what if not w.startswith("--")).split("/")
             return wait(state, applications, kind, name, condition)
         case _:
             return unexpected("kubectl", args)
@@ -133,10 +137,6 @@ def wait(state: dict, applications: dict, kind: str, name: str, condition: str) 
     """`kubectl wait`: met at once, or a timeout, as the Application's status (for a jsonpath)
     or the state's `not_ready` list ("kind/name", for a condition) says."""
     if kind == "application":
-        if name not in applications:
-            return fail(
-                f'Error from server (NotFound): applications.argoproj.io "{name}" not found'
-            )
         path, wanted = condition.removeprefix("--for=jsonpath={.").split("}=")
         value = {"status": application(state, applications[name])}
         for key in path.split("."):
@@ -225,9 +225,6 @@ def application(state: dict, app: dict) -> dict:
             "phase": "Running",
             "message": "waiting for completion of hook batch/Job/migrate",
         }
-    elif app["behaviour"] == "fail":
-        health = "Degraded"
-        operation |= {"phase": "Failed", "message": "one or more synchronization tasks failed"}
     return {
         "sync": {"status": "Synced", "revision": revision},
         "health": {"status": health},

@@ -28,7 +28,7 @@ def test_only_the_todo_entry_of_each_cloud_overlay_changes(overlay):
     assert set_image(after, REF) == after  # a second edit changes nothing
 
 
-def test_the_layout_kustomize_edit_writes_is_edited_in_place_comments_and_all():
+def test_a_kustomize_edit_layout_is_edited_in_place_and_an_overlay_without_todo_refused():
     written_by_kustomize = (
         "resources:\n- ../base\nimages:\n- digest: sha256:" + "00" * 32 + "\n"
         "  name: todo  # the app\n  newName: old.example.com/todo\n  newTag: old\n"
@@ -39,8 +39,5 @@ def test_the_layout_kustomize_edit_writes_is_edited_in_place_comments_and_all():
         f"  name: todo  # the app\n  newName: {REF.repository}\n  newTag: '{REF.tag}'\n"
         "- name: nginx\n  newTag: '1.27'\n"
     )
-
-
-def test_an_overlay_without_the_todo_entry_is_refused():
     with pytest.raises(Exit, match="no `images:` entry named todo"):
         set_image("images:\n  - name: nginx\n    newTag: '1'\n", REF)

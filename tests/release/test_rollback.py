@@ -100,12 +100,16 @@ def test_argocd_status_compares_the_cluster_with_git(world):
     assert f"sync       Synced at {tip[:12]}" in output
     assert f"images     {deployed}" in output
     assert "todo-do-stage is in step with Git." in output
+    assert not world.calls("curl")  # status reads; --check also asks the public URL
 
     clusters = world.fakes.state["clusters"]
     clusters["todo-stage"]["todo-do-stage"]["behaviour"] = "stuck"
     world.fakes.update(clusters=clusters)
     result = world.invoke("argocd.status", "--env=stage")
     assert result.returncode == 1
-    assert "health     Progressing" in result.stdout
-    assert "unhealthy  Deployment/web Progressing (Waiting for rollout)" in result.stdout
-    assert "todo-do-stage is NOT in step with Git." in result.stdout
+    assert "health     Progressing; unhealthy: Deployment/web Progressing (Waiting" in result.stdout
+    assert "last sync  Running: waiting for completion of hook batch/Job/migrate" in result.stdout
+    assert result.stderr.splitlines() == [
+        "error: stage (do): 1 problem(s):",
+        "  - Argo CD is not in step with Git (above; todo-do-stage)",
+    ]

@@ -51,7 +51,7 @@ def test_prod_verifies_the_signer_and_the_provenance_before_it_promotes(world):
         f"cosign verify {identity} {ISSUER} {image}",
         f"cosign verify-attestation --type slsaprovenance {identity} {ISSUER} {image}",
     ]
-    assert "is signed by the Deploy workflow, its provenance names this repo" in output
+    assert "is signed by the Deploy workflow, provenance: this repo" in output
     assert world.git("log", "-1", "--format=%s").startswith("Promote todo")
 
 
