@@ -265,8 +265,11 @@ def release(c, env, ref, subject, dry_run, wait, timeout, ask="", **trailers) ->
     push = ["git", "push", "--quiet", env.remote, f"HEAD:refs/heads/{env.branch}"]
     if run(c, push, dry_run).failed:  # someone pushed meanwhile: put the release commit on top
         print(f"  {env.tracking} moved on; rebasing the release commit onto it")
-        rebase = "committed here, not pushed. Fix: git rebase --continue (or --abort), git push"
-        run(c, ["git", "pull", "--rebase", "--quiet", env.remote, env.branch], failure=rebase)
+        pull = ["git", "pull", "--rebase", "--quiet", env.remote, env.branch]
+        if (rebased := run(c, pull)).failed:
+            git("rebase", "--abort", check=False)  # leave the checkout as it was, not mid-rebase
+            fix = "committed here, not pushed. Fix: git pull --rebase, resolve, git push"
+            raise Exit(f"error: cannot rebase the release commit ({said(rebased)}); {fix}", 1)
         run(c, push, failure="git push")
     if wait:
         print("== Rollout")
