@@ -39,10 +39,17 @@ def header(*lines: str) -> None:
 
 
 def guarded(step):
-    """Run a bench step; the harness's errors (RuntimeErrors) end the task with their message."""
+    """Run a bench step; the harness's own errors end the task with their message."""
+    from bench import NoResultError
+    from bench.client import ClientError
+    from bench.harness import BenchError
+    from bench.loop import LoopError
+    from bench.peer import PeerError
+    from bench.processes import ProcessError
+
     try:
         return step()
-    except RuntimeError as error:
+    except (BenchError, ClientError, LoopError, NoResultError, PeerError, ProcessError) as error:
         raise Exit(f"error: {error}", code=1) from None
 
 
