@@ -108,13 +108,17 @@ def setup(c, cluster_tools=False):
     redis-server, Node.js (apt, sudo when not root, or Homebrew), `npm ci`, `invoke k8s.crds`."""
     if cluster_tools:
         cluster.tools(c)
-    manager = "apt" if shutil.which("apt-get") else "brew" if shutil.which("brew") else ""
-    packages = {getattr(tool, manager, None) for tool in missing()} - {None}
-    if packages:
+    lacking = missing()
+    if shutil.which("apt-get"):
         apt = f"{'sudo ' * (os.geteuid() != 0)}env DEBIAN_FRONTEND=noninteractive apt-get"
         install = f"{apt} update -qq && {apt} install -y -qq --no-install-recommends"
-        install = "brew install" if manager == "brew" else install
-        c.run(f"{install} {' '.join(sorted(packages))}", echo=True)
+        packages = sorted({tool.apt for tool in lacking if tool.apt})
+    elif shutil.which("brew"):
+        install, packages = "brew install", sorted({tool.brew for tool in lacking if tool.brew})
+    else:
+        install, packages = "", []
+    if packages:
+        c.run(f"{install} {' '.join(packages)}", echo=True)
     if not chromium_executable():  # Playwright's own; on Linux --with-deps adds its libraries
         with_deps = "--with-deps " * sys.platform.startswith("linux")
         c.run(f"{sys.executable} -m playwright install {with_deps}chromium", echo=True)
