@@ -54,17 +54,20 @@ def dev(
     if debug_worker and not web_only:
         processes["worker"]["DEBUGPY_PORT"] = debug_port + 1
     taken = 0
-    for name, key, value in [(n, k, v) for n, ports in processes.items() for k, v in ports.items()]:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", value)) == 0:  # something listens there already
-                taken += 1
-                move = f"--debug-port {debug_port + 10}" if key == "DEBUGPY_PORT" else ""
-                print(
-                    f"error: port {value} on 127.0.0.1 ({name}'s {key}) is in use; `lsof -i "
-                    f":{value}` shows by whom. Fix: stop that, or move the ports: invoke dev "
-                    f"{move or f'--port {port + 10}'}",
-                    file=sys.stderr,
-                )
+    for name, ports in processes.items():
+        for key, value in ports.items():
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", value)):  # nothing listens there
+                    continue
+            taken += 1
+            move = f"--port {port + 10}"
+            if key == "DEBUGPY_PORT":
+                move = f"--debug-port {debug_port + 10}"
+            print(
+                f"error: port {value} on 127.0.0.1 ({name}'s {key}) is in use; `lsof -i :{value}` "
+                f"shows by whom. Fix: stop that, or move the ports: invoke dev {move}",
+                file=sys.stderr,
+            )
     if taken:
         raise Exit(f"{taken} port(s) taken, nothing was started", code=1)
     if reset:

@@ -12,7 +12,11 @@ import json
 RESULT_MARKER = "BENCH_RESULT "
 
 
-class NoResultError(RuntimeError):
+class HarnessError(RuntimeError):
+    """A step of the harness cannot go on: `invoke bench` ends with its message alone."""
+
+
+class NoResultError(HarnessError):
     """A step finished without printing its result line."""
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urlsplit
 
+from bench import HarnessError
+
 COUNT_QUERIES_HEADER = "X-Bench-Count-Queries"  # config/bench.py
 QUERIES_HEADER = "X-Bench-Queries"
 LOGIN_PATH = "/accounts/login/"
@@ -27,7 +29,7 @@ _TOGGLE_PATH = re.compile(r'action="/todos/(\d+)/toggle/"')
 _HASHED_STYLESHEET = re.compile(r'<link rel="stylesheet" href="(/static/[^"]+\.[0-9a-f]{12}\.css)"')
 
 
-class ClientError(RuntimeError):
+class ClientError(HarnessError):
     pass
 
 

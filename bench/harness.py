@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from bench import peer, result_json, wrk
+from bench import HarnessError, peer, result_json, wrk
 from bench.client import (
     COUNT_QUERIES_HEADER,
     QUERIES_HEADER,
@@ -97,7 +97,7 @@ SCAN_EMAIL_OPT_IN = 0.05  # about 5,000 reminder emails for the delivery benchma
 DELIVERY_TIMEOUT_SECONDS = 600
 
 
-class BenchError(RuntimeError):
+class BenchError(HarnessError):
     pass
 
 
@@ -619,8 +619,8 @@ def run_worker(say: Callable[[str], None]) -> WorkerRun:
 # --- the machine ------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    """What the figures were measured on: they only compare within one machine."""
+def machine() -> str:
+    """What the figures were measured on, one line: they only compare within one machine."""
     cpu_model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -629,10 +629,6 @@ def machine() -> dict[str, str]:
                 cpu_model = line.split(":", 1)[1].strip()
                 break
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": str(os.cpu_count()),
-        "cpu": cpu_model,
-        "memory": f"{memory / 2**30:.1f} GiB",
-        "system": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
-    }
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{date} | {os.cpu_count()} CPUs ({cpu_model}), {memory / 2**30:.1f} GiB | {system}"

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import HarnessError
 from bench.report import Verdict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +128,7 @@ EDITS = (
 )
 
 
-class LoopError(RuntimeError):
+class LoopError(HarnessError):
     """The stack did not start or stop, or the scratch copy could not be made."""
 
 

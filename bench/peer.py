@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bench import wrk
+from bench import HarnessError, wrk
 from bench.client import Session
 from bench.processes import AppProcess
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 LOGIN, LIST = "/signin/", "/tasks/running/"
 
 
-class PeerError(RuntimeError):
+class PeerError(HarnessError):
     pass
 
 

@@ -12,13 +12,14 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import HarnessError
 from ops.tools import APP_DIR
 
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 40  # longer than gunicorn's graceful timeout (25 s)
 
 
-class ProcessError(RuntimeError):
+class ProcessError(HarnessError):
     pass
 
 

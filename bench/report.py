@@ -265,6 +265,17 @@ def memory_line(run: WebRun) -> str:
     )
 
 
+def web_lines(run: WebRun, markdown: bool = False) -> list[str]:
+    """The table of a web run, the legends that apply to it, and gunicorn's memory."""
+    table = markdown_table(run.rows) if markdown else text_table(run.rows)
+    legends = [mix_legend(run.rows), queries_legend(run.rows), limit_legend(run.limit_checks)]
+    return [table, *filter(None, legends), memory_line(run)]
+
+
+def web_verdicts(run: WebRun) -> list[Verdict]:
+    return [static_verdict(run.static), *check_budgets(run.rows)]
+
+
 def worker_lines(run: WorkerRun) -> list[str]:
     scan = run.scan
     queries = "/".join(str(count) for count in scan["queries_per_batch"]) or "-"

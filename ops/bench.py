@@ -33,23 +33,16 @@ LOAD_HELP = {
 def header(*lines: str) -> None:
     from bench.harness import machine
 
-    info = machine()
-    machine_line = f"{info['date']} | {info['cpus']} CPUs ({info['cpu']}), {info['memory']}"
-    say(f"invoke {' '.join(sys.argv[1:])}", f"{machine_line} | {info['system']}", *lines, sep="\n")
+    say(f"invoke {' '.join(sys.argv[1:])}", machine(), *lines, sep="\n")
 
 
 def guarded(step):
     """Run a bench step; the harness's own errors end the task with their message."""
-    from bench import NoResultError
-    from bench.client import ClientError
-    from bench.harness import BenchError
-    from bench.loop import LoopError
-    from bench.peer import PeerError
-    from bench.processes import ProcessError
+    from bench import HarnessError
 
     try:
         return step()
-    except (BenchError, ClientError, LoopError, NoResultError, PeerError, ProcessError) as error:
+    except HarnessError as error:
         raise Exit(f"error: {error}", code=1) from None
 
 
@@ -101,12 +94,8 @@ def web(
     header(f"{shape} s measured per endpoint; plain HTTP on loopback, else production settings\n")
     args = (wrk_path, load, selected, say, writes, peer_dir if peer else None, app_dir)
     run = guarded(lambda: harness.run_web(*args))
-    table = report.markdown_table if markdown else report.text_table
-    legends = report.mix_legend(run.rows), report.queries_legend(run.rows)
-    legends += (report.limit_legend(run.limit_checks),)
-    say("\n" + table(run.rows), *filter(None, legends), report.memory_line(run), sep="\n")
-    verdicts = [report.static_verdict(run.static), *report.check_budgets(run.rows)]
-    check(verdicts + (worker_verdicts() if worker else []))
+    say("", *report.web_lines(run, markdown), sep="\n")
+    check(report.web_verdicts(run) + (worker_verdicts() if worker else []))
 
 
 @task(default=True, help={"markdown": MARKDOWN})

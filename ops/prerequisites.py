@@ -96,8 +96,9 @@ def preflight(paths=(), skip=()) -> None:
     """Stop with the one command that fixes it when a test would meet a missing tool."""
     if lacking := missing(paths or (), skip):
         names = ", ".join(tool.name for tool in lacking)
-        fixes = [f"run `{SETUP_COMMAND}`"] * any(not t.manual for t in lacking)
-        fixes += [f"{tool.name}: {tool.manual}" for tool in lacking if tool.manual]
+        fixes = [f"{tool.name}: {tool.manual}" for tool in lacking if tool.manual]
+        if any(not tool.manual for tool in lacking):
+            fixes.insert(0, f"run `{SETUP_COMMAND}`")
         raise Exit(f"error: the tests need {names}, missing here. Fix: {'; '.join(fixes)}", 127)
 
 
@@ -108,13 +109,17 @@ def setup(c, cluster_tools=False):
     if cluster_tools:
         cluster.tools(c)
     lacking = missing()
-    manager = "apt" if shutil.which("apt-get") else "brew" if shutil.which("brew") else None
-    if packages := " ".join(sorted({p for t in lacking if (p := manager and getattr(t, manager))})):
+    if shutil.which("apt-get"):
         apt = f"{'sudo ' * (os.geteuid() != 0)}env DEBIAN_FRONTEND=noninteractive apt-get"
         install = f"{apt} update -qq && {apt} install -y -qq --no-install-recommends"
-        c.run(f"{install if manager == 'apt' else 'brew install'} {packages}", echo=True)
-    if TOOLS[0] in lacking and not (manager == "apt" and DEBIAN):
-        # Playwright's own Chromium; on Linux --with-deps adds its system libraries (apt).
+        packages = sorted({tool.apt for tool in lacking if tool.apt})
+    elif shutil.which("brew"):
+        install, packages = "brew install", sorted({tool.brew for tool in lacking if tool.brew})
+    else:
+        install, packages = "", []
+    if packages:
+        c.run(f"{install} {' '.join(packages)}", echo=True)
+    if not chromium_executable():  # Playwright's own; on Linux --with-deps adds its libraries
         with_deps = "--with-deps " * sys.platform.startswith("linux")
         c.run(f"{sys.executable} -m playwright install {with_deps}chromium", echo=True)
     if shutil.which("npm") and not node_tools_installed():

@@ -66,6 +66,16 @@ def test_a_taken_port_stops_before_anything_starts_and_says_how_to_move(dev, cap
     assert RecordingManager.started == {} and not dev.context.run.called  # not even migrate
 
 
+def test_a_taken_debugger_port_says_how_to_move_the_debugger(dev, capsys):
+    port, debug_port = free_port(following=2), free_port(following=1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", debug_port))
+        taken.listen()
+        with pytest.raises(Exit, match="1 port"):
+            tasks.dev.body(dev.context, port=port, debug=True, debug_port=debug_port)
+    assert f"invoke dev --debug-port {debug_port + 10}" in capsys.readouterr().err
+
+
 def test_reset_starts_from_an_empty_dev_folder(dev):
     state = tasks.DEV_STATE
     (state / "db.sqlite3").parent.mkdir(parents=True)

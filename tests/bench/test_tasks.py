@@ -4,6 +4,7 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
+from bench.processes import ProcessError
 from ops import bench
 
 
@@ -42,3 +43,16 @@ def test_an_app_folder_without_its_start_script_is_refused(tmp_path):
         bench.web(Context(), only="mix", app=str(tmp_path))
     assert stopped.value.code == 2
     assert "no bin/web there" in stopped.value.message
+
+
+def test_only_the_harness_s_own_errors_end_a_step_with_their_message_alone():
+    def raising(error):
+        def step():
+            raise error
+
+        return step
+
+    with pytest.raises(Exit, match=r"^error: gunicorn did not start$"):
+        bench.guarded(raising(ProcessError("gunicorn did not start")))
+    with pytest.raises(RuntimeError, match="a bug"):  # its trace stays
+        bench.guarded(raising(RuntimeError("a bug")))
