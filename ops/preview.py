@@ -3,9 +3,6 @@ request: .github/workflows/preview.yml runs `invoke preview.push`, then `preview
 
 from __future__ import annotations
 
-import json
-import re
-
 import yaml
 from invoke import Collection, task
 from invoke.exceptions import Exit
@@ -14,40 +11,24 @@ from ops import image
 from ops.k8s import KUSTOMIZE_DIR
 
 APPLICATION_SET = KUSTOMIZE_DIR / "argocd" / "preview" / "applicationset.yaml"
-# Argo CD's default (fasttemplate) placeholders: {{number}}, {{ head_sha }}.
-PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 
 
-def pull_request_params(number: int, head_sha: str, branch: str = "feature") -> dict[str, str]:
-    """The parameters the pullRequest generator gives the template for one PR."""
-    slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")[:50]
-    shas = {"head_sha": head_sha, "head_short_sha": head_sha[:8], "head_short_sha_7": head_sha[:7]}
-    return {"number": str(number), "branch": branch, "branch_slug": slug, **shas}
-
-
-def application(params: dict[str, str]) -> dict:
-    """The Application the ApplicationSet makes for these parameters, as Argo CD fills the
-    template without goTemplate: JSON-escaped values, unknown placeholders left as they are."""
-    template = json.dumps(yaml.safe_load(APPLICATION_SET.read_text())["spec"]["template"])
-    escaped = {name: json.dumps(value)[1:-1] for name, value in params.items()}
-    filled = PLACEHOLDER.sub(lambda match: escaped.get(match[1], match[0]), template)
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **json.loads(filled)}
-
-
-def kustomize_overrides(number: int) -> dict:
-    """The kustomize block of PR `number`'s Application: its images and patches."""
-    return application(pull_request_params(number, "0" * 40))["spec"]["source"]["kustomize"]
+def overrides() -> dict:
+    """The kustomize block of the ApplicationSet's template (each preview's image and patches),
+    its Argo CD placeholders ({{number}}, {{head_sha}}) not filled in."""
+    template = yaml.safe_load(APPLICATION_SET.read_text())["spec"]["template"]
+    return template["spec"]["source"]["kustomize"]
 
 
 def url(number: int) -> str:
-    patches = kustomize_overrides(number)["patches"]
-    [ingress] = [yaml.safe_load(p["patch"]) for p in patches if p["target"]["kind"] == "Ingress"]
+    [patch] = [p["patch"] for p in overrides()["patches"] if p["target"]["kind"] == "Ingress"]
+    ingress = yaml.safe_load(patch.replace("{{number}}", str(number)))
     return f"https://{ingress['spec']['rules'][0]['host']}/"
 
 
 def image_repository() -> str:
     """Where the ApplicationSet takes each preview's image from (its `todo=` override)."""
-    [override] = kustomize_overrides(0)["images"]
+    [override] = overrides()["images"]
     return override.partition("=")[2].rpartition(":")[0]
 
 

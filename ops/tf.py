@@ -112,10 +112,11 @@ def touched(ref: str) -> set[tuple[str, str]]:
         inputs = [(TERRAFORM_DIR / cloud / "stacks" / stack).resolve()]
         for folder in inputs:  # grows as it is read: the modules' own module calls too
             code = "".join(file.read_text() for file in folder.glob("*.tf"))
-            for source in re.findall(r'source\s*=\s*"(\.\.?/[^"]+)"', code):
-                inputs += [] if (module := (folder / source).resolve()) in inputs else [module]
+            calls = re.findall(r'source\s*=\s*"(\.\.?/[^"]+)"', code)
+            inputs += sorted({(folder / source).resolve() for source in calls} - set(inputs))
         inputs += [TERRAFORM_DIR / cloud / "backend", TERRAFORM_DIR / cloud / "common.tfvars"]
-        inputs += [REPO_ROOT / "kustomize/argocd" / p for p in (cloud, "base")] * (stack == "apps")
+        if stack == "apps":
+            inputs += [REPO_ROOT / "kustomize/argocd" / cloud, REPO_ROOT / "kustomize/argocd/base"]
         if any(path.is_relative_to(i.resolve()) for path in changed for i in inputs):
             found |= {(cloud, later) for later in STACKS[STACKS.index(stack) :]}
     return found

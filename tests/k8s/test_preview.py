@@ -1,11 +1,13 @@
 """Preview environments: the ApplicationSet (kustomize/argocd/preview) and what it makes of
 pull requests, rendered as Argo CD renders them: its template filled in with the pullRequest
-generator's parameters (ops/preview.py), then the preview overlay with the Application's
+generator's parameters (application, below), then the preview overlay with the Application's
 kustomize overrides (render, below)."""
 
 from __future__ import annotations
 
 import fnmatch
+import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,6 +28,24 @@ from .test_app_contract import (
 
 SHAS = {7: "7" * 40, 42: "4a" * 20}
 STAGE = "argocd/do/stage"
+# Argo CD's default (fasttemplate) placeholders: {{number}}, {{ head_sha }}.
+PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
+
+
+def pull_request_params(number: int, head_sha: str, branch: str) -> dict[str, str]:
+    """The parameters the pullRequest generator gives the template for one PR."""
+    slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")[:50]
+    shas = {"head_sha": head_sha, "head_short_sha": head_sha[:8], "head_short_sha_7": head_sha[:7]}
+    return {"number": str(number), "branch": branch, "branch_slug": slug, **shas}
+
+
+def application(params: dict[str, str]) -> dict:
+    """The Application the ApplicationSet makes for these parameters, as Argo CD fills the
+    template without goTemplate: JSON-escaped values, unknown placeholders left as they are."""
+    template = json.dumps(yaml.safe_load(preview.APPLICATION_SET.read_text())["spec"]["template"])
+    escaped = {name: json.dumps(value)[1:-1] for name, value in params.items()}
+    filled = PLACEHOLDER.sub(lambda match: escaped.get(match[1], match[0]), template)
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **json.loads(filled)}
 
 
 def render(app: dict) -> list[dict]:
@@ -56,7 +76,7 @@ def previews() -> dict[int, tuple[dict, list[dict]]]:
     """PR number -> (the Application the set makes, the objects it deploys)."""
     found = {}
     for number, sha in SHAS.items():
-        app = preview.application(preview.pull_request_params(number, sha, f"feature/{number}"))
+        app = application(pull_request_params(number, sha, f"feature/{number}"))
         found[number] = (app, render(app))
     return found
 
