@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ops import image, k8s
+from ops.image import run, said
 from ops.tf import CLOUDS, ENVIRONMENTS
 from ops.tools import REPO_ROOT, UV_FIX, confirm, git, require
 
@@ -35,7 +36,6 @@ IMAGE_INPUTS = (*image.CONTEXT_FILES, "app")  # two commits with the same inputs
 ECR = r"\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com"
 IN_STEP = ("Synced", "Healthy")  # what Argo CD reports of an Application in step with Git
 ROLLED_BACK_FROM = "Rolled-back-from"  # commit trailer: the image a rollback replaced
-STASH = "Fix: commit or stash them"
 REPO_URL = "set repoURL in kustomize/argocd/base/source.yaml"
 SYNC = "A release ships what the remote has. Fix: git pull --rebase, git push, then run again"
 FIX = {"uv": UV_FIX, "cosign": image.COSIGN_FIX, "docker": image.DOCKER_FIX}
@@ -73,28 +73,6 @@ CLOUD = {
 
 def fix(tool: str) -> str:
     return FIX.get(tool, f"install {tool} (docs/deploy.md, 'Set it up once', links it)")
-
-
-def run(c, command, dry=False, failure="", **kwargs):
-    """A command, printed as typed (`would run:` when a dry run skips it), its output captured;
-    with `failure`, a failure stops with `error: <failure>: <what the command said>`."""
-    command = command if isinstance(command, str) else shlex.join(command)
-    shown = "  would run: {command}" if dry else "  $ {command}"
-    kwargs = {"hide": "both", "warn": True, "in_stream": False, **kwargs}
-    result = c.run(command, dry=dry, echo=True, echo_format=shown, **kwargs)
-    if failure and result.failed:
-        raise Exit(f"error: {failure}: {said(result)}", code=1)
-    return result
-
-
-def show(args: list[str], would=False) -> None:
-    print(f"  {'would run:' if would else '$'} {shlex.join(args)}", flush=True)
-
-
-def said(result) -> str:
-    """What a failed command said, in one line: its first error line, else its last one."""
-    lines = (result.stderr.strip() or result.stdout.strip() or f"exit {result.exited}").split("\n")
-    return next((line for line in lines if re.match(r"(fatal|error)\b", line, re.I)), lines[-1])
 
 
 def region(repository: str) -> str:
@@ -195,16 +173,15 @@ def preflight(c, env: Environment, tools: list[str], fetch=(), problems=()) -> N
         t for t in dict.fromkeys(["git", "docker", env.cli.cli, *tools]) if not shutil.which(t)
     ]
     problems = [*problems, *(f"`{tool}` is not installed. Fix: {fix(tool)}" for tool in missing)]
-    if changes := image.uncommitted_changes():
-        changes = ", ".join(changes[:5])
-        problems.append(f"uncommitted changes ({changes}); a release ships commits only. {STASH}")
+    if uncommitted := image.uncommitted_changes():
+        problems.append(uncommitted)
     if git("branch", "--show-current") != env.branch:
         problems.append(f"{env.label} deploys from {env.branch}. Fix: git switch {env.branch}")
     pulled, pushed = env.source["repoURL"], git("remote", "get-url", env.remote, check=False)
-    # host/owner/name of each git URL (https, ssh, scp-like), or the path of a local one
-    ids = {re.sub(r"^(\w+://)?([^@/]+@)?|\.git$|/$", "", url) for url in (pulled, pushed)}
     fetch = ["git", "fetch", "--quiet", env.remote, env.branch, *fetch]
-    if len({url.replace(":", "/", 1).lower() for url in ids}) > 1:
+    # One repository however each URL spells it (https, ssh, scp-like), or one local path.
+    repositories = {image.https_url(url) or url.removeprefix("file://") for url in (pulled, pushed)}
+    if len(repositories) > 1:
         where = f"`{env.remote}` is {pushed or 'no git remote'}"
         problems.append(f"Argo CD ({env.application}) pulls {pulled}, but {where}. Fix: {REPO_URL}")
     elif (fetched := run(c, fetch)).failed:
@@ -228,8 +205,8 @@ def login(c, env: Environment, ref: ImageRef, dry_run: bool, held=True) -> None:
     login = env.cli.login.format(registry=registry, region=region(ref.repository))
     run(c, login, dry_run, failure=f"cannot log in to {registry}")
     if held:
-        show(image.inspect_command(reference), would=dry_run)
-        if not dry_run and (digest := image.remote_digest(c, reference)) != ref.digest:
+        digest = image.remote_digest(c, reference, dry_run)
+        if not dry_run and digest != ref.digest:
             now = f"now points at {digest}" if digest else "is gone"
             raise Exit(f"error: {reference} {now}, not the recorded {ref.digest}", code=1)
         print(f"  ok  the registry holds {reference} at the recorded digest" * (not dry_run))
@@ -361,7 +338,7 @@ def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: b
     if env.pinned() == ref:
         return print(f"Nothing to promote: it runs {ref.short} already.")
     signed = f"{ref.repository}@{ref.digest}"
-    if problem := image.verify(c, signed, env.source["repoURL"], stage.branch, dry_run, show):
+    if problem := image.verify(c, signed, env.source["repoURL"], stage.branch, dry_run):
         raise Exit(f"error: {env.label} runs only images CD built here: {problem}", code=1)
     print(f"  ok  {ref.digest[:19]}... is signed by the Deploy workflow, provenance: this repo")
     login(c, env, ref, dry_run)
@@ -413,7 +390,7 @@ def deploy(
         ]
     tools = ([] if skip_tests else shlex.split(tests)[:1]) + ["kubectl"] * wait
     preflight(c, target, tools, problems=problems)
-    current, head = target.pinned(), git("rev-parse", "HEAD")
+    current = target.pinned()
     if current and current.is_release and not image_input_changes(current.tag):
         inputs = ", ".join(IMAGE_INPUTS)
         return print(f"Nothing to deploy: it runs {current.short}, built from HEAD's {inputs}.")
@@ -422,14 +399,10 @@ def deploy(
         raise Exit(f"error: the tests failed; nothing was deployed. Fix: make `{tests}` pass", 1)
     print("== Image")
     build = [settings.platforms, settings.cache_from, settings.cache_to]
-    login(c, target, ImageRef(repository, head, ""), dry_run, held=False)
-    if dry_run:
-        run(c, image.inspect_command(f"{repository}:{head}"), dry=True)  # a tag found is reused
-        run(c, image.push_command(f"{repository}:{head}", "<metadata-file>", *build), dry=True)
-        ref = ImageRef(repository, head, "<pushed-digest>")
-    else:
-        tag, digest, built = image.publish(c, repository, *build, show=show)
-        ref = ImageRef(repository, tag, digest)
+    login(c, target, ImageRef(repository, "", ""), dry_run, held=False)
+    tag, digest, built = image.publish(c, repository, *build, dry=dry_run)
+    ref = ImageRef(repository, tag, digest)
+    if not dry_run:
         print(f"  ok  {'pushed' if built else 'in the registry already (built once per commit)'}")
     subject = f"Deploy {ref.short} to {target.label}"
     if target.cloud == "do" and settings.do_stage == "app-platform":
