@@ -160,20 +160,23 @@ def publish(c, repository, platforms, cache_from="", cache_to="", dry=False):
         push = ["docker", "buildx", "build", *flags, "--push", str(REPO_ROOT)]
         full = {"BUILDX_METADATA_PROVENANCE": "max"}  # the metadata file's: the attested one
         run(c, push, dry, f"building or pushing {reference} failed", hide=None, env=full)
-        metadata = {} if dry else json.loads(metadata_file.read_text())
-        digest = metadata.get("containerimage.digest", "<pushed-digest>")
+        if dry:  # what buildx would write, as placeholders
+            metadata = {"containerimage.digest": "<pushed-digest>", "buildx.build.provenance": {}}
+        else:
+            metadata = json.loads(metadata_file.read_text())
+        digest = metadata["containerimage.digest"]
         signed = f"{repository}@{digest}"
-        commands = [["sign", "--yes"]] if signing else []
+        unsigned = f"cosign could not sign {signed}, so prod would refuse it (delete {reference}"
+        unsigned += " from the registry, then run again)"
+        if signing:
+            run(c, ["cosign", "sign", "--yes", signed], dry, unsigned)
         # buildx's provenance, one statement per platform, each attested with a signature.
         provenance = [v for k, v in metadata.items() if k.startswith("buildx.build.provenance")]
         for index, predicate in enumerate(provenance if signing else []):
             path = Path(tmp) / f"provenance-{index}.json"
             path.write_text(json.dumps(predicate))
-            attest = ["attest", "--yes", "--type", "slsaprovenance", "--predicate", str(path)]
-            commands.append(attest)
-        for command in commands:
-            why = f"cosign could not sign {signed}, so prod would refuse it (delete {reference}"
-            run(c, ["cosign", *command, signed], dry, f"{why} from the registry, then run again)")
+            attest = ["cosign", "attest", "--yes", "--type", "slsaprovenance", "--predicate"]
+            run(c, [*attest, str(path), signed], dry, unsigned)
     return tag, digest, True
 
 

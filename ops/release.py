@@ -347,6 +347,28 @@ def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: b
     release(c, env, ref, subject, dry_run, wait, timeout, ask, **{"Promoted-from": source})
 
 
+def app_platform(c, env: Environment, ref: ImageRef, dry_run: bool) -> None:
+    """Stage on App Platform: every component at the digest. `doctl apps update --wait` returns
+    once the deployment (after its PRE_DEPLOY migrate) is live; the overlay still records it,
+    for prod's promotion."""
+    print("== App Platform")
+    listed = run(c, "doctl apps list --format ID,Spec.Name --no-header", dry_run, "doctl")
+    app = dict(line.split()[::-1] for line in listed.stdout.splitlines()).get(env.cluster)
+    if not app and not dry_run:
+        stack = "--stack do/app-platform --env stage"
+        fix = f"Fix: invoke tf.plan {stack}, then tf.apply (or set release.cluster_name)"
+        raise Exit(f"error: no App Platform app {env.cluster}. {fix}", code=1)
+    app = app or "<app-id>"
+    got = run(c, f"doctl apps spec get {app} --format json", dry_run, "doctl apps spec get")
+    spec = json.loads(got.stdout or "{}")
+    for kind in ("services", "workers", "jobs"):
+        for part in spec.get(kind, []):
+            part["image"].pop("tag", None)  # App Platform takes a tag or a digest
+            part["image"]["digest"] = ref.digest
+    update, spec = f"doctl apps update {app} --wait --spec -", io.StringIO(json.dumps(spec))
+    run(c, update, dry_run, f"App Platform did not deploy {ref.short}", in_stream=spec)
+
+
 HELP = {
     "env": "stage (build HEAD, push, deploy) or prod (promote the image stage runs)",
     "cloud": "do or aws (default: release.cloud in invoke.yaml)",
@@ -406,25 +428,7 @@ def deploy(
         print(f"  ok  {'pushed' if built else 'in the registry already (built once per commit)'}")
     subject = f"Deploy {ref.short} to {target.label}"
     if target.cloud == "do" and settings.do_stage == "app-platform":
-        # Every component at the digest: `doctl apps update --wait` returns once the deployment
-        # (after its PRE_DEPLOY migrate) is live. The overlay still records it, for prod.
-        print("== App Platform")
-        listed = run(c, "doctl apps list --format ID,Spec.Name --no-header", dry_run, "doctl")
-        app = dict(line.split()[::-1] for line in listed.stdout.splitlines()).get(target.cluster)
-        if not app and not dry_run:
-            stack = "--stack do/app-platform --env stage"
-            fix = f"Fix: invoke tf.plan {stack}, then tf.apply (or set release.cluster_name)"
-            raise Exit(f"error: no App Platform app {target.cluster}. {fix}", code=1)
-        app = app or "<app-id>"
-        got = run(c, f"doctl apps spec get {app} --format json", dry_run, "doctl apps spec get")
-        spec = json.loads(got.stdout or "{}")
-        for part in (
-            part for kind in ("services", "workers", "jobs") for part in spec.get(kind, [])
-        ):
-            part["image"].pop("tag", None)  # App Platform takes a tag or a digest
-            part["image"]["digest"] = ref.digest
-        update, spec = f"doctl apps update {app} --wait --spec -", io.StringIO(json.dumps(spec))
-        run(c, update, dry_run, f"App Platform did not deploy {ref.short}", in_stream=spec)
+        app_platform(c, target, ref, dry_run)
         subject, wait = f"{subject} (App Platform)", None
     release(c, target, ref, subject, dry_run, wait, timeout)
 

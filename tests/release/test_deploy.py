@@ -135,6 +135,8 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(world):
         "would run: docker buildx build --target=runtime --platform=linux/amd64 "
         f"--tag={DO_REPOSITORY}:{head}",
         f"+    newTag: {head}",
+        f"would run: cosign sign --yes '{DO_REPOSITORY}@<pushed-digest>'",
+        "would run: cosign attest --yes --type slsaprovenance --predicate ",
         "+    digest: <pushed-digest>",
         f"would run: git commit --quiet -m 'Deploy todo {head[:12]} to stage (do)' "
         "'--trailer=Environment: do/stage'",
