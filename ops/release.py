@@ -198,18 +198,23 @@ def preflight(c, env: Environment, tools: list[str], fetch=(), problems=()) -> N
         raise Exit("\n  - ".join(problems), code=1)
 
 
-def login(c, env: Environment, ref: ImageRef, dry_run: bool, held=True) -> None:
-    """Docker CLI credentials for the registry; with `held`, stop unless it still holds the
-    tag at the recorded digest (what promote and rollback re-pin)."""
-    registry, reference = ref.repository.split("/", 1)[0], f"{ref.repository}:{ref.tag}"
-    login = env.cli.login.format(registry=registry, region=region(ref.repository))
+def login(c, env: Environment, repository: str, dry_run: bool) -> None:
+    """Docker CLI credentials for the registry of `repository`."""
+    registry = repository.split("/", 1)[0]
+    login = env.cli.login.format(registry=registry, region=region(repository))
     run(c, login, dry_run, failure=f"cannot log in to {registry}")
-    if held:
-        digest = image.remote_digest(c, reference, dry_run)
-        if not dry_run and digest != ref.digest:
-            now = f"now points at {digest}" if digest else "is gone"
-            raise Exit(f"error: {reference} {now}, not the recorded {ref.digest}", code=1)
-        print(f"  ok  the registry holds {reference} at the recorded digest" * (not dry_run))
+
+
+def still_held(c, env: Environment, ref: ImageRef, dry_run: bool) -> None:
+    """Log in, then stop unless the registry still holds the tag at the recorded digest: what
+    promote and rollback re-pin."""
+    login(c, env, ref.repository, dry_run)
+    reference = f"{ref.repository}:{ref.tag}"
+    digest = image.remote_digest(c, reference, dry_run)
+    if not dry_run and digest != ref.digest:
+        now = f"now points at {digest}" if digest else "is gone"
+        raise Exit(f"error: {reference} {now}, not the recorded {ref.digest}", code=1)
+    print(f"  ok  the registry holds {reference} at the recorded digest" * (not dry_run))
 
 
 @contextlib.contextmanager
@@ -341,7 +346,7 @@ def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: b
     if problem := image.verify(c, signed, env.source["repoURL"], stage.branch, dry_run):
         raise Exit(f"error: {env.label} runs only images CD built here: {problem}", code=1)
     print(f"  ok  {ref.digest[:19]}... is signed by the Deploy workflow, provenance: this repo")
-    login(c, env, ref, dry_run)
+    still_held(c, env, ref, dry_run)
     ask = "" if yes else f"Promote {ref} to {env.label}?"
     subject, source = f"Promote {ref.short} to {env.label}", f"{stage.cloud}/{stage.name}"
     release(c, env, ref, subject, dry_run, wait, timeout, ask, **{"Promoted-from": source})
@@ -421,7 +426,7 @@ def deploy(
         raise Exit(f"error: the tests failed; nothing was deployed. Fix: make `{tests}` pass", 1)
     print("== Image")
     build = [settings.platforms, settings.cache_from, settings.cache_to]
-    login(c, target, ImageRef(repository, "", ""), dry_run, held=False)
+    login(c, target, repository, dry_run)
     tag, digest, built = image.publish(c, repository, *build, dry=dry_run)
     ref = ImageRef(repository, tag, digest)
     if not dry_run:
@@ -457,7 +462,7 @@ def rollback(c, env, cloud="", to="", wait=False, timeout=600, dry_run=False, ye
     (ref,) = matches
     print(f"  ok  from {current.short if current else 'nothing recorded'} back to {ref.short}")
     ask = f"Roll {target.label} back to {ref}?" if env == PROD and not yes else ""
-    login(c, target, ref, dry_run)
+    still_held(c, target, ref, dry_run)
     subject = f"Roll back {target.label} to {ref.short}"
     release(c, target, ref, subject, dry_run, wait, timeout, ask, **{ROLLED_BACK_FROM: current})
 
