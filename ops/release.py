@@ -180,8 +180,8 @@ def preflight(c, env: Environment, tools: list[str], fetch=(), problems=()) -> N
     pulled, pushed = env.source["repoURL"], git("remote", "get-url", env.remote, check=False)
     fetch = ["git", "fetch", "--quiet", env.remote, env.branch, *fetch]
     # One repository however each URL spells it (https, ssh, scp-like), or one local path.
-    repositories = {image.https_url(url) or url.removeprefix("file://") for url in (pulled, pushed)}
-    if len(repositories) > 1:
+    spelled = [image.https_url(url) or url.removeprefix("file://") for url in (pulled, pushed)]
+    if len({url.lower() for url in spelled}) > 1:
         where = f"`{env.remote}` is {pushed or 'no git remote'}"
         problems.append(f"Argo CD ({env.application}) pulls {pulled}, but {where}. Fix: {REPO_URL}")
     elif (fetched := run(c, fetch)).failed:
