@@ -20,7 +20,7 @@ from pathlib import Path
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.tools import CHECKOV, REPO_ROOT, git, require, uv
+from ops.tools import REPO_ROOT, git, require, run_checkov
 
 IMAGE_NAME = "todo"  # docs/contract.md: the base's image name, what Tilt builds
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -55,10 +55,10 @@ def said(result) -> str:
 def lint(c):
     """Check the Dockerfile with hadolint and checkov (each skip is commented where it applies)."""
     hadolint = c.run(f"hadolint --no-color {DOCKERFILE}", echo=True, warn=True)
-    checkov = f"{uv()} tool run --quiet --from {CHECKOV} checkov --framework dockerfile --compact"
-    env = {"BC_SKIP_MAPPING": "TRUE"}  # else checkov calls its vendor's API first
-    checkov = c.run(f"{checkov} --quiet --skip-download --file {DOCKERFILE}", env=env, warn=True)
-    if hadolint.failed or checkov.failed:
+    [report] = run_checkov("dockerfile", "--file", str(DOCKERFILE))
+    failed = [f"{f['check_id']}: {f['check_name']}" for f in report["results"]["failed_checks"]]
+    print(f"checkov: {report['summary']['passed']} checks passed", *failed, sep="\n  ")
+    if hadolint.failed or failed:
         raise Exit("error: the Dockerfile has findings (above)", code=1)
 
 
@@ -123,8 +123,8 @@ def uncommitted_changes() -> str:
 def remote_digest(c, reference: str, dry=False) -> str | None:
     """The digest a registry holds for repository:tag, asked of the registry itself (no engine
     needed); None when it has no such tag, or in a dry run."""
-    manifest = ["docker", "buildx", "imagetools", "inspect", reference]
-    result = run(c, [*manifest, "--format", "{{json .Manifest}}"], dry)
+    inspect = ["docker", "buildx", "imagetools", "inspect", reference]
+    result = run(c, [*inspect, "--format", "{{json .Manifest}}"], dry)
     if dry:
         return None
     if result.ok:
@@ -133,9 +133,8 @@ def remote_digest(c, reference: str, dry=False) -> str | None:
     if re.search("not found|manifest unknown|name unknown|does not exist", said(result), re.I):
         return None
     raise Exit(
-        f"error: cannot read {reference} from its registry ({said(result)}). Fix: log in to "
-        "it (`invoke deploy` does: doctl registry login, or aws ecr get-login-password | docker "
-        "login)",
+        f"error: cannot read {reference} from its registry ({said(result)}). Fix: log in to it"
+        " (`invoke deploy` does: doctl registry login, or docker login with ECR's password)",
         code=1,
     )
 
