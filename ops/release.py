@@ -264,13 +264,12 @@ def release(c, env, ref, subject, dry_run, wait, timeout, ask="", **trailers) ->
         # Argo CD polls Git every few minutes; the annotation makes it look now.
         refresh = ["annotate", "application", env.application, "argocd.argoproj.io/refresh=normal"]
         wait = [*env.kubectl, "wait", "application", env.application, f"--timeout={timeout}s"]
+        synced = f"--for=jsonpath={{.status.operationState.syncResult.revision}}={commit}"
+        healthy = "--for=jsonpath={.status.health.status}=Healthy"
         with cluster(c, env, dry_run) as kube:
             run(c, [*env.kubectl, *refresh, "--overwrite"], dry_run, absent, env=kube)
-            for condition in (
-                f"operationState.syncResult.revision}}={commit}",
-                "health.status}=Healthy",
-            ):
-                run(c, [*wait, f"--for=jsonpath={{.status.{condition}"], dry_run, late, env=kube)
+            for condition in (synced, healthy):
+                run(c, [*wait, condition], dry_run, late, env=kube)
         print(f"  ok  {env.application} is Synced and Healthy with {ref.short}" * (not dry_run))
     elif wait is not None:  # None: App Platform, whose update waited already
         print(f"  not waiting (pass --wait); watch it: invoke argocd.status {env.options}")
