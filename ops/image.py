@@ -2,7 +2,7 @@
 
 hadolint and checkov read the Dockerfile; build is `docker build`, push `docker buildx build
 --push` (once per commit, signed with cosign when invoke.yaml sets image.sign); smoke runs
-tests/image/test_smoke.py. `invoke deploy` (ops/release.py) uses publish() and verify().
+tests/image/test_smoke.py. `invoke deploy` (ops/release.py) uses run(), publish() and verify().
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.tools import CHECKOV, REPO_ROOT, git, require, uv
+from ops.tools import REPO_ROOT, git, require, run_checkov
 
 IMAGE_NAME = "todo"  # docs/contract.md: the base's image name, what Tilt builds
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -33,14 +33,32 @@ GITHUB_OIDC = "https://token.actions.githubusercontent.com"  # the issuer of CD'
 BUILDKIT_METADATA = "https://mobyproject.org/buildkit@v1#metadata"  # its vcs.source: the repo
 
 
+def run(c, command, dry=False, failure="", **kwargs):
+    """A command, printed as typed (`would run:` when a dry run skips it), its output captured;
+    with `failure`, a failure stops with `error: <failure>: <what the command said>`."""
+    command = command if isinstance(command, str) else shlex.join(command)
+    shown = "  would run: {command}" if dry else "  $ {command}"
+    kwargs = {"hide": "both", "warn": True, "in_stream": False, **kwargs}
+    result = c.run(command, dry=dry, echo=True, echo_format=shown, **kwargs)
+    if failure and result.failed:
+        raise Exit(f"error: {failure}: {said(result)}", code=1)
+    return result
+
+
+def said(result) -> str:
+    """What a failed command said, in one line: its first error line, else its last one."""
+    lines = (result.stderr.strip() or result.stdout.strip() or f"exit {result.exited}").split("\n")
+    return next((line for line in lines if re.match(r"(fatal|error)\b", line, re.I)), lines[-1])
+
+
 @task
 def lint(c):
     """Check the Dockerfile with hadolint and checkov (each skip is commented where it applies)."""
     hadolint = c.run(f"hadolint --no-color {DOCKERFILE}", echo=True, warn=True)
-    checkov = f"{uv()} tool run --quiet --from {CHECKOV} checkov --framework dockerfile --compact"
-    env = {"BC_SKIP_MAPPING": "TRUE"}  # else checkov calls its vendor's API first
-    checkov = c.run(f"{checkov} --quiet --skip-download --file {DOCKERFILE}", env=env, warn=True)
-    if hadolint.failed or checkov.failed:
+    [report] = run_checkov("dockerfile", "--file", str(DOCKERFILE))
+    failed = [f"{f['check_id']}: {f['check_name']}" for f in report["results"]["failed_checks"]]
+    print(f"checkov: {report['summary']['passed']} checks passed", *failed, sep="\n  ")
+    if hadolint.failed or failed:
         raise Exit("error: the Dockerfile has findings (above)", code=1)
 
 
@@ -93,78 +111,71 @@ def build(c, tag="", target="runtime", platform=""):
     c.run(shlex.join(build_command(tag, target, platform=platform)), env={"DOCKER_BUILDKIT": "1"})
 
 
-def uncommitted_changes() -> list[str]:
-    """The paths `git status` lists: what would be in an image but not in its commit."""
+def uncommitted_changes() -> str:
+    """What `git status` lists, as a refusal: images and releases are of commits only."""
     changed = git("status", "--porcelain", check=False).splitlines()
-    return [line.split(maxsplit=1)[1] for line in changed]
+    if not changed:
+        return ""
+    paths = ", ".join(line.split(maxsplit=1)[1] for line in changed[:5])
+    return f"uncommitted changes ({paths}); only commits ship. Fix: commit or stash them"
 
 
-def inspect_command(reference: str) -> list[str]:
-    """Asks the registry itself (no engine needed) for the tag's manifest and digest."""
-    manifest = ["--format", "{{json .Manifest}}"]
-    return ["docker", "buildx", "imagetools", "inspect", reference, *manifest]
-
-
-def remote_digest(c, reference: str) -> str | None:
-    """The digest a registry holds for repository:tag, None when it has no such tag."""
-    result = c.run(shlex.join(inspect_command(reference)), hide=True, warn=True, in_stream=False)
+def remote_digest(c, reference: str, dry=False) -> str | None:
+    """The digest a registry holds for repository:tag, asked of the registry itself (no engine
+    needed); None when it has no such tag, or in a dry run."""
+    inspect = ["docker", "buildx", "imagetools", "inspect", reference]
+    result = run(c, [*inspect, "--format", "{{json .Manifest}}"], dry)
+    if dry:
+        return None
     if result.ok:
         return json.loads(result.stdout)["digest"]
-    said = (result.stderr.strip().splitlines() or ["no answer"])[-1]
     # What registries answer for a tag they do not hold (Docker Hub, DOCR, ECR, distribution).
-    if re.search("not found|manifest unknown|name unknown|does not exist", said, re.I):
+    if re.search("not found|manifest unknown|name unknown|does not exist", said(result), re.I):
         return None
     raise Exit(
-        f"error: cannot read {reference} from its registry ({said}). Fix: log in to it (`invoke "
-        "deploy` does: doctl registry login, or aws ecr get-login-password | docker login)",
+        f"error: cannot read {reference} from its registry ({said(result)}). Fix: log in to it"
+        " (`invoke deploy` does: doctl registry login, or docker login with ECR's password)",
         code=1,
     )
 
 
-def push_command(reference, metadata_file, platforms, cache_from, cache_to) -> list[str]:
-    """buildx builds the runtime target and pushes it, SBOM and SLSA provenance attached."""
-    flags = [*build_flags(reference, "runtime", platforms), f"--metadata-file={metadata_file}"]
-    flags += ["--sbom=true", "--provenance=mode=max"]
-    flags += [f"--cache-{k}={v}" for k, v in (("from", cache_from), ("to", cache_to)) if v]
-    return ["docker", "buildx", "build", *flags, "--push", str(REPO_ROOT)]
-
-
-def print_command(args: list[str], **_) -> None:
-    print(f"$ {shlex.join(args)}", flush=True)
-
-
-def publish(c, repository, platforms, cache_from="", cache_to="", show=print_command):
+def publish(c, repository, platforms, cache_from="", cache_to="", dry=False):
     """Push REPOSITORY:<HEAD's SHA> unless the registry has it: (tag, digest, built now). A tag
-    found is reused, which also keeps immutable-tag registries (ECR) from refusing a push."""
+    found is reused, which also keeps immutable-tag registries (ECR) from refusing a push.
+    buildx attaches an SBOM and SLSA provenance; with image.sign, cosign signs the digest and
+    attests the provenance."""
     signing = (c.config.get("image") or {}).get("sign") and require("cosign", COSIGN_FIX)
-    if not COMMIT_SHA.fullmatch(tag := git("rev-parse", "HEAD", check=False)):
+    tag = git("rev-parse", "HEAD", check=False)
+    if not COMMIT_SHA.fullmatch(tag):
         raise Exit(f"error: {REPO_ROOT} has no commit to tag the image with", code=1)
-    show(inspect_command(reference := f"{repository}:{tag}"))
-    if digest := remote_digest(c, reference):
+    reference = f"{repository}:{tag}"
+    if digest := remote_digest(c, reference, dry):
         return tag, digest, False
     with tempfile.TemporaryDirectory(prefix="todo-push-") as tmp:
         metadata_file = Path(tmp) / "metadata.json"
-        show(command := push_command(reference, metadata_file, platforms, cache_from, cache_to))
+        flags = [*build_flags(reference, "runtime", platforms), f"--metadata-file={metadata_file}"]
+        flags += ["--sbom=true", "--provenance=mode=max"]
+        flags += [f"--cache-{k}={v}" for k, v in (("from", cache_from), ("to", cache_to)) if v]
+        push = ["docker", "buildx", "build", *flags, "--push", str(REPO_ROOT)]
         full = {"BUILDX_METADATA_PROVENANCE": "max"}  # the metadata file's: the attested one
-        if c.run(shlex.join(command), warn=True, pty=False, in_stream=False, env=full).failed:
-            raise Exit(f"error: building or pushing {reference} failed (see above)", code=1)
-        metadata = json.loads(metadata_file.read_text())
-        signed = f"{repository}@{(digest := metadata['containerimage.digest'])}"
+        run(c, push, dry, f"building or pushing {reference} failed", hide=None, env=full)
+        if dry:  # what buildx would write, as placeholders
+            metadata = {"containerimage.digest": "<pushed-digest>", "buildx.build.provenance": {}}
+        else:
+            metadata = json.loads(metadata_file.read_text())
+        digest = metadata["containerimage.digest"]
+        signed = f"{repository}@{digest}"
+        unsigned = f"cosign could not sign {signed}, so prod would refuse it (delete {reference}"
+        unsigned += " from the registry, then run again)"
+        if signing:
+            run(c, ["cosign", "sign", "--yes", signed], dry, unsigned)
         # buildx's provenance, one statement per platform, each attested with a signature.
         provenance = [v for k, v in metadata.items() if k.startswith("buildx.build.provenance")]
-        commands = [["sign", "--yes", signed]] if signing else []
-        attest = ["attest", "--yes", "--type", "slsaprovenance", "--predicate"]
         for index, predicate in enumerate(provenance if signing else []):
-            (path := Path(tmp) / f"provenance-{index}.json").write_text(json.dumps(predicate))
-            commands.append([*attest, str(path), signed])
-        for command in commands:
-            show(["cosign", *command])
-            if c.run(shlex.join([signing, *command]), warn=True, in_stream=False).failed:
-                raise Exit(
-                    f"error: cosign could not sign {signed} (see above), so prod would refuse "
-                    f"it. Fix: delete {reference} from the registry, then run again",
-                    code=1,
-                )
+            path = Path(tmp) / f"provenance-{index}.json"
+            path.write_text(json.dumps(predicate))
+            attest = ["cosign", "attest", "--yes", "--type", "slsaprovenance", "--predicate"]
+            run(c, [*attest, str(path), signed], dry, unsigned)
     return tag, digest, True
 
 
@@ -175,7 +186,7 @@ def signer(c, repo_url: str, branch: str) -> tuple[str, str]:
     return source, f"{source}/.github/workflows/deploy.yml@refs/heads/{branch}"
 
 
-def verify(c, reference, repo_url, branch, dry_run=False, show=print_command) -> str:
+def verify(c, reference, repo_url, branch, dry=False) -> str:
     """Why `reference` (repository@digest) is not one CD built here, or "": cosign must find it
     signed by signer()'s identity, with SLSA provenance it attested naming the repository."""
     source, identity = signer(c, repo_url, branch)
@@ -185,19 +196,13 @@ def verify(c, reference, repo_url, branch, dry_run=False, show=print_command) ->
         "(or set image.source in invoke.yaml to the repository it runs in)"
     )
     for command in (["verify"], ["verify-attestation", "--type", "slsaprovenance"]):
-        show(["cosign", *command, *who, reference], would=dry_run)
-        if dry_run:
-            continue
-        cosign = [require("cosign", COSIGN_FIX), *command, *who, reference]
-        result = subprocess.run(cosign, capture_output=True, text=True, check=False)  # noqa: S603
-        lines = result.stderr.strip().splitlines() or [f"exit {result.returncode}"]
-        said = next((line for line in lines if line.startswith("Error")), lines[-1])
-        if "none of the expected identities" in said:
-            return f"{reference} is signed, but not by {identity} (cosign: {said}). {fix}"
-        if result.returncode:
+        result = run(c, ["cosign", *command, *who, reference], dry)
+        if "none of the expected identities" in said(result):
+            return f"{reference} is signed, but not by {identity} (cosign: {said(result)}). {fix}"
+        if result.failed:
             what = "is not signed" if command == ["verify"] else "has no SLSA provenance"
-            return f"{reference} {what} by {identity} (cosign: {said}). {fix}"
-    if dry_run:
+            return f"{reference} {what} by {identity} (cosign: {said(result)}). {fix}"
+    if dry:
         return ""
     envelopes = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     statements = [json.loads(base64.b64decode(envelope["payload"])) for envelope in envelopes]
@@ -218,12 +223,8 @@ def verify(c, reference, repo_url, branch, dry_run=False, show=print_command) ->
 )
 def push(c, repository, platforms="linux/amd64", cache_from="", cache_to=""):
     """Push REPOSITORY:<commit sha> once per commit and print its digest (log in first)."""
-    if changes := uncommitted_changes():
-        raise Exit(
-            f"error: uncommitted changes ({', '.join(changes[:5])}) would be in an image tagged "
-            "with a commit that lacks them. Fix: commit or stash them",
-            code=1,
-        )
+    if problem := uncommitted_changes():
+        raise Exit(f"error: {problem}", code=1)
     tag, digest, built = publish(c, repository, platforms, cache_from, cache_to)
     print("Pushed" if built else "Already in the registry (built once per commit):", end=" ")
     print(f"{repository}:{tag}@{digest}")

@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ops import image, k8s
+from ops.image import run, said
 from ops.tf import CLOUDS, ENVIRONMENTS
 from ops.tools import REPO_ROOT, UV_FIX, confirm, git, require
 
@@ -35,7 +36,6 @@ IMAGE_INPUTS = (*image.CONTEXT_FILES, "app")  # two commits with the same inputs
 ECR = r"\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com"
 IN_STEP = ("Synced", "Healthy")  # what Argo CD reports of an Application in step with Git
 ROLLED_BACK_FROM = "Rolled-back-from"  # commit trailer: the image a rollback replaced
-STASH = "Fix: commit or stash them"
 REPO_URL = "set repoURL in kustomize/argocd/base/source.yaml"
 SYNC = "A release ships what the remote has. Fix: git pull --rebase, git push, then run again"
 FIX = {"uv": UV_FIX, "cosign": image.COSIGN_FIX, "docker": image.DOCKER_FIX}
@@ -73,28 +73,6 @@ CLOUD = {
 
 def fix(tool: str) -> str:
     return FIX.get(tool, f"install {tool} (docs/deploy.md, 'Set it up once', links it)")
-
-
-def run(c, command, dry=False, failure="", **kwargs):
-    """A command, printed as typed (`would run:` when a dry run skips it), its output captured;
-    with `failure`, a failure stops with `error: <failure>: <what the command said>`."""
-    command = command if isinstance(command, str) else shlex.join(command)
-    shown = "  would run: {command}" if dry else "  $ {command}"
-    kwargs = {"hide": "both", "warn": True, "in_stream": False, **kwargs}
-    result = c.run(command, dry=dry, echo=True, echo_format=shown, **kwargs)
-    if failure and result.failed:
-        raise Exit(f"error: {failure}: {said(result)}", code=1)
-    return result
-
-
-def show(args: list[str], would=False) -> None:
-    print(f"  {'would run:' if would else '$'} {shlex.join(args)}", flush=True)
-
-
-def said(result) -> str:
-    """What a failed command said, in one line: its first error line, else its last one."""
-    lines = (result.stderr.strip() or result.stdout.strip() or f"exit {result.exited}").split("\n")
-    return next((line for line in lines if re.match(r"(fatal|error)\b", line, re.I)), lines[-1])
 
 
 def region(repository: str) -> str:
@@ -195,16 +173,15 @@ def preflight(c, env: Environment, tools: list[str], fetch=(), problems=()) -> N
         t for t in dict.fromkeys(["git", "docker", env.cli.cli, *tools]) if not shutil.which(t)
     ]
     problems = [*problems, *(f"`{tool}` is not installed. Fix: {fix(tool)}" for tool in missing)]
-    if changes := image.uncommitted_changes():
-        changes = ", ".join(changes[:5])
-        problems.append(f"uncommitted changes ({changes}); a release ships commits only. {STASH}")
+    if uncommitted := image.uncommitted_changes():
+        problems.append(uncommitted)
     if git("branch", "--show-current") != env.branch:
         problems.append(f"{env.label} deploys from {env.branch}. Fix: git switch {env.branch}")
     pulled, pushed = env.source["repoURL"], git("remote", "get-url", env.remote, check=False)
-    # host/owner/name of each git URL (https, ssh, scp-like), or the path of a local one
-    ids = {re.sub(r"^(\w+://)?([^@/]+@)?|\.git$|/$", "", url) for url in (pulled, pushed)}
     fetch = ["git", "fetch", "--quiet", env.remote, env.branch, *fetch]
-    if len({url.replace(":", "/", 1).lower() for url in ids}) > 1:
+    # One repository however each URL spells it (https, ssh, scp-like), or one local path.
+    spelled = [image.https_url(url) or url.removeprefix("file://") for url in (pulled, pushed)]
+    if len({url.lower() for url in spelled}) > 1:
         where = f"`{env.remote}` is {pushed or 'no git remote'}"
         problems.append(f"Argo CD ({env.application}) pulls {pulled}, but {where}. Fix: {REPO_URL}")
     elif (fetched := run(c, fetch)).failed:
@@ -221,18 +198,23 @@ def preflight(c, env: Environment, tools: list[str], fetch=(), problems=()) -> N
         raise Exit("\n  - ".join(problems), code=1)
 
 
-def login(c, env: Environment, ref: ImageRef, dry_run: bool, held=True) -> None:
-    """Docker CLI credentials for the registry; with `held`, stop unless it still holds the
-    tag at the recorded digest (what promote and rollback re-pin)."""
-    registry, reference = ref.repository.split("/", 1)[0], f"{ref.repository}:{ref.tag}"
-    login = env.cli.login.format(registry=registry, region=region(ref.repository))
+def login(c, env: Environment, repository: str, dry_run: bool) -> None:
+    """Docker CLI credentials for the registry of `repository`."""
+    registry = repository.split("/", 1)[0]
+    login = env.cli.login.format(registry=registry, region=region(repository))
     run(c, login, dry_run, failure=f"cannot log in to {registry}")
-    if held:
-        show(image.inspect_command(reference), would=dry_run)
-        if not dry_run and (digest := image.remote_digest(c, reference)) != ref.digest:
-            now = f"now points at {digest}" if digest else "is gone"
-            raise Exit(f"error: {reference} {now}, not the recorded {ref.digest}", code=1)
-        print(f"  ok  the registry holds {reference} at the recorded digest" * (not dry_run))
+
+
+def still_held(c, env: Environment, ref: ImageRef, dry_run: bool) -> None:
+    """Log in, then stop unless the registry still holds the tag at the recorded digest: what
+    promote and rollback re-pin."""
+    login(c, env, ref.repository, dry_run)
+    reference = f"{ref.repository}:{ref.tag}"
+    digest = image.remote_digest(c, reference, dry_run)
+    if not dry_run and digest != ref.digest:
+        now = f"now points at {digest}" if digest else "is gone"
+        raise Exit(f"error: {reference} {now}, not the recorded {ref.digest}", code=1)
+    print(f"  ok  the registry holds {reference} at the recorded digest" * (not dry_run))
 
 
 @contextlib.contextmanager
@@ -282,13 +264,12 @@ def release(c, env, ref, subject, dry_run, wait, timeout, ask="", **trailers) ->
         # Argo CD polls Git every few minutes; the annotation makes it look now.
         refresh = ["annotate", "application", env.application, "argocd.argoproj.io/refresh=normal"]
         wait = [*env.kubectl, "wait", "application", env.application, f"--timeout={timeout}s"]
+        synced = f"--for=jsonpath={{.status.operationState.syncResult.revision}}={commit}"
+        healthy = "--for=jsonpath={.status.health.status}=Healthy"
         with cluster(c, env, dry_run) as kube:
             run(c, [*env.kubectl, *refresh, "--overwrite"], dry_run, absent, env=kube)
-            for condition in (
-                f"operationState.syncResult.revision}}={commit}",
-                "health.status}=Healthy",
-            ):
-                run(c, [*wait, f"--for=jsonpath={{.status.{condition}"], dry_run, late, env=kube)
+            for condition in (synced, healthy):
+                run(c, [*wait, condition], dry_run, late, env=kube)
         print(f"  ok  {env.application} is Synced and Healthy with {ref.short}" * (not dry_run))
     elif wait is not None:  # None: App Platform, whose update waited already
         print(f"  not waiting (pass --wait); watch it: invoke argocd.status {env.options}")
@@ -361,13 +342,35 @@ def promote(c, env: Environment, wait: bool, timeout: int, dry_run: bool, yes: b
     if env.pinned() == ref:
         return print(f"Nothing to promote: it runs {ref.short} already.")
     signed = f"{ref.repository}@{ref.digest}"
-    if problem := image.verify(c, signed, env.source["repoURL"], stage.branch, dry_run, show):
+    if problem := image.verify(c, signed, env.source["repoURL"], stage.branch, dry_run):
         raise Exit(f"error: {env.label} runs only images CD built here: {problem}", code=1)
     print(f"  ok  {ref.digest[:19]}... is signed by the Deploy workflow, provenance: this repo")
-    login(c, env, ref, dry_run)
+    still_held(c, env, ref, dry_run)
     ask = "" if yes else f"Promote {ref} to {env.label}?"
     subject, source = f"Promote {ref.short} to {env.label}", f"{stage.cloud}/{stage.name}"
     release(c, env, ref, subject, dry_run, wait, timeout, ask, **{"Promoted-from": source})
+
+
+def app_platform(c, env: Environment, ref: ImageRef, dry_run: bool) -> None:
+    """Stage on App Platform: every component at the digest. `doctl apps update --wait` returns
+    once the deployment (after its PRE_DEPLOY migrate) is live; the overlay still records it,
+    for prod's promotion."""
+    print("== App Platform")
+    listed = run(c, "doctl apps list --format ID,Spec.Name --no-header", dry_run, "doctl")
+    app = dict(line.split()[::-1] for line in listed.stdout.splitlines()).get(env.cluster)
+    if not app and not dry_run:
+        stack = "--stack do/app-platform --env stage"
+        fix = f"Fix: invoke tf.plan {stack}, then tf.apply (or set release.cluster_name)"
+        raise Exit(f"error: no App Platform app {env.cluster}. {fix}", code=1)
+    app = app or "<app-id>"
+    got = run(c, f"doctl apps spec get {app} --format json", dry_run, "doctl apps spec get")
+    spec = json.loads(got.stdout or "{}")
+    for kind in ("services", "workers", "jobs"):
+        for part in spec.get(kind, []):
+            part["image"].pop("tag", None)  # App Platform takes a tag or a digest
+            part["image"]["digest"] = ref.digest
+    update, spec = f"doctl apps update {app} --wait --spec -", io.StringIO(json.dumps(spec))
+    run(c, update, dry_run, f"App Platform did not deploy {ref.short}", in_stream=spec)
 
 
 HELP = {
@@ -413,7 +416,7 @@ def deploy(
         ]
     tools = ([] if skip_tests else shlex.split(tests)[:1]) + ["kubectl"] * wait
     preflight(c, target, tools, problems=problems)
-    current, head = target.pinned(), git("rev-parse", "HEAD")
+    current = target.pinned()
     if current and current.is_release and not image_input_changes(current.tag):
         inputs = ", ".join(IMAGE_INPUTS)
         return print(f"Nothing to deploy: it runs {current.short}, built from HEAD's {inputs}.")
@@ -422,36 +425,14 @@ def deploy(
         raise Exit(f"error: the tests failed; nothing was deployed. Fix: make `{tests}` pass", 1)
     print("== Image")
     build = [settings.platforms, settings.cache_from, settings.cache_to]
-    login(c, target, ImageRef(repository, head, ""), dry_run, held=False)
-    if dry_run:
-        run(c, image.inspect_command(f"{repository}:{head}"), dry=True)  # a tag found is reused
-        run(c, image.push_command(f"{repository}:{head}", "<metadata-file>", *build), dry=True)
-        ref = ImageRef(repository, head, "<pushed-digest>")
-    else:
-        tag, digest, built = image.publish(c, repository, *build, show=show)
-        ref = ImageRef(repository, tag, digest)
+    login(c, target, repository, dry_run)
+    tag, digest, built = image.publish(c, repository, *build, dry=dry_run)
+    ref = ImageRef(repository, tag, digest)
+    if not dry_run:
         print(f"  ok  {'pushed' if built else 'in the registry already (built once per commit)'}")
     subject = f"Deploy {ref.short} to {target.label}"
     if target.cloud == "do" and settings.do_stage == "app-platform":
-        # Every component at the digest: `doctl apps update --wait` returns once the deployment
-        # (after its PRE_DEPLOY migrate) is live. The overlay still records it, for prod.
-        print("== App Platform")
-        listed = run(c, "doctl apps list --format ID,Spec.Name --no-header", dry_run, "doctl")
-        app = dict(line.split()[::-1] for line in listed.stdout.splitlines()).get(target.cluster)
-        if not app and not dry_run:
-            stack = "--stack do/app-platform --env stage"
-            fix = f"Fix: invoke tf.plan {stack}, then tf.apply (or set release.cluster_name)"
-            raise Exit(f"error: no App Platform app {target.cluster}. {fix}", code=1)
-        app = app or "<app-id>"
-        got = run(c, f"doctl apps spec get {app} --format json", dry_run, "doctl apps spec get")
-        spec = json.loads(got.stdout or "{}")
-        for part in (
-            part for kind in ("services", "workers", "jobs") for part in spec.get(kind, [])
-        ):
-            part["image"].pop("tag", None)  # App Platform takes a tag or a digest
-            part["image"]["digest"] = ref.digest
-        update, spec = f"doctl apps update {app} --wait --spec -", io.StringIO(json.dumps(spec))
-        run(c, update, dry_run, f"App Platform did not deploy {ref.short}", in_stream=spec)
+        app_platform(c, target, ref, dry_run)
         subject, wait = f"{subject} (App Platform)", None
     release(c, target, ref, subject, dry_run, wait, timeout)
 
@@ -480,7 +461,7 @@ def rollback(c, env, cloud="", to="", wait=False, timeout=600, dry_run=False, ye
     (ref,) = matches
     print(f"  ok  from {current.short if current else 'nothing recorded'} back to {ref.short}")
     ask = f"Roll {target.label} back to {ref}?" if env == PROD and not yes else ""
-    login(c, target, ref, dry_run)
+    still_held(c, target, ref, dry_run)
     subject = f"Roll back {target.label} to {ref.short}"
     release(c, target, ref, subject, dry_run, wait, timeout, ask, **{ROLLED_BACK_FROM: current})
 

@@ -135,6 +135,8 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(world):
         "would run: docker buildx build --target=runtime --platform=linux/amd64 "
         f"--tag={DO_REPOSITORY}:{head}",
         f"+    newTag: {head}",
+        f"would run: cosign sign --yes '{DO_REPOSITORY}@<pushed-digest>'",
+        "would run: cosign attest --yes --type slsaprovenance --predicate ",
         "+    digest: <pushed-digest>",
         f"would run: git commit --quiet -m 'Deploy todo {head[:12]} to stage (do)' "
         "'--trailer=Environment: do/stage'",
@@ -162,7 +164,7 @@ def test_every_problem_is_listed_with_its_fix_and_nothing_changes(world):
     for problem in (
         "release.image_repository.do is unset. Fix: set it to `terraform -chdir=terraform/do/",
         "`docker` is not installed. Fix: install Docker (https://docs.docker.com/",
-        "uncommitted changes (app/new_module.py); a release ships commits only. Fix: commit",
+        "uncommitted changes (app/new_module.py); only commits ship. Fix: commit or stash",
         "stage (do) deploys from develop. Fix: git switch develop",
         "HEAD is 1 commit(s) ahead of origin/develop, 0 behind. A release ships what the remote",
         "doctl has no working credentials (Error: Unable to initialize",
@@ -269,7 +271,7 @@ def test_image_push_tags_the_commit_and_pushes_it_once(world):
 
     (world.work / "app" / "config" / "urls.py").write_text("# edited\n")
     error = refused(world.invoke("image.push", f"--repository={DO_REPOSITORY}"))
-    assert "error: uncommitted changes (app/config/urls.py) would be in an image" in error
+    assert "error: uncommitted changes (app/config/urls.py); only commits ship." in error
 
 
 def test_stage_on_app_platform_pins_every_component_to_the_digest_and_records_it(world):
