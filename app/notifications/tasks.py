@@ -1,8 +1,11 @@
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from celery import shared_task
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from notifications import services
@@ -18,34 +21,66 @@ SCAN_TIME_BUDGET_SECONDS = 50
 def scan_reminders(self) -> dict:
     """Every minute (beat): remind once for every todo whose reminder time has passed.
 
+    REMINDER_SCAN_THREADS claimers take batches side by side, each on its own database
+    connection; SKIP LOCKED keeps their claims apart. A claim's time is PostgreSQL's, not
+    Python's, so a second connection puts a second core to work. One claimer runs in the
+    calling thread, on its connection and in its transaction.
+
     A todo whose reminder cannot be made is skipped for the rest of the scan and reported
     (observability/batch.py); it stays due, so the next scan tries it again.
     """
-    started = time.monotonic()
-    now = timezone.now()
-    batch_size = settings.REMINDER_BATCH_SIZE
-    reminded = emailed_total = 0
-    failed: list[int] = []
-    while time.monotonic() - started < SCAN_TIME_BUDGET_SECONDS:
-        batch = services.claim_reminder_batch(now, batch_size, skip=failed)
-        services.enqueue_emails(batch.to_email)  # after the batch's commit
-        reminded += batch.claimed - len(batch.failed)
-        emailed_total += len(batch.to_email)
-        failed += batch.failed
-        if batch.claimed < batch_size:
-            break
+    started, now = time.monotonic(), timezone.now()
+    claimers = settings.REMINDER_SCAN_THREADS
+    if claimers == 1:
+        claims = [claim_until_done(now, started)]
+    else:
+        with ThreadPoolExecutor(claimers, thread_name_prefix="reminder-scan") as pool:
+            running = [pool.submit(claim_in_thread, now, started) for _ in range(claimers)]
+            claims = [claimer.result() for claimer in running]
+    failed = sorted({pk for claim in claims for pk in claim.failed})
     report_failed_rows(self, "todos", failed, "no reminder made; retried next scan")
-    stuck = services.requeue_stuck_emails(now, limit=batch_size)
+    stuck = services.requeue_stuck_emails(now, limit=settings.REMINDER_BATCH_SIZE)
     services.enqueue_emails(stuck)
     result = {
-        "reminded": reminded,
-        "emails_queued": emailed_total,
+        "reminded": sum(claim.reminded for claim in claims),
+        "emails_queued": sum(claim.emails_queued for claim in claims),
         "emails_requeued": len(stuck),
         "failed": len(failed),
     }
-    if reminded or stuck or failed:
+    if result["reminded"] or stuck or failed:
         logger.info("reminder scan", extra=result)
     return result
+
+
+@dataclass
+class Claims:
+    """What one claimer of a scan did."""
+
+    reminded: int = 0
+    emails_queued: int = 0
+    failed: list[int] = field(default_factory=list)
+
+
+def claim_until_done(now, started: float) -> Claims:
+    """Claim batches until one comes back short (nothing more is due) or the time is up."""
+    batch_size, claims = settings.REMINDER_BATCH_SIZE, Claims()
+    while time.monotonic() - started < SCAN_TIME_BUDGET_SECONDS:
+        batch = services.claim_reminder_batch(now, batch_size, skip=claims.failed)
+        services.enqueue_emails(batch.to_email)  # after the batch's commit
+        claims.reminded += batch.claimed - len(batch.failed)
+        claims.emails_queued += len(batch.to_email)
+        claims.failed += batch.failed
+        if batch.claimed < batch_size:
+            break
+    return claims
+
+
+def claim_in_thread(now, started: float) -> Claims:
+    """claim_until_done() in a thread of its own, which closes the connection it opened."""
+    try:
+        return claim_until_done(now, started)
+    finally:
+        connection.close()
 
 
 @shared_task(bind=True, max_retries=settings.NOTIFICATION_EMAIL_MAX_RETRIES)

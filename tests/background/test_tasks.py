@@ -149,6 +149,29 @@ def test_overlapping_scans_remind_each_todo_once_and_email_at_most_once(
     assert Notification.objects.filter(email_status=Status.SENT).count() == 150
 
 
+@pytest.mark.django_db(transaction=True)
+def test_claimers_side_by_side_remind_each_todo_once_and_add_up(make_user, settings, caplog):
+    """The scan's claimers on connections of their own (production's REMINDER_SCAN_THREADS):
+    every due todo reminded once, their counts summed, a bad row reported once."""
+    settings.REMINDER_SCAN_THREADS, settings.REMINDER_BATCH_SIZE = 3, 20
+    due_todos(make_user("optin", email_reminders=True), 100)
+    due_todos(make_user("quiet"), 150)
+    nowhere = make_user("nowhere")
+    type(nowhere).objects.filter(pk=nowhere.pk).update(time_zone="Nowhere/Atlantis")
+    [bad] = due_todos(nowhere, 1)
+    with CaptureQueriesContext(connection) as queries:
+        result = scan_reminders.apply().get()
+
+    assert result == {"reminded": 250, "emails_queued": 100, "emails_requeued": 0, "failed": 1}
+    # The claims ran on the claimers' connections, not on this one.
+    assert not [q for q in queries.captured_queries if "SKIP LOCKED" in q["sql"]]
+    reminded = Notification.objects.filter(kind="reminder").values_list("todo_id", flat=True)
+    assert len(reminded) == len(set(reminded)) == 250
+    [line] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert line.failed_ids == [bad.pk]
+    assert Todo.objects.get(pk=bad.pk).reminded_at is None
+
+
 @pytest.mark.django_db
 class TestEmailDelivery:
     def test_sends_once_and_records_it(self, user, mailoutbox):

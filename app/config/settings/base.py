@@ -359,6 +359,9 @@ CELERY_BEAT_SCHEDULE = {
 # Todos the reminder scan claims per transaction (two statements each, whatever the size):
 # larger batches cost fewer round trips, and hold their rows locked longer.
 REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=5000)
+# Claimers that take those batches side by side, each on a database connection of its own
+# (notifications/tasks.py): one per core of the database makes the most of it.
+REMINDER_SCAN_THREADS = env.int("REMINDER_SCAN_THREADS", default=2)
 # How long one email attempt may own a notification: a worker killed mid-send leaves the
 # lease to expire, then a redelivered task sends it (SMTP connect + send + quit).
 NOTIFICATION_EMAIL_LEASE_SECONDS = 3 * EMAIL_TIMEOUT + 5

@@ -27,3 +27,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The reminder scan's one claimer runs on the test's own connection, inside its transaction;
+# tests/background/test_tasks.py runs two claimers in a test that commits.
+REMINDER_SCAN_THREADS = 1
