@@ -1,5 +1,6 @@
 """checkov's kubernetes checks over every rendered overlay: nothing fails outside the
-commented skip list (kustomize/checkov-skips.yaml), and no skip is stale."""
+commented skip list (kustomize/checkov-skips.yaml), and no skip is stale (`invoke k8s.validate`
+runs this file unless --no-checkov)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every overlay renders, and every object is valid for Kubernetes 1.31 to 1.34 (strict)."""
+"""Every overlay renders, and every object is valid for Kubernetes 1.31 to 1.34 (strict) and
+its pinned CRD: `invoke k8s.validate` runs this file (and test_checkov.py) with pytest."""
 
 from __future__ import annotations
 
