@@ -43,9 +43,6 @@ def render(target: str) -> str:
     return result.stdout
 
 
-rendered = render  # the name ops/release.py and ops/tf.py call it by
-
-
 def documents(text: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 

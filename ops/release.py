@@ -153,7 +153,7 @@ def environment(c, env: str, cloud: str) -> Environment:
         if value not in choices:
             raise Exit(f"error: --{option} must be one of {', '.join(choices)}, not {value!r}", 2)
     os.chdir(REPO_ROOT)  # the paths tasks run and print are the repository's
-    docs = k8s.documents(k8s.rendered(f"argocd/{cloud}/{env}"))
+    docs = k8s.documents(k8s.render(f"argocd/{cloud}/{env}"))
     (app,) = (doc for doc in docs if doc["kind"] == "Application")
     return Environment(cloud, env, app, settings.cluster_name.format(env=env), settings.remote)
 
@@ -284,7 +284,7 @@ def look(c, env: Environment, serving=False) -> None:
     print(f"{env.application}: {env.label}, cluster {env.cluster}")
     run(c, ["git", "fetch", "--quiet", env.remote, env.branch], failure="git fetch")
     tip, wanted, problems = git("rev-parse", env.tracking), env.pinned(env.tracking), []
-    docs = k8s.documents(k8s.rendered(env.source["path"].split("overlays/")[1]))
+    docs = k8s.documents(k8s.render(env.source["path"].split("overlays/")[1]))
     (ingress,) = [doc for doc in docs if doc["kind"] == "Ingress"]
     # cert-manager names each Certificate after its TLS Secret
     ready = [f"certificate/{tls['secretName']}" for tls in ingress["spec"].get("tls", [])]

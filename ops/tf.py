@@ -149,7 +149,7 @@ def plan_stack(c, target: Target, plan_file: Path, *flags: str):
         passed["argocd_install_yaml"] = download(pinned["url"], pinned["sha256"])
     if target.stack == "apps":  # no Application before the overlay pins a release: Argo CD
         overlay = f"{target.cloud}/{target.env}"  # would sync the placeholder (ImagePullBackOff)
-        docs = k8s.documents(k8s.rendered(f"argocd/{overlay}"))
+        docs = k8s.documents(k8s.render(f"argocd/{overlay}"))
         kustomization = k8s.KUSTOMIZE_DIR / "overlays" / overlay / "kustomization.yaml"
         if not (pinned := image_entry(kustomization.read_text())) or not pinned.is_release:
             docs = [doc for doc in docs if doc["kind"] != "Application"]

@@ -18,6 +18,7 @@ import yaml
 
 from ops import k8s, preview
 
+from .checks import KUBERNETES_VERSIONS, crd_schemas, schema_problems
 from .conftest import find, one, pod_specs
 from .test_app_contract import (
     documented_settings,
@@ -94,13 +95,13 @@ def hosts(docs: list[dict]) -> set[str]:
 
 def test_the_applicationset_matches_the_upstream_crd(manifests):
     application_set = one(manifests[STAGE], "ApplicationSet", "todo-previews")
-    assert ("argoproj.io/v1alpha1", "ApplicationSet") in k8s.crd_schemas()
-    assert k8s.schema_problems([application_set]) == []
+    assert ("argoproj.io/v1alpha1", "ApplicationSet") in crd_schemas()
+    assert schema_problems([application_set]) == []
     # ... and a misspelt field of it would not pass.
     generator = application_set["spec"]["generators"][0]["pullRequest"]
     broken = yaml.safe_load(yaml.safe_dump(application_set))
     broken["spec"]["generators"][0]["pullRequest"] = {**generator, "labelz": ["preview"]}
-    assert any("labelz" in problem for problem in k8s.schema_problems([broken]))
+    assert any("labelz" in problem for problem in schema_problems([broken]))
 
 
 def test_previews_come_from_labelled_pull_requests_of_this_repository(manifests):
@@ -120,7 +121,7 @@ def test_previews_come_from_labelled_pull_requests_of_this_repository(manifests)
 
 def test_every_application_it_makes_matches_the_upstream_crd(previews):
     for app, _ in previews.values():
-        assert k8s.schema_problems([app]) == []
+        assert schema_problems([app]) == []
 
 
 def test_two_pull_requests_never_share_a_name_a_namespace_or_a_host(previews):
@@ -154,7 +155,7 @@ def test_a_preview_is_the_pull_requests_commit_in_its_own_namespace_and_host(pre
             assert container["image"].endswith(f"/todo:{SHAS[number]}"), workload
     assert hosts(docs) == {f"pr-{number}.preview.todo.example.com"}
     assert preview.url(number) == f"https://pr-{number}.preview.todo.example.com/"
-    assert k8s.schema_problems(docs, versions=k8s.KUBERNETES_VERSIONS[-1:]) == []
+    assert schema_problems(docs, versions=KUBERNETES_VERSIONS[-1:]) == []
 
 
 def test_a_preview_has_its_own_data_small_processes_and_seeded_demo_users(previews):

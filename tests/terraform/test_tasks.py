@@ -18,7 +18,7 @@ from ops import k8s, tf, tools
 from ops.release import ImageRef, set_image
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-RENDERED = k8s.rendered
+RENDERED = k8s.render
 
 
 class Recorder(Context):
@@ -48,7 +48,7 @@ def terraform_tree(tmp_path, monkeypatch):
         shutil.copy(example, example.with_suffix(""))
     monkeypatch.setattr(tf, "TERRAFORM_DIR", tree)
     monkeypatch.setattr(tf, "REPO_ROOT", tmp_path)
-    monkeypatch.setattr(k8s, "rendered", lambda target: f"kind: AppProject # {target}\n")
+    monkeypatch.setattr(k8s, "render", lambda target: f"kind: AppProject # {target}\n")
     monkeypatch.setattr(tf, "download", lambda url, sha256: f"# {url}\n")
     monkeypatch.setattr(tf, "source_commit", lambda: COMMIT)
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "test-token")
@@ -165,7 +165,7 @@ def test_apps_creates_the_application_only_once_the_overlay_pins_a_release(
     Application would sync it (ImagePullBackOff, a failed migrate hook, Degraded)."""
     shutil.copytree(k8s.KUSTOMIZE_DIR, tmp_path / "kustomize")
     monkeypatch.setattr(k8s, "KUSTOMIZE_DIR", tmp_path / "kustomize")
-    monkeypatch.setattr(k8s, "rendered", RENDERED)
+    monkeypatch.setattr(k8s, "render", RENDERED)
 
     def kinds() -> list[str]:
         context = Recorder()
