@@ -3,16 +3,15 @@ production never routes or loads either."""
 
 import importlib
 import re
-from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import Resolver404, resolve
 
+from tests.processes import APP_DIR
 from todos.models import Todo
 
-APP_DIR = Path(__file__).resolve().parents[2] / "app"
 COUNTER = "config.bench.QueryCountMiddleware"
 
 
@@ -47,11 +46,6 @@ def test_production_neither_routes_nor_loads_the_bench_module():
         and path != APP_DIR / "config" / "bench.py"
     )
     assert users == ["config/settings/bench.py"]
-
-
-@pytest.mark.django_db
-def test_the_limit_route_is_not_served_with_the_sites_urls(client):
-    assert client.get("/bench/limit/").status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/", "/todos/new/", "/accounts/login/", "/notifications/"])

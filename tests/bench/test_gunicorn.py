@@ -10,17 +10,13 @@ import os
 import re
 import runpy
 import secrets
-import signal
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from bench.processes import child_memory
-from tests.processes import app_env, free_port, wait_for
-
-APP_DIR = Path(__file__).resolve().parents[2] / "app"
+from tests.processes import APP_DIR, app_env, free_port, wait_for
 
 
 def get(url: str) -> tuple[int, str]:
@@ -34,7 +30,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 @pytest.fixture
-def gunicorn(tmp_path):
+def gunicorn(processes):
     """app/bin/web with one worker replaced every 5 requests."""
     port, metrics_port = free_port(), free_port()
     env = app_env(
@@ -51,33 +47,19 @@ def gunicorn(tmp_path):
             "GUNICORN_MAX_REQUESTS_JITTER": "0",
         }
     )
-    log = tmp_path / "web.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(APP_DIR / "bin" / "web")],
-            cwd=APP_DIR,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    web = processes.start("web", [str(APP_DIR / "bin" / "web")], env)
     base_url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
         try:
             return get(f"{base_url}/healthz")[0] == 200
         except OSError:
-            return process.poll() is not None  # exited: stop waiting, fail below
+            return web.poll() is not None  # exited: stop waiting, fail below
 
     wait_for(answers, 60, "gunicorn to answer /healthz")
-    if process.poll() is not None:
-        pytest.fail(f"gunicorn exited:\n{log.read_text()}")
-    yield process.pid, base_url, f"http://127.0.0.1:{metrics_port}/metrics"
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    if web.poll() is not None:
+        pytest.fail(f"gunicorn exited:\n{processes.log(web)}")
+    return web.pid, base_url, f"http://127.0.0.1:{metrics_port}/metrics"
 
 
 @pytest.mark.slow

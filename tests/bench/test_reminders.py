@@ -23,7 +23,6 @@ def test_measure_scan_times_every_batch_and_counts_its_statements(settings):
     assert figures["due"] == figures["reminded"] == 250
     assert figures["emails_queued"] == 0
     assert figures["batches"] == 3  # 100 + 100 + 50
-    assert [batch["claimed"] for batch in figures["batch_log"]] == [100, 100, 50]
     assert len(figures["queries_per_batch"]) == 1  # constant, whatever the batch's size
     assert figures["queries_per_batch"][0] > 0
     assert 0 < figures["batch_ms_p50"] <= figures["batch_ms_max"]

@@ -59,30 +59,19 @@ def test_text_table_lines_up_and_compares_with_the_limit():
     assert lines[5].split()[-5:] == ["1", "3", "-", "15%", "-"]  # a socket error is an error
 
 
-def test_markdown_table():
-    lines = markdown_table(rows()).splitlines()
-    assert lines[0] == (
-        "| endpoint | req/s | p50 ms | p99 ms | errors | queries | CPU ms/req | vs limit "
-        "| cache hits |"
-    )
-    assert lines[1] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    assert lines[3] == "| todo list, 50 todos | 500 | 5.0 | 40.0 | 0 | 6 | 12.50 | 25% | - |"
-
-
-def test_the_queries_column_is_explained_when_a_row_shows_a_count():
+def test_markdown_table_shows_a_dash_for_what_was_not_measured():
     counted = Row("list-50", "todo list, 50 todos", result(900), 6, 1.5)
     uncounted = Row("login", "login page, anonymous", result(700), None)
-    assert markdown_table([counted, uncounted]).splitlines()[2:] == [
+    assert markdown_table([counted, uncounted]).splitlines() == [
+        "| endpoint | req/s | p50 ms | p99 ms | errors | queries | CPU ms/req | vs limit "
+        "| cache hits |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        # no limit row, so no ratio
         "| todo list, 50 todos | 900 | 5.0 | 40.0 | 0 | 6 | 1.50 | - | - |",
         "| login page, anonymous | 700 | 5.0 | 40.0 | 0 | - | - | - | - |",
     ]
     assert "SQL statements of one request" in queries_legend([counted, uncounted])
     assert queries_legend([uncounted]) is None
-
-
-def test_without_a_limit_row_there_is_no_ratio():
-    table = text_table(rows()[1:2])
-    assert table.splitlines()[2].split()[-2] == "-"
 
 
 def verdicts(**changes) -> dict[str, bool]:
@@ -116,16 +105,10 @@ def test_each_budget_fails_on_its_own(changes, failed):
     assert [rule for rule, passed in judged.items() if not passed] == [failed, "create: 0 errors"]
 
 
-def test_only_measured_rows_are_judged():
-    judged = check_budgets(rows()[:1])
-    assert judged == []
-
-
 def test_an_endpoint_is_compared_with_the_limit_measured_around_it():
     measured = rows()
     # The limit row ran at 2,000 req/s; around list-50 the host ran slower.
     measured[1] = replace(measured[1], limit_around=1_600.0)
-    assert measured[1].ratio(measured[0]) == 500 / 1_600
     assert text_table(measured).splitlines()[3].split()[-2] == "31%"
     assert check_budgets(measured)[2].passed  # 25% of the limit measured around it
     measured[1] = replace(measured[1], limit_around=2_400.0)
@@ -164,7 +147,7 @@ def test_the_mix_shows_its_mean_statements_and_cache_hits_and_what_it_sent():
 )
 def test_the_mix_budgets_each_fail_on_their_own(changes, failed):
     judged = check_budgets(mix_rows(**changes))
-    assert len(judged) == 4
+    assert len(judged) == 4  # only the measured rows' budgets
     assert [f"{v.subject}: {v.rule}" for v in judged if not v.passed] == failed
 
 
@@ -191,11 +174,8 @@ def test_a_web_run_prints_its_table_then_the_legends_that_apply_then_gunicorn_s_
     assert lines[0].startswith("| endpoint |")
     # no mix row, so no mix legend
     assert [line.split(":")[0] for line in lines[1:]] == ["queries", "vs limit", "gunicorn"]
+    assert lines[-1].startswith("gunicorn: 5 sync workers;")  # one thread per worker
     assert web_lines(run)[0].startswith("endpoint ")
-
-
-def test_one_thread_per_worker_reads_as_sync_workers():
-    assert WebRun(workers=5, threads=1).shape == "5 sync workers"
 
 
 def worker_run(
