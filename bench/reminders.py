@@ -13,7 +13,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from unittest import mock
 
 from bench import RESULT_MARKER
@@ -100,7 +100,6 @@ def summarise_scan(
         # Distinct statement counts of the batches that claimed work: one value when the
         # cost per batch is constant.
         "queries_per_batch": sorted({batch.queries for batch in working}),
-        "batch_log": [asdict(batch) for batch in batches],
     }
 
 
