@@ -17,7 +17,7 @@ import pytest
 from ops import k8s
 from ops.tools import APP_DIR, REPO_ROOT
 
-from .conftest import find, one, pod_specs
+from .conftest import APP_WORKLOADS, find, one, pod_specs
 
 SETTINGS_SOURCES = [
     *sorted((APP_DIR / "config" / "settings").glob("*.py")),
@@ -27,7 +27,6 @@ SETTINGS_SOURCES = [
 ]
 # Where the settings table lives.
 SETTINGS_DOCS = (REPO_ROOT / "docs" / "settings.md",)
-APP_WORKLOADS = ("Deployment/web", "Deployment/worker", "Deployment/beat", "Job/migrate")
 
 overlays = pytest.mark.parametrize("overlay", k8s.OVERLAYS)
 
@@ -297,6 +296,7 @@ def test_gunicorn_binds_the_container_port_and_drains_within_the_grace_period(
     assert int(port) == http["containerPort"]
     grace = pod_specs(docs)["Deployment/web"]["terminationGracePeriodSeconds"]
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pre_stop >= 3, "the endpoint removal must reach the ingress before SIGTERM"
     assert grace > gunicorn["graceful_timeout"] + pre_stop
     # Sized to the pod, not to the node's CPUs.
     assert gunicorn["workers"] == int(environment["WEB_CONCURRENCY"])

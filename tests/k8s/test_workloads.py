@@ -9,10 +9,9 @@ import pytest
 from ops import k8s
 from ops.tools import REPO_ROOT
 
-from .conftest import find, one, pod_specs
+from .conftest import APP_WORKLOADS, find, one, pod_specs
 
 APP_PROCESSES = ("web", "worker", "beat")
-APP_WORKLOADS = ("Deployment/web", "Deployment/worker", "Deployment/beat", "Job/migrate")
 APP_UID = 10001  # docs/contract.md: the image's user and group
 
 overlays = pytest.mark.parametrize("overlay", k8s.OVERLAYS)
@@ -151,17 +150,6 @@ def test_the_probe_table_says_what_each_probe_checks(manifests, overlay):
 
 
 @overlays
-def test_web_terminates_gracefully(manifests, overlay):
-    docs = manifests[overlay]
-    spec = one(docs, "Deployment", "web")["spec"]["template"]["spec"]
-    pre_stop = spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
-    config = one(docs, "ConfigMap", "todo-config")["data"]
-    graceful = int(config["GUNICORN_GRACEFUL_TIMEOUT"])
-    assert pre_stop >= 3, "the endpoint removal must reach the ingress before SIGTERM"
-    assert spec["terminationGracePeriodSeconds"] > pre_stop + graceful
-
-
-@overlays
 def test_pods_run_restricted(manifests, overlay):
     """Pod Security 'restricted' plus no API token, for the app and the data services."""
     for workload, spec in pod_specs(manifests[overlay]).items():
@@ -223,59 +211,6 @@ def test_local_runs_one_of_each_without_autoscaling(manifests):
         assert one(docs, "Deployment", name)["spec"]["replicas"] == 1
     assert find(docs, "HorizontalPodAutoscaler") == []
     assert find(docs, "PodDisruptionBudget") == []
-
-
-@overlays
-def test_network_policies_deny_by_default_and_allow_what_each_pod_needs(manifests, overlay):
-    docs = manifests[overlay]
-    policies = find(docs, "NetworkPolicy")
-    deny = one(docs, "NetworkPolicy", "default-deny")["spec"]
-    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-
-    def selects(policy, labels):
-        selector = policy["spec"]["podSelector"]
-        if not _labels_match(selector.get("matchLabels", {}), labels):
-            return False
-        return all(
-            labels.get(expression["key"]) in expression["values"]
-            for expression in selector.get("matchExpressions", [])
-        )
-
-    def egress_ports(labels):
-        return {
-            port["port"]
-            for policy in policies
-            if "Egress" in policy["spec"]["policyTypes"] and selects(policy, labels)
-            for rule in policy["spec"].get("egress", [])
-            for port in rule.get("ports", [])
-        }
-
-    in_cluster_or_aws = ("local", "preview", "aws/stage", "aws/prod")
-    data_ports = {5432, 6379} if overlay in in_cluster_or_aws else {25060, 25061}
-    for workload in pod_specs(docs):
-        labels = next(
-            doc["spec"]["template"]["metadata"]["labels"]
-            for doc in docs
-            if k8s.object_id(doc) == workload
-        )
-        ports = egress_ports(labels)
-        assert 53 in ports, f"{workload}: DNS"
-        if workload in APP_WORKLOADS:
-            assert data_ports <= ports, f"{workload}: database and broker"
-    web_labels = one(docs, "Deployment", "web")["spec"]["template"]["metadata"]["labels"]
-    web_ingress = [
-        p for p in policies if "Ingress" in p["spec"]["policyTypes"] and selects(p, web_labels)
-    ]
-    # metrics-scrape opens only the metrics port, to Prometheus (tests/observability).
-    by_name = {p["metadata"]["name"]: p for p in web_ingress}
-    assert sorted(by_name) == ["default-deny", "metrics-scrape", "web-ingress"]
-    (rule,) = by_name["web-ingress"]["spec"]["ingress"]
-    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
-    # The ingress controller's namespace: Contour locally, Traefik in the clouds.
-    controller = "projectcontour" if overlay == k8s.LOCAL_OVERLAY else "traefik"
-    assert rule["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": controller}}}
-    ]
 
 
 @overlays
