@@ -165,11 +165,9 @@ def test_every_variable_the_settings_read_is_documented(settings_variables):
     assert undocumented == {}, "add these to the settings table (docs/settings.md)"
 
 
-@overlays
-def test_every_required_variable_is_provided_to_every_process(
-    manifests, overlay, settings_variables
-):
-    docs = manifests[overlay]
+@pytest.fixture(scope="module")
+def required_variables(settings_variables) -> set[str]:
+    """What the settings read with no documented default."""
     documented = documented_settings()
     required = {
         name
@@ -177,10 +175,18 @@ def test_every_required_variable_is_provided_to_every_process(
         if name in documented and not has_documented_default(documented[name])
     }
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= required
+    return required
+
+
+@overlays
+def test_every_required_variable_is_provided_to_every_process(
+    manifests, overlay, required_variables
+):
+    docs = manifests[overlay]
     specs = pod_specs(docs)
     for workload in APP_WORKLOADS:
         (container,) = specs[workload]["containers"]
-        missing = required - provided_variables(docs, container)
+        missing = required_variables - provided_variables(docs, container)
         assert missing == set(), f"{overlay} {workload} lacks {sorted(missing)}"
 
 
