@@ -262,27 +262,6 @@ def test_commands_and_probe_commands_exist_in_the_app(manifests, overlay):
             assert script.is_file() and script.stat().st_mode & 0o111, f"{script} is executable"
 
 
-def test_probe_arguments_are_the_processes_the_liveness_module_knows():
-    from core import liveness
-
-    assert set(liveness.FILE_NAMES) == {"worker", "beat"}
-
-
-def test_http_probes_hit_the_paths_the_app_answers_for_any_host():
-    from django.conf import settings
-    from django.http import HttpResponse
-    from django.test import RequestFactory
-
-    from core.middleware import LIVENESS_PATH, READINESS_PATH, HealthCheckMiddleware
-
-    assert (LIVENESS_PATH, READINESS_PATH) == ("/healthz", "/readyz")
-    assert settings.MIDDLEWARE[0] == "core.middleware.HealthCheckMiddleware"
-    middleware = HealthCheckMiddleware(lambda request: HttpResponse(status=404))
-    # Kubelet probes carry the pod IP as Host, which ALLOWED_HOSTS does not list.
-    response = middleware(RequestFactory().get(LIVENESS_PATH, HTTP_HOST="10.244.1.7:8000"))
-    assert response.status_code == 200
-
-
 @overlays
 def test_gunicorn_binds_the_container_port_and_drains_within_the_grace_period(
     manifests, overlay, monkeypatch

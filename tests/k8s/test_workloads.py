@@ -105,12 +105,16 @@ def test_beat_runs_exactly_once_and_never_overlaps(manifests, overlay):
 
 @overlays
 def test_probes_use_the_app_health_urls_and_liveness_commands(manifests, overlay):
+    from core import liveness
+    from core.middleware import LIVENESS_PATH, READINESS_PATH
+
     containers = _app_containers(manifests[overlay])
     web = containers["Deployment/web"]
-    assert web["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert web["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert web["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    for process in ("worker", "beat"):
+    assert web["startupProbe"]["httpGet"] == {"path": LIVENESS_PATH, "port": "http"}
+    assert web["livenessProbe"]["httpGet"] == {"path": LIVENESS_PATH, "port": "http"}
+    assert web["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "http"}
+    assert set(liveness.FILE_NAMES) == {"worker", "beat"}
+    for process in liveness.FILE_NAMES:
         container = containers[f"Deployment/{process}"]
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert container[probe]["exec"]["command"] == ["/app/bin/probe", process]
