@@ -16,7 +16,11 @@ from .checks import schema_problems
 from .conftest import one
 
 COMPONENTS = k8s.KUSTOMIZE_DIR / "components"
-OPT_IN = {"monitoring": ["monitoring"], "keda-worker": ["monitoring", "keda-worker"]}
+OPT_IN = {
+    "monitoring": ["monitoring"],
+    "keda-worker": ["monitoring", "keda-worker"],
+    "verify-images": ["verify-images"],  # test_verify_images.py (no pinned CRD to validate)
+}
 
 
 def documented_changes(component: str) -> tuple[list[str], list[dict]]:
@@ -55,7 +59,7 @@ def render_as_documented(tmp_path, overlay: str, component: str) -> list[dict]:
     return k8s.documents(k8s.render(str(folder)))
 
 
-@pytest.mark.parametrize("component", OPT_IN)
+@pytest.mark.parametrize("component", ["monitoring", "keda-worker"])
 @pytest.mark.parametrize("overlay", k8s.CLOUD_OVERLAYS)
 def test_component_renders_and_validates_in_each_cloud_overlay(tmp_path, overlay, component):
     docs = render_as_documented(tmp_path, overlay, component)
