@@ -20,11 +20,6 @@ from ops import k8s, preview
 
 from .checks import KUBERNETES_VERSIONS, schema_problems
 from .conftest import find, one, pod_specs
-from .test_app_contract import (  # noqa: F401 - the fixtures
-    provided_variables,
-    required_variables,
-    settings_variables,
-)
 
 SHAS = {7: "7" * 40, 42: "4a" * 20}
 STAGE = "argocd/do/stage"
@@ -157,13 +152,6 @@ def test_a_preview_has_its_own_data_small_processes_and_seeded_demo_users(previe
     assert "--replace" in container["command"]
     # DEBUG (which seed requires) is on for the seed process only.
     assert {"name": "DJANGO_DEBUG", "value": "true"} in container["env"]
-
-
-def test_a_preview_provides_every_required_setting(previews, required_variables):  # noqa: F811
-    _, docs = previews[42]
-    for workload in ("Deployment/web", "Deployment/worker", "Deployment/beat", "Job/seed"):
-        (container,) = pod_specs(docs)[workload]["containers"]
-        assert required_variables - provided_variables(docs, container) == set(), workload
 
 
 def test_the_preview_project_admits_only_preview_namespaces_and_the_rendered_kinds(
