@@ -102,30 +102,17 @@ def test_previews_come_from_labelled_pull_requests_of_this_repository(manifests)
     assert spec["template"]["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
 
 
-def test_two_pull_requests_never_share_a_name_a_namespace_or_a_host(previews):
-    (first_app, first), (second_app, second) = previews.values()
-    assert first_app["metadata"]["name"] != second_app["metadata"]["name"]
-
-    def namespaces(app, docs):
-        return {app["spec"]["destination"]["namespace"]} | {
-            doc["metadata"].get("namespace") or doc["metadata"]["name"] for doc in docs
-        }
-
-    assert namespaces(first_app, first).isdisjoint(namespaces(second_app, second))
-    assert hosts(first).isdisjoint(hosts(second))
-    # Cluster-wide objects (only the namespace) are named per PR too.
-    cluster_wide = [k8s.object_id(doc) for doc in first + second if doc["kind"] == "Namespace"]
-    assert len(cluster_wide) == len(set(cluster_wide)) == 2
-
-
 @pytest.mark.parametrize("number", SHAS)
 def test_a_preview_is_the_pull_requests_commit_in_its_own_namespace_and_host(previews, number):
+    """So two pull requests never share a name, a namespace (nor a cluster-wide object: the
+    Namespace is named after it) or a host."""
     app, docs = previews[number]
     namespace = f"todo-pr-{number}"
     assert app["metadata"]["name"] == app["spec"]["destination"]["namespace"] == namespace
     assert {doc["metadata"].get("namespace", doc["metadata"]["name"]) for doc in docs} == {
         namespace
     }
+    one(docs, "Namespace", namespace)
     assert app["spec"]["source"]["targetRevision"] == SHAS[number]
     for workload, spec in pod_specs(docs).items():
         if workload not in ("StatefulSet/postgres", "StatefulSet/redis"):
