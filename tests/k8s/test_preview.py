@@ -123,13 +123,9 @@ def test_a_preview_is_the_pull_requests_commit_in_its_own_namespace_and_host(pre
     assert schema_problems([app, *docs], versions=KUBERNETES_VERSIONS[-1:]) == []
 
 
-def test_a_preview_has_its_own_data_small_processes_and_seeded_demo_users(previews):
+def test_a_preview_has_its_own_data_and_seeded_demo_users(previews):
     _, docs = previews[7]
     assert {doc["metadata"]["name"] for doc in find(docs, "StatefulSet")} == {"postgres", "redis"}
-    assert find(docs, "HorizontalPodAutoscaler") == [] and find(docs, "PodDisruptionBudget") == []
-    for name in ("web", "worker", "beat"):
-        deployment = one(docs, "Deployment", name)["spec"]
-        assert deployment["replicas"] == 1
     config = one(docs, "ConfigMap", "todo-config")["data"]
     assert config["DJANGO_DEBUG"] == "false"
     seed = one(docs, "Job", "seed")

@@ -36,9 +36,6 @@ def test_every_process_and_the_migrate_job_exist_with_contract_names(manifests, 
         assert [c["name"] for c in spec["containers"]] == [name]
         assert spec["serviceAccountName"] == "todo"
     one(docs, "ServiceAccount", "todo")
-    one(docs, "Service", "web")
-    one(docs, "Ingress", "web")
-    one(docs, "ConfigMap", "todo-config")
     namespace = "todo-pr-0" if overlay == k8s.PREVIEW_OVERLAY else "todo"
     assert {doc["metadata"]["namespace"] for doc in docs if doc["kind"] != "Namespace"} == {
         namespace
@@ -206,8 +203,9 @@ def test_cloud_scaling_has_autoscalers_and_disruption_budgets(manifests, overlay
         assert one(docs, "HorizontalPodAutoscaler", "web")["spec"]["minReplicas"] >= 3
 
 
-def test_local_runs_one_of_each_without_autoscaling(manifests):
-    docs = manifests[k8s.LOCAL_OVERLAY]
+@pytest.mark.parametrize("overlay", [k8s.LOCAL_OVERLAY, k8s.PREVIEW_OVERLAY])
+def test_local_and_preview_run_one_of_each_without_autoscaling(manifests, overlay):
+    docs = manifests[overlay]
     for name in ("web", "worker", "beat"):
         assert one(docs, "Deployment", name)["spec"]["replicas"] == 1
     assert find(docs, "HorizontalPodAutoscaler") == []
