@@ -1,5 +1,5 @@
 """The manifests meet the app where docs/contract.md says: the commands and probe
-targets exist in app/, the probes hit the app's real URLs on gunicorn's real bind,
+targets exist in app/, gunicorn binds the probed port and drains within the grace period,
 and every environment variable the settings read is provided or has a documented
 default, in every overlay."""
 

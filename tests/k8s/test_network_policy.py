@@ -1,6 +1,7 @@
 """Every pod that must receive traffic is admitted by some NetworkPolicy of its overlay, past the
 base's default deny: web from the ingress controller, cert-manager's HTTP-01 solver (which the
-clouds need for a certificate), Prometheus scrapes of annotated ports, and kubelet probes.
+clouds need for a certificate), Prometheus scrapes of annotated ports, and kubelet probes;
+web admits nothing else, and every pod may still resolve names (the app: reach its data).
 
 The policies are evaluated as the NetworkPolicy API defines them: a pod selected by a policy
 with `Ingress` in its policyTypes accepts only what some such policy's rule admits (peer and
