@@ -7,6 +7,8 @@ from invoke.exceptions import Exit
 
 from ops import k8s
 
+APP_WORKLOADS = ("Deployment/web", "Deployment/worker", "Deployment/beat", "Job/migrate")
+
 
 class Rendered(dict):
     """Targets that failed to render fail the tests that use them, and only those."""

@@ -1,5 +1,5 @@
 """The manifests meet the app where docs/contract.md says: the commands and probe
-targets exist in app/, the probes hit the app's real URLs on gunicorn's real bind,
+targets exist in app/, gunicorn binds the probed port and drains within the grace period,
 and every environment variable the settings read is provided or has a documented
 default, in every overlay."""
 
@@ -17,7 +17,7 @@ import pytest
 from ops import k8s
 from ops.tools import APP_DIR, REPO_ROOT
 
-from .conftest import find, one, pod_specs
+from .conftest import APP_WORKLOADS, find, one, pod_specs
 
 SETTINGS_SOURCES = [
     *sorted((APP_DIR / "config" / "settings").glob("*.py")),
@@ -27,7 +27,6 @@ SETTINGS_SOURCES = [
 ]
 # Where the settings table lives.
 SETTINGS_DOCS = (REPO_ROOT / "docs" / "settings.md",)
-APP_WORKLOADS = ("Deployment/web", "Deployment/worker", "Deployment/beat", "Job/migrate")
 
 overlays = pytest.mark.parametrize("overlay", k8s.OVERLAYS)
 
@@ -166,11 +165,9 @@ def test_every_variable_the_settings_read_is_documented(settings_variables):
     assert undocumented == {}, "add these to the settings table (docs/settings.md)"
 
 
-@overlays
-def test_every_required_variable_is_provided_to_every_process(
-    manifests, overlay, settings_variables
-):
-    docs = manifests[overlay]
+@pytest.fixture(scope="module")
+def required_variables(settings_variables) -> set[str]:
+    """What the settings read with no documented default."""
     documented = documented_settings()
     required = {
         name
@@ -178,10 +175,20 @@ def test_every_required_variable_is_provided_to_every_process(
         if name in documented and not has_documented_default(documented[name])
     }
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= required
+    return required
+
+
+@overlays
+def test_every_required_variable_is_provided_to_every_process(
+    manifests, overlay, required_variables
+):
+    docs = manifests[overlay]
     specs = pod_specs(docs)
-    for workload in APP_WORKLOADS:
+    # A preview's demo data Job (test_preview.py) runs the app's settings too.
+    workloads = [*APP_WORKLOADS, "Job/seed"] if overlay == k8s.PREVIEW_OVERLAY else APP_WORKLOADS
+    for workload in workloads:
         (container,) = specs[workload]["containers"]
-        missing = required - provided_variables(docs, container)
+        missing = required_variables - provided_variables(docs, container)
         assert missing == set(), f"{overlay} {workload} lacks {sorted(missing)}"
 
 
@@ -257,27 +264,6 @@ def test_commands_and_probe_commands_exist_in_the_app(manifests, overlay):
             assert script.is_file() and script.stat().st_mode & 0o111, f"{script} is executable"
 
 
-def test_probe_arguments_are_the_processes_the_liveness_module_knows():
-    from core import liveness
-
-    assert set(liveness.FILE_NAMES) == {"worker", "beat"}
-
-
-def test_http_probes_hit_the_paths_the_app_answers_for_any_host():
-    from django.conf import settings
-    from django.http import HttpResponse
-    from django.test import RequestFactory
-
-    from core.middleware import LIVENESS_PATH, READINESS_PATH, HealthCheckMiddleware
-
-    assert (LIVENESS_PATH, READINESS_PATH) == ("/healthz", "/readyz")
-    assert settings.MIDDLEWARE[0] == "core.middleware.HealthCheckMiddleware"
-    middleware = HealthCheckMiddleware(lambda request: HttpResponse(status=404))
-    # Kubelet probes carry the pod IP as Host, which ALLOWED_HOSTS does not list.
-    response = middleware(RequestFactory().get(LIVENESS_PATH, HTTP_HOST="10.244.1.7:8000"))
-    assert response.status_code == 200
-
-
 @overlays
 def test_gunicorn_binds_the_container_port_and_drains_within_the_grace_period(
     manifests, overlay, monkeypatch
@@ -297,6 +283,7 @@ def test_gunicorn_binds_the_container_port_and_drains_within_the_grace_period(
     assert int(port) == http["containerPort"]
     grace = pod_specs(docs)["Deployment/web"]["terminationGracePeriodSeconds"]
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pre_stop >= 3, "the endpoint removal must reach the ingress before SIGTERM"
     assert grace > gunicorn["graceful_timeout"] + pre_stop
     # Sized to the pod, not to the node's CPUs.
     assert gunicorn["workers"] == int(environment["WEB_CONCURRENCY"])

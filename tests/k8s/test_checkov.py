@@ -25,7 +25,7 @@ def test_nothing_fails_outside_the_skip_list_and_no_skip_is_stale(checkov):
     print(f"\ncheckov: {skipped} failures on the skip list")
 
 
-def test_a_skip_that_matches_no_failure_is_reported_stale(rendered):
+def test_a_skip_that_matches_no_failure_is_reported_stale():
     clean = {"do/prod": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: todo}\n"}
     problems, skipped = checkov_problems(clean)
     assert skipped == 0 and problems

@@ -1,6 +1,7 @@
 """Every pod that must receive traffic is admitted by some NetworkPolicy of its overlay, past the
 base's default deny: web from the ingress controller, cert-manager's HTTP-01 solver (which the
-clouds need for a certificate), Prometheus scrapes of annotated ports, and kubelet probes.
+clouds need for a certificate), Prometheus scrapes of annotated ports, and kubelet probes;
+web admits nothing else, and every pod may still resolve names (the app: reach its data).
 
 The policies are evaluated as the NetworkPolicy API defines them: a pod selected by a policy
 with `Ingress` in its policyTypes accepts only what some such policy's rule admits (peer and
@@ -12,6 +13,8 @@ from __future__ import annotations
 import pytest
 
 from ops import k8s
+
+from .conftest import APP_WORKLOADS
 
 NAMESPACE = "todo"
 # Where the traffic comes from: the ingress controller's namespace (Contour from `invoke up`
@@ -142,6 +145,8 @@ def test_cert_manager_http01_solver_is_reachable_from_the_ingress_controller(man
     assert admitted(policies_of(docs), SOLVER, INGRESS_NAMESPACE[overlay], 8089), (
         f"{overlay}: the default deny blocks the HTTP-01 solver, so no certificate is issued"
     )
+    without = [p for p in policies_of(docs) if p["metadata"]["name"] != "acme-http01-solver"]
+    assert admitted(without, SOLVER, INGRESS_NAMESPACE[overlay], 8089) == []
 
 
 @pytest.mark.parametrize("overlay", k8s.OVERLAYS)
@@ -177,12 +182,37 @@ def test_probes_use_the_pods_own_ports_or_run_inside_it(manifests, overlay):
                 assert action["port"] in declared, f"{overlay}: {name} {kind} on {action['port']}"
 
 
-def test_the_evaluator_refuses_what_no_policy_admits(manifests):
-    docs = manifests["do/prod"]
-    web = pods(docs)["Deployment/web"]
+@pytest.mark.parametrize("overlay", k8s.OVERLAYS)
+def test_web_admits_the_ingress_controller_on_http_and_prometheus_on_metrics_only(
+    manifests, overlay
+):
+    web = pods(manifests[overlay])["Deployment/web"]
+    policies = policies_of(manifests[overlay])
+    controller = INGRESS_NAMESPACE[overlay]
+    allowed = {(controller, web["ports"]["http"]), (MONITORING_NAMESPACE, web["ports"]["metrics"])}
+    for source in (controller, MONITORING_NAMESPACE, NAMESPACE, "default"):
+        for port in web["ports"].values():
+            reached = bool(admitted(policies, web, source, port))
+            assert reached is ((source, port) in allowed), f"{overlay}: {source} -> web:{port}"
+
+
+@pytest.mark.parametrize("overlay", k8s.OVERLAYS)
+def test_every_pod_is_denied_by_default_and_may_reach_dns_and_the_app_its_data(manifests, overlay):
+    docs = manifests[overlay]
     policies = policies_of(docs)
-    assert admitted(policies, web, "traefik", 8000) == ["web-ingress"]
-    assert admitted(policies, web, "default", 8000) == []
-    assert admitted(policies, web, "traefik", 9100) == []
-    without = [p for p in policies if p["metadata"]["name"] != "acme-http01-solver"]
-    assert admitted(without, SOLVER, "traefik", 8089) == []
+    (deny,) = [p["spec"] for p in policies if p["metadata"]["name"] == "default-deny"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    in_cluster_or_aws = ("local", "preview", "aws/stage", "aws/prod")
+    data_ports = {5432, 6379} if overlay in in_cluster_or_aws else {25060, 25061}
+    for name, pod in pods(docs).items():
+        ports = {
+            port["port"]
+            for policy in policies
+            if "Egress" in policy["spec"]["policyTypes"]
+            and selects(policy["spec"]["podSelector"], pod["labels"])
+            for rule in policy["spec"].get("egress", [])
+            for port in rule.get("ports", [])
+        }
+        assert 53 in ports, f"{overlay}: {name} cannot resolve names"
+        if name in APP_WORKLOADS:
+            assert data_ports <= ports, f"{overlay}: {name} cannot reach the database and broker"

@@ -68,6 +68,13 @@ def test_validation_rejects_a_removed_api_and_a_kind_no_pinned_crd_defines():
         ),
         ("argocd/aws/stage", "AppProject", ("spec", "sourceRepos"), "https://x", "not of type"),
         (
+            "argocd/do/stage",
+            "ApplicationSet",
+            ("spec", "generators", 0, "pullRequest", "labelz"),
+            ["preview"],
+            "'labelz' was unexpected",
+        ),
+        (
             "aws/prod",
             "ExternalSecret",
             ("spec", "target", "creationPolicy"),
@@ -86,7 +93,7 @@ def test_custom_resources_are_checked_against_their_pinned_crd(
     node[path[-1]] = value
     (problem,) = schema_problems([doc], versions=["1.34"])
     release = next(p for p in k8s.pinned_crd_files() if kind.lower() in p.name).parts[0]
-    where = ".".join(path[:-1] if "unexpected" in expected else path)  # an extra key: its parent
+    where = ".".join(map(str, path[:-1] if "unexpected" in expected else path))  # extra: parent
     assert f"({release} CRD) at {where}: " in problem
     assert expected in problem
 

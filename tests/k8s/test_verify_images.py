@@ -1,6 +1,6 @@
 """components/verify-images, added to each cloud overlay as its README says: Kyverno would
 check the identity and repository `invoke deploy --env prod` verifies (ops/image.py), on every
-image the overlay pins, and Argo CD may sync the policy.
+image the overlay pins (test_argocd.py: Argo CD may sync the policy).
 
 Kyverno's CRD is not pinned in versions.yaml (no registry package ships its schema, and the
 offline CRD folder lacks it), so these check what the policy says, not Kyverno's schema."""
@@ -8,8 +8,6 @@ offline CRD folder lacks it), so these check what the policy says, not Kyverno's
 from __future__ import annotations
 
 import fnmatch
-import re
-import shutil
 
 import pytest
 import yaml
@@ -18,30 +16,15 @@ from invoke import Context
 from ops import image, k8s
 
 from .conftest import one, pod_specs
-from .test_components import COMPONENTS
+from .test_components import render_as_documented
 
 SOURCE_CONFIG = k8s.KUSTOMIZE_DIR / "argocd" / "base" / "source.yaml"
 PROVENANCE_SOURCE = '{{ metadata."https://mobyproject.org/buildkit@v1#metadata".vcs.source }}'
 
 
-def with_component(tmp_path, overlay: str) -> list[dict]:
-    """The overlay with the README's `components:` entry added, rendered from a copy."""
-    readme = (COMPONENTS / "verify-images" / "README.md").read_text()
-    block = yaml.safe_load(re.search(r"## Use it.*?```yaml\n(.*?)```", readme, re.DOTALL)[1])
-    tree = tmp_path / "kustomize"
-    shutil.copytree(k8s.KUSTOMIZE_DIR, tree)
-    path = tree / "overlays" / overlay / "kustomization.yaml"
-    kustomization = yaml.safe_load(path.read_text())
-    kustomization["components"] += block["components"]
-    path.write_text(yaml.safe_dump(kustomization))
-    return k8s.documents(k8s.render(str(path.parent)))
-
-
 @pytest.mark.parametrize("overlay", k8s.CLOUD_OVERLAYS)
-def test_the_policy_checks_what_deploy_verifies_on_every_image_the_overlay_pins(
-    tmp_path, manifests, overlay
-):
-    docs = with_component(tmp_path, overlay)
+def test_the_policy_checks_what_deploy_verifies_on_every_image_the_overlay_pins(tmp_path, overlay):
+    docs = render_as_documented(tmp_path, overlay, "verify-images")
     policy = one(docs, "Policy", "verify-images")
     assert policy["apiVersion"] == "kyverno.io/v1"
     assert policy["metadata"]["namespace"] == "todo"  # the app's namespace, nothing cluster-wide
@@ -68,10 +51,6 @@ def test_the_policy_checks_what_deploy_verifies_on_every_image_the_overlay_pins(
     assert condition["key"] == PROVENANCE_SOURCE
     assert image.BUILDKIT_METADATA in PROVENANCE_SOURCE
     assert {image.https_url(value) for value in condition["value"]} == {source}
-
-    project = one(manifests[f"argocd/{overlay}"], "AppProject", "todo")
-    allowed = project["spec"]["namespaceResourceWhitelist"]
-    assert {"group": "kyverno.io", "kind": "Policy"} in allowed
 
 
 def test_no_overlay_enforces_it_by_default(manifests):

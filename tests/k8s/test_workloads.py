@@ -9,10 +9,9 @@ import pytest
 from ops import k8s
 from ops.tools import REPO_ROOT
 
-from .conftest import find, one, pod_specs
+from .conftest import APP_WORKLOADS, find, one, pod_specs
 
 APP_PROCESSES = ("web", "worker", "beat")
-APP_WORKLOADS = ("Deployment/web", "Deployment/worker", "Deployment/beat", "Job/migrate")
 APP_UID = 10001  # docs/contract.md: the image's user and group
 
 overlays = pytest.mark.parametrize("overlay", k8s.OVERLAYS)
@@ -37,9 +36,6 @@ def test_every_process_and_the_migrate_job_exist_with_contract_names(manifests, 
         assert [c["name"] for c in spec["containers"]] == [name]
         assert spec["serviceAccountName"] == "todo"
     one(docs, "ServiceAccount", "todo")
-    one(docs, "Service", "web")
-    one(docs, "Ingress", "web")
-    one(docs, "ConfigMap", "todo-config")
     namespace = "todo-pr-0" if overlay == k8s.PREVIEW_OVERLAY else "todo"
     assert {doc["metadata"]["namespace"] for doc in docs if doc["kind"] != "Namespace"} == {
         namespace
@@ -62,7 +58,7 @@ def test_labels_follow_the_contract(manifests, overlay):
 
 
 @overlays
-def test_web_service_and_ingress_reach_the_web_pods_on_the_http_port(manifests, overlay):
+def test_the_web_service_reaches_only_the_web_pods_on_the_http_port(manifests, overlay):
     docs = manifests[overlay]
     service = one(docs, "Service", "web")
     pods = [
@@ -75,9 +71,6 @@ def test_web_service_and_ingress_reach_the_web_pods_on_the_http_port(manifests, 
     assert (port["name"], port["port"], port["targetPort"]) == ("http", 80, "http")
     web = one(docs, "Deployment", "web")["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in web["ports"]
-    for rule in one(docs, "Ingress", "web")["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            assert path["backend"]["service"] == {"name": "web", "port": {"name": "http"}}
 
 
 @overlays
@@ -106,12 +99,16 @@ def test_beat_runs_exactly_once_and_never_overlaps(manifests, overlay):
 
 @overlays
 def test_probes_use_the_app_health_urls_and_liveness_commands(manifests, overlay):
+    from core import liveness
+    from core.middleware import LIVENESS_PATH, READINESS_PATH
+
     containers = _app_containers(manifests[overlay])
     web = containers["Deployment/web"]
-    assert web["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert web["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert web["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    for process in ("worker", "beat"):
+    assert web["startupProbe"]["httpGet"] == {"path": LIVENESS_PATH, "port": "http"}
+    assert web["livenessProbe"]["httpGet"] == {"path": LIVENESS_PATH, "port": "http"}
+    assert web["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "http"}
+    assert set(liveness.FILE_NAMES) == {"worker", "beat"}
+    for process in liveness.FILE_NAMES:
         container = containers[f"Deployment/{process}"]
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert container[probe]["exec"]["command"] == ["/app/bin/probe", process]
@@ -148,17 +145,6 @@ def test_the_probe_table_says_what_each_probe_checks(manifests, overlay):
             )
             assert said.removeprefix("/app/") in cell, f"{name} {probe}: {said} not in {cell!r}"
     assert table["migrate"][0].startswith("none")
-
-
-@overlays
-def test_web_terminates_gracefully(manifests, overlay):
-    docs = manifests[overlay]
-    spec = one(docs, "Deployment", "web")["spec"]["template"]["spec"]
-    pre_stop = spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
-    config = one(docs, "ConfigMap", "todo-config")["data"]
-    graceful = int(config["GUNICORN_GRACEFUL_TIMEOUT"])
-    assert pre_stop >= 3, "the endpoint removal must reach the ingress before SIGTERM"
-    assert spec["terminationGracePeriodSeconds"] > pre_stop + graceful
 
 
 @overlays
@@ -217,65 +203,13 @@ def test_cloud_scaling_has_autoscalers_and_disruption_budgets(manifests, overlay
         assert one(docs, "HorizontalPodAutoscaler", "web")["spec"]["minReplicas"] >= 3
 
 
-def test_local_runs_one_of_each_without_autoscaling(manifests):
-    docs = manifests[k8s.LOCAL_OVERLAY]
+@pytest.mark.parametrize("overlay", [k8s.LOCAL_OVERLAY, k8s.PREVIEW_OVERLAY])
+def test_local_and_preview_run_one_of_each_without_autoscaling(manifests, overlay):
+    docs = manifests[overlay]
     for name in ("web", "worker", "beat"):
         assert one(docs, "Deployment", name)["spec"]["replicas"] == 1
     assert find(docs, "HorizontalPodAutoscaler") == []
     assert find(docs, "PodDisruptionBudget") == []
-
-
-@overlays
-def test_network_policies_deny_by_default_and_allow_what_each_pod_needs(manifests, overlay):
-    docs = manifests[overlay]
-    policies = find(docs, "NetworkPolicy")
-    deny = one(docs, "NetworkPolicy", "default-deny")["spec"]
-    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-
-    def selects(policy, labels):
-        selector = policy["spec"]["podSelector"]
-        if not _labels_match(selector.get("matchLabels", {}), labels):
-            return False
-        return all(
-            labels.get(expression["key"]) in expression["values"]
-            for expression in selector.get("matchExpressions", [])
-        )
-
-    def egress_ports(labels):
-        return {
-            port["port"]
-            for policy in policies
-            if "Egress" in policy["spec"]["policyTypes"] and selects(policy, labels)
-            for rule in policy["spec"].get("egress", [])
-            for port in rule.get("ports", [])
-        }
-
-    in_cluster_or_aws = ("local", "preview", "aws/stage", "aws/prod")
-    data_ports = {5432, 6379} if overlay in in_cluster_or_aws else {25060, 25061}
-    for workload in pod_specs(docs):
-        labels = next(
-            doc["spec"]["template"]["metadata"]["labels"]
-            for doc in docs
-            if k8s.object_id(doc) == workload
-        )
-        ports = egress_ports(labels)
-        assert 53 in ports, f"{workload}: DNS"
-        if workload in APP_WORKLOADS:
-            assert data_ports <= ports, f"{workload}: database and broker"
-    web_labels = one(docs, "Deployment", "web")["spec"]["template"]["metadata"]["labels"]
-    web_ingress = [
-        p for p in policies if "Ingress" in p["spec"]["policyTypes"] and selects(p, web_labels)
-    ]
-    # metrics-scrape opens only the metrics port, to Prometheus (tests/observability).
-    by_name = {p["metadata"]["name"]: p for p in web_ingress}
-    assert sorted(by_name) == ["default-deny", "metrics-scrape", "web-ingress"]
-    (rule,) = by_name["web-ingress"]["spec"]["ingress"]
-    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
-    # The ingress controller's namespace: Contour locally, Traefik in the clouds.
-    controller = "projectcontour" if overlay == k8s.LOCAL_OVERLAY else "traefik"
-    assert rule["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": controller}}}
-    ]
 
 
 @overlays
