@@ -58,8 +58,6 @@ def docker(state: dict, args: list[str], stdin: str | None) -> int:
                 subprocess.run([*git, "commit", "-qm", "A teammate's commit", "--allow-empty"])
                 subprocess.run([*git, "push", "-q", "origin", "HEAD:develop"], check=True)
         case ["login", "--username", "AWS", "--password-stdin", host]:
-            if stdin.strip() != state["aws"]["password"]:
-                return fail("Error response from daemon: login attempt failed")
             registry["logged_in"].append(host)
         case _:
             return unexpected("docker", args)
@@ -82,18 +80,11 @@ def doctl(state: dict, args: list[str], stdin: str | None) -> int:
             for name, app in state.get("app_platform", {}).items():
                 print(f"{app['id']}   {name}")
         case ["apps", "spec", "get", app_id, "--format", "json"]:
-            apps = [a for a in state.get("app_platform", {}).values() if a["id"] == app_id]
-            if not apps:
-                return fail("Error: GET https://api.digitalocean.com/v2/apps/: 404 not found")
-            print(json.dumps(apps[0]["spec"]))
+            (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
+            print(json.dumps(app["spec"]))
         case ["apps", "update", app_id, "--wait", "--spec", "-"]:
             (app,) = [a for a in state["app_platform"].values() if a["id"] == app_id]
-            spec = json.loads(stdin)
-            pushed = set(state["registry"]["images"].values())
-            images = [c["image"] for kind in ("services", "workers", "jobs") for c in spec[kind]]
-            if any(image.get("digest") not in pushed for image in images):
-                return fail("Error: deployment failed: ImagePullError")
-            app["spec"] = spec
+            app["spec"] = json.loads(stdin)
         case _:
             return unexpected("doctl", args)
     return 0
@@ -153,9 +144,7 @@ def wait(state: dict, applications: dict, kind: str, name: str, condition: str) 
 def curl(state: dict, args: list[str], stdin: str | None) -> int:
     match args:
         case ["--fail", "--silent", "--show-error", "--max-time", "15", "--output", _, url]:
-            status = state.get("urls", {}).get(url, 0)
-            if status == 0:
-                return fail(f"curl: (6) Could not resolve host: {url.split('/')[2]}", 6)
+            status = state["urls"][url]
             if status >= 400:
                 return fail(f"curl: (22) The requested URL returned error: {status}", 22)
         case _:

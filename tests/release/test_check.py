@@ -4,13 +4,7 @@ certificate issued, the ExternalSecret synced (AWS), the public URL answering.""
 
 from __future__ import annotations
 
-from .conftest import World
-
-
-def deploy_stage(world: World, cloud: str = "do") -> None:
-    result = world.invoke("deploy", "--env=stage", f"--cloud={cloud}", "--skip-tests")
-    assert result.returncode == 0, result.stdout + result.stderr
-    world.fakes.calls()
+from .test_deploy import deploy_stage
 
 
 def test_a_serving_environment_passes_every_check_and_changes_nothing(world):

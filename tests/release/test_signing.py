@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import CD_IDENTITY, DO_REPOSITORY, SOURCE, World
-from .test_deploy import ok, refused
+from .test_deploy import deploy_stage, ok, refused
 
 ISSUER = "--certificate-oidc-issuer=https://token.actions.githubusercontent.com"
 
@@ -18,9 +18,8 @@ ISSUER = "--certificate-oidc-issuer=https://token.actions.githubusercontent.com"
 def stage_then_main(world: World) -> str:
     """Stage deployed, develop merged into main: the pushed image by digest."""
     head = world.git("rev-parse", "HEAD")
-    ok(world.invoke("deploy", "--env=stage", "--skip-tests"))
+    deploy_stage(world)
     world.merge_develop_into_main()
-    world.fakes.calls()
     return f"{DO_REPOSITORY}@{world.fakes.state['registry']['images'][f'{DO_REPOSITORY}:{head}']}"
 
 

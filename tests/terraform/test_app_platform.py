@@ -9,9 +9,9 @@ import yaml
 
 from ops import k8s
 from ops.tools import REPO_ROOT
-from tests.terraform.conftest import hcl, named, parse
+from tests.terraform.conftest import named, parse
 
-from .test_contract import contract_secret, one
+from .test_contract import contract_secret, one, resource
 
 STACK = "do/stacks/app-platform"
 # Not on App Platform: it has no Prometheus to scrape the Celery exporter (its own metrics
@@ -22,10 +22,7 @@ PLATFORM_VALUES = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
 
 
 def app_spec() -> dict:
-    (block,) = [
-        b["digitalocean_app"]["this"] for b in hcl(STACK)["resource"] if "digitalocean_app" in b
-    ]
-    (spec,) = block["spec"]
+    (spec,) = resource(STACK, "digitalocean_app", "this")["spec"]
     return spec
 
 
@@ -138,10 +135,7 @@ def test_secrets_are_encrypted_env_and_the_databases_are_bound():
 
 @pytest.mark.parametrize("path", ["service", "worker", "job"])
 def test_releases_own_the_image_tags_and_terraform_the_rest(path):
-    (block,) = [
-        b["digitalocean_app"]["this"] for b in hcl(STACK)["resource"] if "digitalocean_app" in b
-    ]
-    ignored = block["lifecycle"][0]["ignore_changes"]
+    ignored = resource(STACK, "digitalocean_app", "this")["lifecycle"][0]["ignore_changes"]
     for index in range(len(app_spec().get(path, []))):
         for field in ("tag", "digest"):
             assert f"${{spec[0].{path}[{index}].image[0].{field}}}" in ignored

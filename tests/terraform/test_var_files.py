@@ -15,6 +15,10 @@ STACKS = [
     for s in tf.ALL_STACKS
     if (tf.TERRAFORM_DIR / c / "stacks" / s).is_dir()
 ]
+
+# Each stack's var files: `shared` is an environment of its own, App Platform stage only.
+VAR_FILES = {"shared": ["shared"], "app-platform": ["stage"]}
+STACK_FILES = [(c, s, n) for c, s in STACKS for n in VAR_FILES.get(s, tf.ENVIRONMENTS)]
 PASSED_BY_INVOKE = {"environment", "argocd_manifests_yaml", "argocd_install_yaml"}
 
 
@@ -37,14 +41,11 @@ def test_every_stack_declares_the_common_variables_alike(cloud):
     assert all(d == environments[0] for d in environments), "environment differs"
 
 
-@pytest.mark.parametrize(("cloud", "stack"), STACKS, ids=[f"{c}/{s}" for c, s in STACKS])
-@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
-def test_the_examples_set_each_stack_exactly_its_variables(cloud, stack, env):
-    if stack == "app-platform" and env != "stage":
-        pytest.skip("App Platform is the stage option only")
+@pytest.mark.parametrize(
+    ("cloud", "stack", "name"), STACK_FILES, ids=[f"{c}/{s}/{n}" for c, s, n in STACK_FILES]
+)
+def test_the_examples_set_each_stack_exactly_its_variables(cloud, stack, name):
     declared = named(f"{cloud}/stacks/{stack}", "variable")
-    # `shared` is an environment of its own: shared.tfvars
-    name = "shared" if stack == "shared" else env
     own_example = tf.TERRAFORM_DIR / cloud / "stacks" / stack / f"{name}.tfvars.example"
     own = set(parse(own_example)) if own_example.is_file() else set()
     assert not own & common(cloud), f"{stack}'s example repeats a common value"
