@@ -2,7 +2,7 @@
 
 hadolint and checkov read the Dockerfile; build is `docker build`, push `docker buildx build
 --push` (once per commit, signed with cosign when invoke.yaml sets image.sign); smoke runs
-tests/image/test_smoke.py. `invoke deploy` (ops/release.py) uses run(), publish() and verify().
+tests/image/test_smoke.py. `invoke deploy` (ops/release.py) uses publish() and verify().
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ops.tools import REPO_ROOT, git, require, run_checkov
+from ops.tools import REPO_ROOT, git, require, run, run_checkov, said
 
 IMAGE_NAME = "todo"  # docs/contract.md: the base's image name, what Tilt builds
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -31,24 +31,6 @@ COSIGN_FIX = "install cosign (https://docs.sigstore.dev/cosign/system_config/ins
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 GITHUB_OIDC = "https://token.actions.githubusercontent.com"  # the issuer of CD's identity
 BUILDKIT_METADATA = "https://mobyproject.org/buildkit@v1#metadata"  # its vcs.source: the repo
-
-
-def run(c, command, dry=False, failure="", **kwargs):
-    """A command, printed as typed (`would run:` when a dry run skips it), its output captured;
-    with `failure`, a failure stops with `error: <failure>: <what the command said>`."""
-    command = command if isinstance(command, str) else shlex.join(command)
-    shown = "  would run: {command}" if dry else "  $ {command}"
-    kwargs = {"hide": "both", "warn": True, "in_stream": False, **kwargs}
-    result = c.run(command, dry=dry, echo=True, echo_format=shown, **kwargs)
-    if failure and result.failed:
-        raise Exit(f"error: {failure}: {said(result)}", code=1)
-    return result
-
-
-def said(result) -> str:
-    """What a failed command said, in one line: its first error line, else its last one."""
-    lines = (result.stderr.strip() or result.stdout.strip() or f"exit {result.exited}").split("\n")
-    return next((line for line in lines if re.match(r"(fatal|error)\b", line, re.I)), lines[-1])
 
 
 @task

@@ -27,9 +27,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from ops import image, k8s
-from ops.image import run, said
 from ops.tf import CLOUDS, ENVIRONMENTS
-from ops.tools import REPO_ROOT, UV_FIX, confirm, git, require
+from ops.tools import REPO_ROOT, UV_FIX, confirm, git, require, run, said
 
 STAGE, PROD = ENVIRONMENTS
 IMAGE_INPUTS = (*image.CONTEXT_FILES, "app")  # two commits with the same inputs, one image

@@ -1,9 +1,12 @@
 """What two or more task collections share: where the repo is, pinned downloads, git, uv,
-checking that a tool is installed, asking before a change, and checkov."""
+checking that a tool is installed, running a command as releases show it, asking before a
+change, and checkov."""
 
 import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,6 +51,24 @@ def require(tool: str, fix: str) -> str:
     if path := shutil.which(tool):
         return path
     raise Exit(f"error: `{tool}` is not installed. Fix: {fix}", code=127)
+
+
+def run(c, command, dry=False, failure="", **kwargs):
+    """A command, printed as typed (`would run:` when a dry run skips it), its output captured;
+    with `failure`, a failure stops with `error: <failure>: <what the command said>`."""
+    command = command if isinstance(command, str) else shlex.join(command)
+    shown = "  would run: {command}" if dry else "  $ {command}"
+    kwargs = {"hide": "both", "warn": True, "in_stream": False, **kwargs}
+    result = c.run(command, dry=dry, echo=True, echo_format=shown, **kwargs)
+    if failure and result.failed:
+        raise Exit(f"error: {failure}: {said(result)}", code=1)
+    return result
+
+
+def said(result) -> str:
+    """What a failed command said, in one line: its first error line, else its last one."""
+    lines = (result.stderr.strip() or result.stdout.strip() or f"exit {result.exited}").split("\n")
+    return next((line for line in lines if re.match(r"(fatal|error)\b", line, re.I)), lines[-1])
 
 
 def git(*args: str, check: bool = True) -> str:
