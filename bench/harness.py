@@ -162,13 +162,14 @@ class Services:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
             connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
-    def clear_task_queue(self) -> None:
-        """Empty the Celery queue of the bench's own Redis index (never another index)."""
+    def clear_redis(self) -> None:
+        """Empty the bench's own Redis index (never another): its task queue and its caches,
+        so that no user, category or session cached from a previous run's rows is read."""
         import redis
 
         client = redis.Redis.from_url(self.redis_url)
         try:
-            client.delete("celery", "unacked", "unacked_index")
+            client.flushdb()
         finally:
             client.close()
 
@@ -343,6 +344,7 @@ def prepare_web_data(
 ) -> None:
     say(f"Preparing database {services.database_name} (drop, create, migrate, seed)...")
     services.reset_database()
+    services.clear_redis()
     manage(env, "migrate", "--noinput", "-v0", app_dir=app_dir)
     for prefix, (users, todos) in WEB_USERS.items():
         seed(env, prefix, users, todos, app_dir=app_dir)
@@ -580,7 +582,7 @@ def run_worker(say: Callable[[str], None]) -> WorkerRun:
             f"{SCAN_USERS * SCAN_TODOS_EACH:,} todos whose reminder is due..."
         )
         services.reset_database()
-        services.clear_task_queue()
+        services.clear_redis()
         manage(env, "migrate", "--noinput", "-v0")
         seed(
             env,

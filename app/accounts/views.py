@@ -42,7 +42,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         send_welcome_email_on_commit(user)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="accounts.backends.CachedModelBackend")
         messages.success(request, f"Welcome, {user.name}! Add your first todo below.")
         return redirect("todos:list")
     return render(request, "registration/signup.html", {"form": form})

@@ -17,7 +17,7 @@ from core.urls import safe_next_url
 from todos.export import csv_filename, todo_csv_rows
 from todos.filters import SORT_LABELS, TodoFilter
 from todos.forms import CategoryForm, QuickAddForm, TodoForm
-from todos.models import Category, Todo, overdue
+from todos.models import Category, Todo, categories_of, overdue
 from todos.rows import rows
 
 PAGE_SIZE = 25
@@ -55,7 +55,7 @@ def _page_filter(request) -> TodoFilter:
     """The filters of the list page an htmx request comes from (its URL, which htmx sends)."""
     params = QueryDict(urlsplit(request.htmx.current_url or "").query)
     category_ids = (
-        set(request.user.categories.values_list("pk", flat=True)) if "category" in params else set()
+        {category.pk for category in categories_of(request.user)} if "category" in params else set()
     )
     return TodoFilter.from_query(params, category_ids)
 
@@ -86,7 +86,7 @@ def _htmx_change(request, todo: Todo | None, extra_html: str = "") -> HttpRespon
 @login_required
 @require_GET
 def todo_list(request):
-    categories = list(request.user.categories.all())
+    categories = categories_of(request.user)
     todo_filter = TodoFilter.from_query(request.GET, {category.pk for category in categories})
     todos = todo_filter.apply(Todo.objects.for_user(request.user).select_related("category"))
     stats = _list_stats(request.user, todo_filter)
@@ -193,7 +193,7 @@ def clear_done(request):
 @login_required
 @require_GET
 def export_csv(request):
-    categories = set(request.user.categories.values_list("pk", flat=True))
+    categories = {category.pk for category in categories_of(request.user)}
     todo_filter = TodoFilter.from_query(request.GET, categories)
     todos = todo_filter.apply(Todo.objects.for_user(request.user).select_related("category"))
     response = StreamingHttpResponse(todo_csv_rows(todos), content_type="text/csv; charset=utf-8")

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import backends
 from accounts.models import Session, User
 from accounts.sessions import SessionStore
 from accounts.tasks import delete_expired_sessions
@@ -76,6 +77,7 @@ def test_changing_the_password_keeps_this_browser_signed_in_under_a_new_key(clie
 
 def test_a_password_change_elsewhere_signs_this_browser_out(client, user):
     sign_in(client, user)
+    assert client.get(PROFILE).status_code == 200  # the user is in the cache now
     user.set_password("an-0ther-passphrase")
     user.save()
     assert client.get(PROFILE).status_code == 302
@@ -92,9 +94,29 @@ def test_deleting_a_user_deletes_their_sessions(client, user, other_user):
     assert client.get(PROFILE).status_code == 302
 
 
+def test_a_signed_in_request_reads_its_user_from_the_cache(client, user):
+    sign_in(client, user)
+    client.get(PROFILE)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(PROFILE).status_code == 200
+    assert not [query for query in queries if User._meta.db_table in query["sql"]]
+
+
 def test_a_deactivated_user_is_signed_out(client, user):
     sign_in(client, user)
-    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get(PROFILE).status_code == 200
+    user.is_active = False
+    user.save()  # as the admin does: the cached user is dropped
+    assert client.get(PROFILE).status_code == 302
+
+
+def test_a_user_changed_without_a_signal_is_read_again_within_the_cache_timeout(client, user):
+    sign_in(client, user)
+    assert client.get(PROFILE).status_code == 200
+    User.objects.filter(pk=user.pk).update(is_active=False)  # QuerySet.update sends no signal
+    key = backends.user_cache_key(user.pk)
+    assert 0 < cache.ttl(key) <= backends.TIMEOUT
+    cache.delete(key)  # what the timeout does
     assert client.get(PROFILE).status_code == 302
 
 

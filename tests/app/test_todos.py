@@ -478,6 +478,21 @@ class TestCategories:
         assert todo.category is None
         assert not Category.objects.exists()
 
+    def test_the_list_shows_a_category_change_at_once(self, user_client, user):
+        # The list reads the user's categories from the cache; every change drops them.
+        def filter_choices() -> str:
+            html = user_client.get(LIST).content.decode()
+            return html.split('id="filter-category"')[1].split("</select>")[0]
+
+        assert "Errands" not in filter_choices()
+        user_client.post(reverse("todos:categories"), {"name": "Errands"})
+        assert "Errands" in filter_choices()
+        category = Category.objects.get(user=user)
+        user_client.post(reverse("todos:category_edit", args=[category.pk]), {"name": "Chores"})
+        assert "Chores" in filter_choices() and "Errands" not in filter_choices()
+        user_client.post(reverse("todos:category_delete", args=[category.pk]))
+        assert "Chores" not in filter_choices()
+
     def test_names_are_unique_per_user_ignoring_case(self, user_client, user, other_user):
         Category.objects.create(user=other_user, name="Work")
         assert user_client.post(reverse("todos:categories"), {"name": "Work"}).status_code == 302

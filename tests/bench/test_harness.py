@@ -77,18 +77,22 @@ def test_reset_database_creates_a_fresh_database_each_time():
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_clear_task_queue_empties_only_the_celery_queue_of_its_own_index():
+def test_clear_redis_empties_its_own_index_and_no_other():
     services = harness.Services.from_environment({"REDIS_URL": os.environ["REDIS_URL"]})
     client = redis.Redis.from_url(services.redis_url)
+    other = redis.Redis.from_url(os.environ["REDIS_URL"])  # the tests' own index
+    assert services.redis_url != os.environ["REDIS_URL"]
     client.rpush("celery", "stale task")
-    client.set("bench-selftest-keep", "1")
+    client.set("todo:1:user:1", "a previous run's user")
+    other.set("bench-selftest-keep", "1")
     try:
-        services.clear_task_queue()
-        assert client.llen("celery") == 0
-        assert client.get("bench-selftest-keep") == b"1"
+        services.clear_redis()
+        assert client.dbsize() == 0
+        assert other.get("bench-selftest-keep") == b"1"
     finally:
-        client.delete("bench-selftest-keep")
+        other.delete("bench-selftest-keep")
         client.close()
+        other.close()
 
 
 def test_the_app_gets_production_settings_for_the_bench_services(monkeypatch):

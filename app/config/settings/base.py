@@ -149,7 +149,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # django-axes first: it refuses a locked-out sign-in before the password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.CachedModelBackend",  # Django's ModelBackend, the user from Redis
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "todos:list"
@@ -192,9 +192,10 @@ _REDIS_OPTIONS = {
 }
 _LOCAL = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 CACHES = {
-    # The list's rendered rows (todos/rows.py). In Redis every web process reads what any
+    # The list's rendered rows (todos/rows.py), the signed-in user (accounts/backends.py)
+    # and their categories (todos/models.py). In Redis every web process reads what any
     # of them rendered (in per-process memory, each of 5 workers had to render every row
-    # once). Every key has a timeout, so a Redis that evicts only such keys (volatile-lru)
+    # once), and a write anywhere drops the copy every process reads. Every key has a timeout, so a Redis that evicts only such keys (volatile-lru)
     # never evicts the broker's queues. A Redis that is down costs renders, not pages.
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
