@@ -1,6 +1,9 @@
 from django.conf import settings
+from django.core.cache import cache
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 
 
 class Notification(models.Model):
@@ -63,3 +66,31 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+UNREAD_TIMEOUT = 60  # seconds: the bound on staleness after a write that forgets to drop it
+
+
+def _unread_key(user_id) -> str:
+    return f"unread-notifications:{user_id}"
+
+
+def unread_count(user) -> int:
+    """The header's unread badge, on every signed-in page: read from the default cache
+    (Redis). Every write that can change it drops it: a save (below), marking all read
+    and the reminder scan's INSERT (forget_unread_counts); anything else, such as the
+    admin's bulk delete, shows within UNREAD_TIMEOUT."""
+    return cache.get_or_set(
+        _unread_key(user.pk),
+        lambda: user.notifications.filter(read_at=None).count(),
+        UNREAD_TIMEOUT,
+    )
+
+
+def forget_unread_counts(user_ids) -> None:
+    cache.delete_many([_unread_key(user_id) for user_id in set(user_ids)])
+
+
+@receiver(post_save, sender=Notification, dispatch_uid="forget-unread-count-on-save")
+def _forget_unread_count(sender, instance, **kwargs) -> None:
+    forget_unread_counts([instance.user_id])

@@ -19,6 +19,7 @@ import time
 import zoneinfo
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from notifications.models import Notification
+from notifications.models import Notification, forget_unread_counts
 from todos.models import Todo
 
 logger = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ _INSERT_REMINDERS = f"""
         JOIN {_USERS} AS owner ON owner.id = todo.user_id
     WHERE TRUE  -- SQLite reads an ON after a join as the join's without it
     ON CONFLICT DO NOTHING
-    RETURNING id, email_status
+    RETURNING id, email_status, user_id
 """  # noqa: S608
 _INSERT = {
     "postgresql": _INSERT_REMINDERS.format(json_fields="json_each_text"),
@@ -233,7 +234,10 @@ def _insert_notifications(texts: dict[int, str | None], now) -> list[int]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(_INSERT[connection.vendor], {"now": now, "texts": json.dumps(texts)})
-        return [pk for pk, status in cursor.fetchall() if status == Status.PENDING]
+        made = cursor.fetchall()
+    # The users' unread badges change when the batch commits (set-based: no model signal).
+    transaction.on_commit(partial(forget_unread_counts, [user_id for _, _, user_id in made]))
+    return [pk for pk, status, _ in made if status == Status.PENDING]
 
 
 def requeue_stuck_emails(now, limit: int) -> list[int]:

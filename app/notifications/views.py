@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.urls import safe_next_url
-from notifications.models import Notification
+from notifications.models import Notification, forget_unread_counts, unread_count
 
 PAGE_SIZE = 30
 
@@ -36,7 +36,7 @@ def mark_read(request, pk):
         )
         state = {
             "oob": True,
-            "unread_count": request.user.notifications.filter(read_at=None).count(),
+            "unread_count": unread_count(request.user),
         }
         for fragment in ("notifications/_badge.html", "notifications/_mark_all.html"):
             html += render_to_string(fragment, state, request=request)
@@ -48,5 +48,6 @@ def mark_read(request, pk):
 @require_POST
 def mark_all_read(request):
     count = request.user.notifications.filter(read_at=None).update(read_at=timezone.now())
+    forget_unread_counts([request.user.pk])
     messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
     return redirect(safe_next_url(request, default="notifications:list"))

@@ -10,10 +10,10 @@ from todos.models import Category, Todo
 
 pytestmark = pytest.mark.django_db
 
-# The list page's statements, 3: the todos' count and page, and the unread notifications'
-# count. The session, the user and the user's categories come from the cache (the first
-# request after signing in reads the last two from the database too).
-LIST_PAGE_QUERY_BUDGET = 3
+# The list page's statements, 2: the todos' count and page. The session, the user, the
+# user's categories and the unread count come from the cache (the first request after
+# signing in reads the last three from the database too).
+LIST_PAGE_QUERY_BUDGET = 2
 
 
 def seed(user, count: int):
@@ -26,7 +26,7 @@ def seed(user, count: int):
 
 
 def list_queries(client, **params) -> list[str]:
-    client.get(reverse("todos:list"), params)  # the user and the categories into the cache
+    client.get(reverse("todos:list"), params)  # the user, categories, badge into the cache
     with CaptureQueriesContext(connection) as queries:
         response = client.get(reverse("todos:list"), params)
     assert response.status_code == 200

@@ -61,6 +61,17 @@ class TestReminderScan:
         assert again["reminded"] == 0
         assert Notification.objects.filter(kind="reminder").count() == 3
 
+    def test_the_users_badge_shows_the_reminders_at_once(
+        self, user_client, user, django_capture_on_commit_callbacks
+    ):
+        assert Notification.objects.filter(user=user).count() == 0
+        user_client.get(reverse("todos:list"))  # the badge (nothing unread) into the cache
+        due_todos(user, 2)
+        with django_capture_on_commit_callbacks(execute=True):
+            scan_reminders.apply().get()
+        html = user_client.get(reverse("todos:list")).content.decode()
+        assert '2<span class="visually-hidden"> unread' in html
+
     def test_moving_the_reminder_later_reminds_again(self, user):
         [todo] = due_todos(user, 1)
         scan_reminders.apply()

@@ -192,11 +192,13 @@ _REDIS_OPTIONS = {
 }
 _LOCAL = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 CACHES = {
-    # The list's rendered rows (todos/rows.py), the signed-in user (accounts/backends.py)
-    # and their categories (todos/models.py). In Redis every web process reads what any
-    # of them rendered (in per-process memory, each of 5 workers had to render every row
-    # once), and a write anywhere drops the copy every process reads. Every key has a timeout, so a Redis that evicts only such keys (volatile-lru)
-    # never evicts the broker's queues. A Redis that is down costs renders, not pages.
+    # The list's rendered rows (todos/rows.py), the signed-in user (accounts/backends.py),
+    # their categories (todos/models.py) and unread count (notifications/models.py). In
+    # Redis every web process reads what any of them rendered (in per-process memory, each
+    # of 5 workers had to render every row once), and a write anywhere drops the copy
+    # every process reads. Every key has a timeout, so a Redis that evicts only such keys
+    # (volatile-lru) never evicts the broker's queues. A Redis that is down costs
+    # renders and queries, not pages.
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
