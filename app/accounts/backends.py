@@ -14,6 +14,8 @@ from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from core.cached import forget
+
 TIMEOUT = 60  # seconds: the bound on staleness after a write that sends no signal
 
 
@@ -35,4 +37,4 @@ class CachedModelBackend(ModelBackend):
 @receiver(post_save, sender=get_user_model(), dispatch_uid="forget-cached-user-on-save")
 @receiver(post_delete, sender=get_user_model(), dispatch_uid="forget-cached-user-on-delete")
 def forget_cached_user(sender, instance, **kwargs) -> None:
-    cache.delete(user_cache_key(instance.pk))
+    forget([user_cache_key(instance.pk)])

@@ -5,6 +5,8 @@ from django.db.models import Q
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from core.cached import forget
+
 
 class Notification(models.Model):
     class Kind(models.TextChoices):
@@ -88,7 +90,7 @@ def unread_count(user) -> int:
 
 
 def forget_unread_counts(user_ids) -> None:
-    cache.delete_many([_unread_key(user_id) for user_id in set(user_ids)])
+    forget([_unread_key(user_id) for user_id in set(user_ids)])
 
 
 @receiver(post_save, sender=Notification, dispatch_uid="forget-unread-count-on-save")

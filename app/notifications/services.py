@@ -19,7 +19,6 @@ import time
 import zoneinfo
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import NamedTuple
 
 from django.conf import settings
@@ -235,8 +234,7 @@ def _insert_notifications(texts: dict[int, str | None], now) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(_INSERT[connection.vendor], {"now": now, "texts": json.dumps(texts)})
         made = cursor.fetchall()
-    # The users' unread badges change when the batch commits (set-based: no model signal).
-    transaction.on_commit(partial(forget_unread_counts, [user_id for _, _, user_id in made]))
+    forget_unread_counts([user_id for _, _, user_id in made])  # set-based: no model signal
     return [pk for pk, status, _ in made if status == Status.PENDING]
 
 

@@ -12,6 +12,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from core.cached import forget
+
 # The times a todo may be due or remind at. A stored instant is shown in the user's zone,
 # up to 16 hours either side of UTC, and Python's datetime ends at years 1 and 9999
 # (PostgreSQL's timestamptz goes further, so it would store what Python cannot read back).
@@ -84,7 +86,7 @@ def categories_of(user) -> list[Category]:
 @receiver(post_save, sender=Category, dispatch_uid="forget-cached-categories-on-save")
 @receiver(post_delete, sender=Category, dispatch_uid="forget-cached-categories-on-delete")
 def _forget_cached_categories(sender, instance, **kwargs) -> None:
-    cache.delete(_categories_key(instance.user_id))
+    forget([_categories_key(instance.user_id)])
 
 
 def overdue(now=None) -> Q:
