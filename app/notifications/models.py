@@ -73,7 +73,7 @@ class Notification(models.Model):
 UNREAD_TIMEOUT = 60  # seconds: the bound on staleness after a write that forgets to drop it
 
 
-def _unread_key(user_id) -> str:
+def unread_cache_key(user_id) -> str:
     return f"unread-notifications:{user_id}"
 
 
@@ -83,14 +83,14 @@ def unread_count(user) -> int:
     and the reminder scan's INSERT (forget_unread_counts); anything else, such as the
     admin's bulk delete, shows within UNREAD_TIMEOUT."""
     return cache.get_or_set(
-        _unread_key(user.pk),
+        unread_cache_key(user.pk),
         lambda: user.notifications.filter(read_at=None).count(),
         UNREAD_TIMEOUT,
     )
 
 
 def forget_unread_counts(user_ids) -> None:
-    forget([_unread_key(user_id) for user_id in set(user_ids)])
+    forget([unread_cache_key(user_id) for user_id in set(user_ids)])
 
 
 @receiver(post_save, sender=Notification, dispatch_uid="forget-unread-count-on-save")

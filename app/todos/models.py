@@ -70,7 +70,7 @@ class Category(models.Model):
 CATEGORIES_TIMEOUT = 60  # seconds: the bound on staleness after a write that sends no signal
 
 
-def _categories_key(user_id) -> str:
+def categories_cache_key(user_id) -> str:
     return f"categories:{user_id}"
 
 
@@ -79,14 +79,14 @@ def categories_of(user) -> list[Category]:
     (Redis), dropped there whenever one of them is saved or deleted (below). A Redis that
     is down reads as a miss: they come from the database."""
     return cache.get_or_set(
-        _categories_key(user.pk), lambda: list(user.categories.all()), CATEGORIES_TIMEOUT
+        categories_cache_key(user.pk), lambda: list(user.categories.all()), CATEGORIES_TIMEOUT
     )
 
 
 @receiver(post_save, sender=Category, dispatch_uid="forget-cached-categories-on-save")
 @receiver(post_delete, sender=Category, dispatch_uid="forget-cached-categories-on-delete")
 def _forget_cached_categories(sender, instance, **kwargs) -> None:
-    forget([_categories_key(instance.user_id)])
+    forget([categories_cache_key(instance.user_id)])
 
 
 def overdue(now=None) -> Q:
