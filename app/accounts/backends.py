@@ -4,7 +4,7 @@ Every signed-in request loads its user (AuthenticationMiddleware calls the backe
 `get_user`, the method Django documents for custom backends). The user is kept in the
 cache under its id and dropped whenever it is saved or deleted (the receivers below),
 so a password change, a deactivation or a rename reaches the next request of every
-session. A write that sends no signal (`QuerySet.update`) reaches it within TIMEOUT. A
+session. A write that sends no signal (`QuerySet.update`) reaches it within core.cached.TIMEOUT. A
 Redis that is down reads as a miss: the user comes from the database, as in ModelBackend.
 """
 
@@ -14,9 +14,7 @@ from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from core.cached import forget
-
-TIMEOUT = 60  # seconds: the bound on staleness after a write that sends no signal
+from core.cached import TIMEOUT, forget
 
 
 def user_cache_key(user_id) -> str:

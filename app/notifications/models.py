@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from core.cached import forget
+from core.cached import TIMEOUT, forget
 
 
 class Notification(models.Model):
@@ -70,9 +70,6 @@ class Notification(models.Model):
         return self.read_at is not None
 
 
-UNREAD_TIMEOUT = 60  # seconds: the bound on staleness after a write that forgets to drop it
-
-
 def unread_cache_key(user_id) -> str:
     return f"unread-notifications:{user_id}"
 
@@ -81,11 +78,11 @@ def unread_count(user) -> int:
     """The header's unread badge, on every signed-in page: read from the default cache
     (Redis). Every write that can change it drops it: a save (below), marking all read
     and the reminder scan's INSERT (forget_unread_counts); anything else, such as the
-    admin's bulk delete, shows within UNREAD_TIMEOUT."""
+    admin's bulk delete, shows within core.cached.TIMEOUT."""
     return cache.get_or_set(
         unread_cache_key(user.pk),
         lambda: user.notifications.filter(read_at=None).count(),
-        UNREAD_TIMEOUT,
+        TIMEOUT,
     )
 
 

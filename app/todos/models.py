@@ -12,7 +12,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from core.cached import forget
+from core.cached import TIMEOUT, forget
 
 # The times a todo may be due or remind at. A stored instant is shown in the user's zone,
 # up to 16 hours either side of UTC, and Python's datetime ends at years 1 and 9999
@@ -67,9 +67,6 @@ class Category(models.Model):
         return self.name
 
 
-CATEGORIES_TIMEOUT = 60  # seconds: the bound on staleness after a write that sends no signal
-
-
 def categories_cache_key(user_id) -> str:
     return f"categories:{user_id}"
 
@@ -79,7 +76,7 @@ def categories_of(user) -> list[Category]:
     (Redis), dropped there whenever one of them is saved or deleted (below). A Redis that
     is down reads as a miss: they come from the database."""
     return cache.get_or_set(
-        categories_cache_key(user.pk), lambda: list(user.categories.all()), CATEGORIES_TIMEOUT
+        categories_cache_key(user.pk), lambda: list(user.categories.all()), TIMEOUT
     )
 
 

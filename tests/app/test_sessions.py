@@ -16,6 +16,7 @@ from accounts import backends
 from accounts.models import Session, User
 from accounts.sessions import SessionStore
 from accounts.tasks import delete_expired_sessions
+from core import cached
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +116,7 @@ def test_a_user_changed_without_a_signal_is_read_again_within_the_cache_timeout(
     assert client.get(PROFILE).status_code == 200
     User.objects.filter(pk=user.pk).update(is_active=False)  # QuerySet.update sends no signal
     key = backends.user_cache_key(user.pk)
-    assert 0 < cache.ttl(key) <= backends.TIMEOUT
+    assert 0 < cache.ttl(key) <= cached.TIMEOUT
     cache.delete(key)  # what the timeout does
     assert client.get(PROFILE).status_code == 302
 

@@ -5,6 +5,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
+from core import cached
 from notifications import models
 from notifications.models import Notification
 
@@ -43,7 +44,7 @@ def test_a_change_without_a_signal_shows_within_the_timeout(user_client, user):
     badge(user_client)
     Notification.objects.bulk_create([Notification(user=user, kind="reminder", title="a")])
     key = models.unread_cache_key(user.pk)
-    assert 0 < cache.ttl(key) <= models.UNREAD_TIMEOUT
+    assert 0 < cache.ttl(key) <= cached.TIMEOUT
     cache.delete(key)  # what the timeout does
     assert ">1<" in badge(user_client)
 
