@@ -1,12 +1,15 @@
 """gunicorn settings for the web process, read from the environment (app/bin/web).
 
-Workers default to 2 x CPUs + 1 sync workers, gunicorn's own advice: each answers one
-request at a time, and takes the next connection from the listening socket only when it
-is free. So a request waits for the first free worker, never behind a busy one. Threaded
-workers (GUNICORN_THREADS > 1 switches to them) keep each client's connection open and
-serve it from the worker that accepted it, however busy that worker is: the list page's
-p99 was 85 to 167 ms with 3 x 2 threads, 63 to 83 ms with 5 sync workers
-(docs/performance.md, "gunicorn sizing").
+Workers default to CPUs + 1 sync workers. The app's requests spend their time in Python
+(a list page about 6 CPU ms), not waiting: one worker a CPU keeps the CPUs busy, the one
+more covers a worker waiting on the database. gunicorn's starting point, 2 x CPUs + 1,
+suits workers that mostly wait; on 2 CPUs its 5 workers cost 15 to 27% more CPU per
+request than 3 and served the realistic mix 12 to 21% slower (docs/performance.md,
+"gunicorn sizing"). A sync worker answers one request at a time and takes the next
+connection from the listening socket only when it is free, so a request waits for the
+first free worker, never behind a busy one. Threaded workers (GUNICORN_THREADS > 1
+switches to them) keep each client's connection and serve it from the worker that
+accepted it, however busy that worker is.
 """
 
 import gc
@@ -14,7 +17,7 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "sync"  # gunicorn runs gthread workers instead when threads > 1
 # A worker busy on one request for longer is killed and replaced (that request fails).
