@@ -108,9 +108,9 @@ def test_aws_database_holds_the_peak(aws_overlays, env):
 
 
 def test_the_peak_counts_autoscaler_maximum_surge_threads_and_hooks(do_overlays):
-    """do/prod by hand: web 10 + 3 surge (25%) x 3 workers, worker (8 + 1) x 2, beat, migrate."""
+    """do/prod by hand: web 10 + 3 surge (25%) x 2 workers, worker (8 + 1) x 2, beat, migrate."""
     assert peak_connections(do_overlays["prod"]) == {
-        "web": 39,
+        "web": 26,
         "worker": 18,
         "beat": 1,
         "migrate": 1,

@@ -116,10 +116,10 @@ resource "digitalocean_app" "this" {
         tag           = local.image.tag
       }
 
-      # 2 x 1 CPU + 1 sync workers, as the overlays size gunicorn to a 1-CPU limit.
+      # 1 CPU + 1 sync workers, as the overlays size gunicorn to a 1-CPU limit.
       env {
         key   = "WEB_CONCURRENCY"
-        value = "3"
+        value = "2"
         scope = "RUN_TIME"
       }
 
