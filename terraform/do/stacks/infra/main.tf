@@ -40,7 +40,7 @@ module "postgres" {
   size                  = coalesce(var.postgres_size, local.production ? "db-s-2vcpu-4gb" : "db-s-1vcpu-2gb")
   node_count            = local.production ? 2 : 1
   # Session mode: one server connection per Django connection at the peak (autoscaler
-  # maxima + rollout surge, beat, migrate: prod 59, stage 20); within the plan's 25 per GB
+  # maxima + rollout surge, beat, migrate: prod 46, stage 16); within the plan's 25 per GB
   # minus 3 (4 GB: 97, 2 GB: 47). tests/terraform/test_capacity.py recomputes both.
   pool_size = local.production ? 64 : 24
   # App Platform stage: the app-platform stack's app_id, once it exists.
