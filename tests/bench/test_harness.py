@@ -120,7 +120,7 @@ def test_gunicorn_shape_derives_from_the_cpus_by_default(monkeypatch):
     for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS"):
         monkeypatch.delenv(name, raising=False)
     env = harness.app_environment(harness.Services.from_environment({}))
-    assert harness.gunicorn_shape(env) == (2 * os.cpu_count() + 1, 1)
+    assert harness.gunicorn_shape(env) == (os.cpu_count() + 1, 1)
 
 
 @pytest.fixture
