@@ -66,8 +66,6 @@ class Mix:
     script = MIX_SCRIPT
 
     def environment(self) -> dict[str, str]:
-        if not 0 <= self.write_share <= 1:
-            raise ValueError(f"the write share is between 0 and 1, not {self.write_share:g}")
         return {
             "BENCH_PATHS": " ".join(self.paths),
             "BENCH_USERS": str(self.users_file),
