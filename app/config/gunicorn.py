@@ -37,8 +37,8 @@ worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", _SHM if os.path.isdir
 # with none meanwhile: timeouts under load (docs/performance.md, "Worker recycling").
 preload_app = True
 # A safety net against slow leaks, not a routine: each replacement starts with cold caches
-# (page cache, prepared statements, a new database connection). Every 2,000 requests cost
-# 15% of the list page's throughput and most of its p99 under load.
+# (the per-process template fragments, prepared statements, a new database connection).
+# Every 2,000 requests cost 15% of the list page's throughput and most of its p99 under load.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "2000"))
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
