@@ -54,9 +54,9 @@ class RequestMetricsMiddleware:
     """Count every response by status, view and method, and time it by view and method.
 
     Two series per request. django-prometheus' pair of middleware updated twelve (body
-    sizes, charsets, transports, ...), which nothing here reads, for about a fifth of a
-    stored list page's CPU (docs/performance.md). Placed outermost after the probes, so
-    the time includes every middleware, sessions and authentication too.
+    sizes, charsets, transports, ...), which nothing here reads: 0.06 ms of CPU a request
+    against 0.01 to 0.02 for these two (docs/performance.md). Placed outermost after the
+    probes, so the time includes every middleware, sessions and authentication too.
     """
 
     def __init__(self, get_response):
