@@ -244,6 +244,7 @@ def test_probe_commands_follow_the_processes(process_env, processes):
     assert not probe_ok(worker, "beat")  # nothing there yet: fails
     wait_for(lambda: probe_ok(worker, "worker"), 30, "the worker heartbeat")
     wait_for(lambda: probe_ok(beat, "beat"), 30, "the beat tick")
-    assert processes.stop(worker) == 0  # SIGTERM is a warm shutdown and a clean exit
+    # SIGTERM is a warm shutdown and a clean exit
+    assert processes.stop(worker) == 0, processes.log(worker)
     assert not probe_ok(worker, "worker")
-    assert processes.stop(beat) == 0
+    assert processes.stop(beat) == 0, processes.log(beat)
